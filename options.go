@@ -1,0 +1,253 @@
+package secretcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Defaults.
+const (
+	DefaultTTL          = 5 * time.Minute
+	DefaultRefreshAhead = 0.2
+	DefaultMaxStale     = 15 * time.Minute
+	DefaultMaxEntries   = 1024
+	DefaultMaxBytes     = 64 << 20
+	DefaultFetchTimeout = 10 * time.Second
+	DefaultBatchWindow  = 20 * time.Millisecond
+	DefaultBackoffBase  = time.Second
+	DefaultBackoffMax   = 2 * time.Minute
+)
+
+// Clock tells the time. Tests inject a fake one with WithClock.
+type Clock interface {
+	Now() time.Time
+}
+
+// Option configures a Cache in New.
+type Option func(*config) error
+
+type policy struct {
+	pattern string
+	ttl     time.Duration
+}
+
+type config struct {
+	ttl          time.Duration
+	refreshAhead float64
+	maxStale     time.Duration
+	maxEntries   int
+	maxBytes     int64
+	policies     []policy
+	clock        Clock
+	logger       *slog.Logger
+	fetchTimeout time.Duration
+	batchWindow  time.Duration
+	backoffBase  time.Duration
+	backoffMax   time.Duration
+	onChange     []func(ChangeEvent)
+	onRead       func(context.Context, ReadEvent)
+}
+
+func defaultConfig() config {
+	return config{
+		ttl: DefaultTTL, refreshAhead: DefaultRefreshAhead, maxStale: DefaultMaxStale,
+		maxEntries: DefaultMaxEntries, maxBytes: DefaultMaxBytes,
+		fetchTimeout: DefaultFetchTimeout, batchWindow: DefaultBatchWindow,
+		backoffBase: DefaultBackoffBase, backoffMax: DefaultBackoffMax,
+	}
+}
+
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("secretcache: %s must be positive, got %v", name, d)
+	}
+	return nil
+}
+
+// WithTTL sets how long a fetched value is fresh (default 5 minutes).
+func WithTTL(d time.Duration) Option {
+	return func(c *config) error { c.ttl = d; return positive("TTL", d) }
+}
+
+// WithRefreshAhead sets the fraction of the TTL, at its end, during which a
+// read starts a background refresh (default 0.2: the last 20 %). 0 turns
+// refresh-ahead off; the value must be in [0, 1).
+func WithRefreshAhead(fraction float64) Option {
+	return func(c *config) error {
+		if math.IsNaN(fraction) || fraction < 0 || fraction >= 1 {
+			return fmt.Errorf("secretcache: refresh-ahead fraction must be in [0, 1), got %v", fraction)
+		}
+		c.refreshAhead = fraction
+		return nil
+	}
+}
+
+// WithMaxStale sets how long past its TTL a value may still be served while
+// the backend fails with transient errors (default 15 minutes). 0 serves no
+// stale values.
+func WithMaxStale(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("secretcache: max staleness must not be negative, got %v", d)
+		}
+		c.maxStale = d
+		return nil
+	}
+}
+
+// WithMaxEntries bounds the number of cached secret versions (default 1024).
+func WithMaxEntries(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("secretcache: max entries must be positive, got %d", n)
+		}
+		c.maxEntries = n
+		return nil
+	}
+}
+
+// WithMaxBytes bounds the approximate memory the cached values hold (default
+// 64 MiB).
+func WithMaxBytes(n int64) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("secretcache: max bytes must be positive, got %d", n)
+		}
+		c.maxBytes = n
+		return nil
+	}
+}
+
+// WithPolicy gives secrets whose name matches pattern their own TTL.
+// Patterns are globs over the whole name where '*' matches any run of
+// characters, '/' included, and '?' one character: "*/payments/*",
+// "prod/*". The first matching policy, in the order given, wins. An ARN is
+// matched by its secret name.
+func WithPolicy(pattern string, ttl time.Duration) Option {
+	return func(c *config) error {
+		if pattern == "" || len(pattern) > MaxIDLength {
+			return fmt.Errorf("secretcache: policy pattern must be 1..%d characters", MaxIDLength)
+		}
+		if err := positive("policy TTL for "+pattern, ttl); err != nil {
+			return err
+		}
+		c.policies = append(c.policies, policy{pattern, ttl})
+		return nil
+	}
+}
+
+// WithClock replaces the wall clock, for tests. Without it the cache reads a
+// coarse clock (updated every 100 ms) on its hot path.
+func WithClock(clk Clock) Option {
+	return func(c *config) error {
+		if clk == nil {
+			return errors.New("secretcache: nil clock")
+		}
+		c.clock = clk
+		return nil
+	}
+}
+
+// WithLogger sets the logger for background events (default slog.Default()).
+// Values never reach it.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("secretcache: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithFetchTimeout bounds each backend call the cache makes (default 10 s).
+// A caller's own context can end its wait sooner.
+func WithFetchTimeout(d time.Duration) Option {
+	return func(c *config) error { c.fetchTimeout = d; return positive("fetch timeout", d) }
+}
+
+// WithBatchWindow sets how long the background refresher gathers due entries
+// before it calls the source (default 20 ms). 0 sends at once.
+func WithBatchWindow(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("secretcache: batch window must not be negative, got %v", d)
+		}
+		c.batchWindow = d
+		return nil
+	}
+}
+
+// WithBackoff sets the retry backoff of a failing secret: base doubles per
+// consecutive failure up to max, each wait jittered to between half and all
+// of it (defaults 1 s and 2 min).
+func WithBackoff(base, max time.Duration) Option {
+	return func(c *config) error {
+		if err := positive("backoff base", base); err != nil {
+			return err
+		}
+		if max < base {
+			return fmt.Errorf("secretcache: backoff max %v is below base %v", max, base)
+		}
+		c.backoffBase, c.backoffMax = base, max
+		return nil
+	}
+}
+
+// WithOnChange registers a callback run when a refresh finds a new version.
+// See Cache.OnChange.
+func WithOnChange(fn func(ChangeEvent)) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return errors.New("secretcache: nil change callback")
+		}
+		c.onChange = append(c.onChange, fn)
+		return nil
+	}
+}
+
+// WithReadHook registers a function called after every read (Get, GetString,
+// GetBinary, GetField, GetJSON) with what happened. It runs on the caller's
+// goroutine and must be quick; it is how audit logs and tracing attach.
+func WithReadHook(fn func(ctx context.Context, ev ReadEvent)) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return errors.New("secretcache: nil read hook")
+		}
+		c.onRead = fn
+		return nil
+	}
+}
+
+// GetOption modifies one read.
+type GetOption func(*getOptions)
+
+type getOptions struct {
+	stage       string
+	versionID   string
+	ttl         time.Duration
+	fallback    string
+	hasFallback bool
+}
+
+// WithVersionStage reads the version carrying the stage label (AWSPENDING,
+// AWSPREVIOUS, a custom label) instead of AWSCURRENT.
+func WithVersionStage(stage string) GetOption { return func(o *getOptions) { o.stage = stage } }
+
+// WithVersionID reads one exact version. Such a version never changes, so it
+// is never refreshed.
+func WithVersionID(id string) GetOption { return func(o *getOptions) { o.versionID = id } }
+
+// WithEntryTTL overrides the TTL for the entry this read stores on a miss.
+func WithEntryTTL(d time.Duration) GetOption { return func(o *getOptions) { o.ttl = d } }
+
+// WithFallback makes the read return value (as a string secret) instead of an
+// error when the secret cannot be had from the backend. Such reads are
+// counted as fallbacks. Invalid arguments still return their error.
+func WithFallback(value string) GetOption {
+	return func(o *getOptions) { o.fallback, o.hasFallback = value, true }
+}

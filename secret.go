@@ -1,0 +1,162 @@
+package secretcache
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// DefaultStage is the version stage read when a Ref names neither a stage nor
+// a version id.
+const DefaultStage = "AWSCURRENT"
+
+// MaxIDLength is the longest secret id (name or ARN) accepted, as in AWS.
+const MaxIDLength = 2048
+
+// Ref names one version of a secret: by name or ARN, and by version stage or
+// version id. A Ref with both version fields empty means stage AWSCURRENT.
+type Ref struct {
+	ID           string
+	VersionStage string
+	VersionID    string
+}
+
+// String returns the ref as id, id@stage or id#versionid.
+func (r Ref) String() string {
+	s := r.ID
+	if r.VersionStage != "" {
+		s += "@" + r.VersionStage
+	}
+	if r.VersionID != "" {
+		s += "#" + r.VersionID
+	}
+	return s
+}
+
+// Secret is one version of a secret as a Source returned it.
+//
+// A Secret never prints its value: String, every fmt verb, JSON and slog show
+// the metadata and "[REDACTED]" in place of String and Binary.
+type Secret struct {
+	ARN           string
+	Name          string
+	VersionID     string
+	VersionStages []string
+	String        string
+	Binary        []byte
+	CreatedDate   time.Time
+}
+
+const redacted = "[REDACTED]"
+
+// Metadata is everything about a secret version except its value.
+type Metadata struct {
+	ARN           string    `json:"arn,omitempty"`
+	Name          string    `json:"name,omitempty"`
+	VersionID     string    `json:"version_id,omitempty"`
+	VersionStages []string  `json:"version_stages,omitempty"`
+	CreatedDate   time.Time `json:"created_date,omitzero"`
+}
+
+// Metadata returns the secret's metadata (a copy, never the value).
+func (s *Secret) Metadata() Metadata {
+	if s == nil {
+		return Metadata{}
+	}
+	return Metadata{ARN: s.ARN, Name: s.Name, VersionID: s.VersionID,
+		VersionStages: slices.Clone(s.VersionStages), CreatedDate: s.CreatedDate}
+}
+
+// IsBinary reports whether the secret holds a binary value.
+func (s *Secret) IsBinary() bool { return s != nil && s.Binary != nil && s.String == "" }
+
+// Clone returns a deep copy; the caller may change it freely.
+func (s *Secret) Clone() *Secret {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.VersionStages = slices.Clone(s.VersionStages)
+	if s.Binary != nil {
+		c.Binary = slices.Clone(s.Binary)
+	}
+	return &c
+}
+
+// HasStage reports whether the version carries the stage label.
+func (s *Secret) HasStage(stage string) bool { return slices.Contains(s.VersionStages, stage) }
+
+// size is the approximate number of bytes the secret holds, for the byte bound.
+func (s *Secret) size() int {
+	n := 160 + len(s.ARN) + len(s.Name) + len(s.VersionID) + len(s.String) + len(s.Binary)
+	for _, st := range s.VersionStages {
+		n += 16 + len(st)
+	}
+	return n
+}
+
+func (s *Secret) redactedView() redactedSecret {
+	r := redactedSecret{ARN: s.ARN, Name: s.Name, VersionID: s.VersionID,
+		VersionStages: s.VersionStages, CreatedDate: s.CreatedDate}
+	if s.String != "" {
+		r.String = redacted
+	}
+	if s.Binary != nil {
+		r.Binary = redacted
+	}
+	return r
+}
+
+type redactedSecret struct {
+	ARN           string    `json:"ARN,omitempty"`
+	Name          string    `json:"Name,omitempty"`
+	VersionID     string    `json:"VersionId,omitempty"`
+	VersionStages []string  `json:"VersionStages,omitempty"`
+	String        string    `json:"SecretString,omitempty"`
+	Binary        string    `json:"SecretBinary,omitempty"`
+	CreatedDate   time.Time `json:"CreatedDate,omitzero"`
+}
+
+// GoString implements fmt.GoStringer with the value redacted.
+func (s *Secret) GoString() string { return s.describe() }
+
+func (s *Secret) describe() string {
+	if s == nil {
+		return "<nil>"
+	}
+	v := "String"
+	if s.IsBinary() {
+		v = "Binary"
+	}
+	return fmt.Sprintf("secretcache.Secret{Name:%q ARN:%q VersionID:%q VersionStages:%q %s:%s}",
+		s.Name, s.ARN, s.VersionID, s.VersionStages, v, redacted)
+}
+
+// Format implements fmt.Formatter so that every verb (%v, %+v, %#v, %s, %q,
+// %x ...) prints the metadata and never the value.
+func (s *Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.describe())) }
+
+// MarshalJSON writes the metadata with the value redacted. Code that must
+// send the real value (an HTTP agent, say) builds its own response type.
+func (s *Secret) MarshalJSON() ([]byte, error) {
+	if s == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(s.redactedView())
+}
+
+// LogValue implements slog.LogValuer: the metadata, never the value.
+func (s *Secret) LogValue() slog.Value {
+	if s == nil {
+		return slog.StringValue("<nil>")
+	}
+	return slog.GroupValue(
+		slog.String("name", s.Name),
+		slog.String("arn", s.ARN),
+		slog.String("version_id", s.VersionID),
+		slog.Any("version_stages", s.VersionStages),
+		slog.String("value", redacted),
+	)
+}
