@@ -327,7 +327,9 @@ func (c *Cache) read(ctx context.Context, op, id string, opts []GetOption) (*ent
 	if e != nil {
 		ev.VersionID = e.secret.VersionID
 	}
-	c.cfg.onRead(ctx, ev)
+	for _, fn := range c.cfg.onRead {
+		fn(ctx, ev)
+	}
 	return e, err
 }
 

@@ -49,7 +49,7 @@ type config struct {
 	backoffBase  time.Duration
 	backoffMax   time.Duration
 	onChange     []func(ChangeEvent)
-	onRead       func(context.Context, ReadEvent)
+	onRead       []func(context.Context, ReadEvent)
 }
 
 func defaultConfig() config {
@@ -213,12 +213,13 @@ func WithOnChange(fn func(ChangeEvent)) Option {
 // WithReadHook registers a function called after every read (Get, GetString,
 // GetBinary, GetField, GetJSON) with what happened. It runs on the caller's
 // goroutine and must be quick; it is how audit logs and tracing attach.
+// Several hooks run in the order given.
 func WithReadHook(fn func(ctx context.Context, ev ReadEvent)) Option {
 	return func(c *config) error {
 		if fn == nil {
 			return errors.New("secretcache: nil read hook")
 		}
-		c.onRead = fn
+		c.onRead = append(c.onRead, fn)
 		return nil
 	}
 }
