@@ -1,0 +1,169 @@
+package smtest
+
+import (
+	"net"
+	"net/http"
+	"time"
+)
+
+// Fault is a failure injected into the answers of one operation in one
+// region (see SetFault). Several effects can be combined: Latency is applied
+// first, then Reset, Blackhole, RatePerSecond and ErrorCode, in that order;
+// a Fault with only Latency (or a RatePerSecond not exceeded) lets the
+// request proceed normally after the delay.
+type Fault struct {
+	// Latency is added before answering. The wait ends early if the client
+	// goes away or the server closes.
+	Latency time.Duration
+	// ErrorCode makes the server answer with this AWS error code instead
+	// of running the operation, e.g. "ThrottlingException" (400),
+	// "InternalServiceError" (500), "AccessDeniedException" (400),
+	// "DecryptionFailure" (400), "ResourceNotFoundException" (400).
+	ErrorCode string
+	// Blackhole holds the request without answering until the client
+	// gives up (its context ends or it closes the connection) or the server
+	// closes.
+	Blackhole bool
+	// Reset closes the TCP connection abruptly (RST) without answering,
+	// which the SDK sees as a network error.
+	Reset bool
+	// RatePerSecond, if > 0, answers ThrottlingException to the requests
+	// that go above this rate (token bucket with a burst of
+	// max(1, RatePerSecond)).
+	RatePerSecond float64
+	// Count, if > 0, makes the fault apply to the next Count matching
+	// requests only; then it clears itself.
+	Count int
+}
+
+type faultState struct {
+	f         Fault
+	remaining int
+	tokens    float64
+	last      time.Time
+}
+
+// SetFault installs f for op in region, replacing any fault already set
+// for exactly that pair. region "" matches every region and op "" every
+// operation. When several faults match a request, the most specific one
+// applies: (region, op), then (region, ""), then ("", op), then ("", "").
+// Faults can be set and cleared while requests are running.
+func (s *Server) SetFault(region, op string, f Fault) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	burst := f.RatePerSecond
+	if burst < 1 {
+		burst = 1
+	}
+	s.faults[opKey{region, op}] = &faultState{f: f, remaining: f.Count, tokens: burst, last: time.Now()}
+}
+
+// ClearFault removes the fault set for exactly (region, op).
+func (s *Server) ClearFault(region, op string) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	delete(s.faults, opKey{region, op})
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	clear(s.faults)
+}
+
+// takeFault finds the fault for a request, consumes one use of a Count
+// fault and decides the rate limit. throttled reports that the rate was
+// exceeded.
+func (s *Server) takeFault(region, op string) (f Fault, throttled, ok bool) {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	var fs *faultState
+	var key opKey
+	for _, k := range []opKey{{region, op}, {region, ""}, {"", op}, {"", ""}} {
+		if x := s.faults[k]; x != nil {
+			fs, key = x, k
+			break
+		}
+	}
+	if fs == nil {
+		return Fault{}, false, false
+	}
+	if fs.f.Count > 0 {
+		fs.remaining--
+		if fs.remaining <= 0 {
+			delete(s.faults, key)
+		}
+	}
+	if fs.f.RatePerSecond > 0 {
+		now := time.Now()
+		burst := max(fs.f.RatePerSecond, 1)
+		fs.tokens = min(burst, fs.tokens+now.Sub(fs.last).Seconds()*fs.f.RatePerSecond)
+		fs.last = now
+		if fs.tokens >= 1 {
+			fs.tokens--
+		} else {
+			throttled = true
+		}
+	}
+	return fs.f, throttled, true
+}
+
+// applyFault applies the fault matching the request, if any. handled
+// reports that the request was answered (or dropped) and must not run.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op string) (status int, handled bool) {
+	f, throttled, ok := s.takeFault(region, op)
+	if !ok {
+		return 0, false
+	}
+	ctx := r.Context()
+	if f.Latency > 0 {
+		t := time.NewTimer(f.Latency)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, true
+		case <-s.closed:
+			t.Stop()
+			return 0, true
+		}
+	}
+	if f.Reset {
+		resetConn(w)
+		return 0, true
+	}
+	if f.Blackhole {
+		select {
+		case <-ctx.Done():
+		case <-s.closed:
+		}
+		return 0, true
+	}
+	if throttled {
+		writeError(w, apiErr("ThrottlingException", "Rate exceeded"))
+		return 400, true
+	}
+	if f.ErrorCode != "" {
+		e := apiErr(f.ErrorCode, "smtest: injected fault %s", f.ErrorCode)
+		writeError(w, e)
+		return e.status(), true
+	}
+	return 0, false
+}
+
+// resetConn closes the client connection with a TCP RST: SO_LINGER 0 makes
+// close discard unsent data and send a reset instead of a FIN.
+func resetConn(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// Not hijackable (e.g. an httptest recorder): answer nothing
+		// useful rather than something valid.
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}

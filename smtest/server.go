@@ -1,0 +1,361 @@
+package smtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	// maxBodyBytes caps the size of a request body. AWS itself limits a
+	// secret value to 65,536 bytes, so 1 MiB leaves room for any valid
+	// request while keeping a misbehaving client from exhausting memory.
+	maxBodyBytes = 1 << 20
+
+	defaultRegion  = "us-east-1"
+	defaultAccount = "123456789012"
+	targetPrefix   = "secretsmanager."
+)
+
+// Server is an in-process fake of AWS Secrets Manager speaking the AWS JSON
+// 1.1 protocol over HTTP. Create it with NewServer and stop it with Close.
+// All methods are safe for concurrent use.
+type Server struct {
+	// URL is the base URL of the server, e.g. http://127.0.0.1:43123.
+	// Use it as the SDK's BaseEndpoint.
+	URL string
+
+	cfg    config
+	ln     net.Listener
+	srv    *http.Server
+	closed chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+
+	// mu guards the secret state. It is never held while sleeping for a
+	// fault, while running a RotationFunc or while calling change hooks.
+	mu      sync.Mutex
+	regions map[string]*regionState
+	seq     uint64 // creation sequence, for stable ordering
+
+	fmu    sync.Mutex // guards faults
+	faults map[opKey]*faultState
+
+	cmu   sync.Mutex // guards calls
+	calls map[opKey]int
+
+	hmu    sync.Mutex // guards hooks
+	hooks  []hook
+	hookID int
+
+	rmu   sync.Mutex // guards rotFn
+	rotFn RotationFunc
+}
+
+type opKey struct{ region, op string }
+
+type hook struct {
+	id int
+	fn func(ChangeEvent)
+}
+
+type config struct {
+	region  string
+	account string
+	logger  *slog.Logger
+	now     func() time.Time
+}
+
+// Option configures a Server.
+type Option func(*config)
+
+// WithDefaultRegion sets the region used by the Go helpers when they are
+// given region "" and by requests that carry no SigV4 Authorization header.
+// The default is "us-east-1".
+func WithDefaultRegion(region string) Option { return func(c *config) { c.region = region } }
+
+// WithAccountID sets the account ID used in ARNs. The default is
+// "123456789012".
+func WithAccountID(id string) Option { return func(c *config) { c.account = id } }
+
+// WithLogger sets the logger for request logs (operation, region, status,
+// duration; never secret values). The default discards logs.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithClock sets the clock used for CreatedDate, LastChangedDate,
+// DeletionDate and similar timestamps. The default is time.Now.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// NewServer starts a server on 127.0.0.1 on a free port. The server is ready
+// to answer when NewServer returns. It panics only if it cannot listen.
+func NewServer(opts ...Option) *Server {
+	s := &Server{
+		cfg: config{
+			region:  defaultRegion,
+			account: defaultAccount,
+			logger:  slog.New(slog.DiscardHandler),
+			now:     time.Now,
+		},
+		closed:  make(chan struct{}),
+		regions: make(map[string]*regionState),
+		faults:  make(map[opKey]*faultState),
+		calls:   make(map[opKey]int),
+	}
+	for _, o := range opts {
+		o(&s.cfg)
+	}
+	if s.cfg.region == "" {
+		s.cfg.region = defaultRegion
+	}
+	if s.cfg.account == "" {
+		s.cfg.account = defaultAccount
+	}
+	if s.cfg.logger == nil {
+		s.cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.cfg.now == nil {
+		s.cfg.now = time.Now
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic("smtest: cannot listen: " + err.Error())
+	}
+	s.ln = ln
+	s.URL = "http://" + ln.Addr().String()
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          nil,
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_ = s.srv.Serve(ln)
+	}()
+	return s
+}
+
+// Close stops the server: it closes the listener and every open connection
+// and releases requests held by Blackhole or Latency faults. It is safe to
+// call more than once.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		close(s.closed)
+		_ = s.srv.Close()
+		s.wg.Wait()
+	})
+}
+
+func (s *Server) now() time.Time { return s.cfg.now() }
+
+func (s *Server) resolveRegion(region string) string {
+	if region == "" {
+		return s.cfg.region
+	}
+	return region
+}
+
+// ServeHTTP implements http.Handler, so the server can also be mounted in
+// another mux or driven with httptest.NewRecorder.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	w.Header().Set("X-Amzn-Requestid", newUUID())
+	if r.Method != http.MethodPost {
+		writeError(w, &APIError{Code: "UnknownOperationException", Message: "smtest: only POST requests are supported", Status: http.StatusMethodNotAllowed})
+		return
+	}
+	target := r.Header.Get("X-Amz-Target")
+	opName, ok := strings.CutPrefix(target, targetPrefix)
+	handler := lookupOp(opName)
+	if !ok || handler == nil {
+		writeError(w, &APIError{Code: "UnknownOperationException", Message: "The operation " + quoteOp(target) + " is not recognized by Secrets Manager.", Status: 400})
+		return
+	}
+	region := regionFromRequest(r)
+	if region == "" {
+		// Unsigned request: answer for the default region.
+		region = s.cfg.region
+	}
+	s.countCall(region, opName)
+
+	// Read the whole body first: net/http only notices a client that
+	// goes away (and cancels r.Context) once the body was read to EOF.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, &APIError{Code: "RequestEntityTooLargeException", Message: "Request body is larger than the 1 MiB smtest limit.", Status: http.StatusRequestEntityTooLarge})
+		} else {
+			writeError(w, &APIError{Code: "SerializationException", Message: "Could not read the request body.", Status: 400})
+		}
+		return
+	}
+
+	status, handled := s.applyFault(w, r, region, opName)
+	if handled {
+		s.logRequest(r.Context(), opName, region, status, start)
+		return
+	}
+
+	out, evs, err := handler(s, r.Context(), region, body)
+	s.emit(evs)
+	if err != nil {
+		ae := asAPIError(err)
+		writeError(w, ae)
+		s.logRequest(r.Context(), opName, region, ae.Status, start)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+	s.logRequest(r.Context(), opName, region, http.StatusOK, start)
+}
+
+func quoteOp(target string) string {
+	if len(target) > 100 {
+		target = target[:100]
+	}
+	b, _ := json.Marshal(target)
+	return string(b)
+}
+
+func (s *Server) logRequest(ctx context.Context, op, region string, status int, start time.Time) {
+	s.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "smtest request",
+		slog.String("op", op), slog.String("region", region),
+		slog.Int("status", status), slog.Duration("duration", time.Since(start)))
+}
+
+// regionFromRequest reads the region from the SigV4 credential scope of
+// the Authorization header (or of a presigned X-Amz-Credential query
+// parameter): Credential=AKID/20260101/us-west-2/secretsmanager/aws4_request.
+func regionFromRequest(r *http.Request) string {
+	cred := ""
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if _, after, ok := strings.Cut(auth, "Credential="); ok {
+			cred = after
+			if i := strings.IndexAny(cred, ", "); i >= 0 {
+				cred = cred[:i]
+			}
+		}
+	} else {
+		cred = r.URL.Query().Get("X-Amz-Credential")
+	}
+	parts := strings.Split(cred, "/")
+	if len(parts) < 3 || !validRegion(parts[2]) {
+		return ""
+	}
+	return parts[2]
+}
+
+func validRegion(r string) bool {
+	if r == "" || len(r) > 64 {
+		return false
+	}
+	for _, c := range r {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = 500
+		b = []byte(`{"__type":"InternalServiceError","message":"smtest: cannot encode response"}`)
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, e *APIError) {
+	status := e.Status
+	if status == 0 {
+		status = statusForCode(e.Code)
+	}
+	w.Header().Set("X-Amzn-Errortype", e.Code)
+	writeJSON(w, status, map[string]string{"__type": e.Code, "message": e.Message, "Message": e.Message})
+}
+
+// Calls reports how many requests the server received for op in region
+// (region "" = all regions, op "" = all operations), counting requests
+// answered with an error or a fault too. The Go helpers are not counted.
+func (s *Server) Calls(region, op string) int {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	n := 0
+	for k, v := range s.calls {
+		if (region == "" || k.region == region) && (op == "" || k.op == op) {
+			n += v
+		}
+	}
+	return n
+}
+
+// ResetCalls sets every counter back to zero.
+func (s *Server) ResetCalls() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	clear(s.calls)
+}
+
+func (s *Server) countCall(region, op string) {
+	s.cmu.Lock()
+	s.calls[opKey{region, op}]++
+	s.cmu.Unlock()
+}
+
+// ChangeEvent describes one write to the state. Region is the region whose
+// view changed (a write to a primary secret also produces one event for each
+// of its replica regions), Op the API operation ("CreateSecret",
+// "PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage",
+// "DeleteSecret", "RestoreSecret", "ReplicateSecretToRegions",
+// "RemoveRegionsFromReplication", "RotateSecret", "TagResource",
+// "UntagResource", ...). VersionID and Stages describe the version the write
+// created or relabelled, if any, after the write.
+type ChangeEvent struct {
+	Region, Op, Name, ARN, VersionID string
+	Stages                           []string
+}
+
+// OnChange registers fn to be called after every write, from the goroutine
+// that made the write, without any server lock held (fn may call the
+// server). It returns a function that unregisters fn.
+func (s *Server) OnChange(fn func(ChangeEvent)) (remove func()) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	s.hookID++
+	id := s.hookID
+	s.hooks = append(s.hooks, hook{id: id, fn: fn})
+	return func() {
+		s.hmu.Lock()
+		defer s.hmu.Unlock()
+		for i, h := range s.hooks {
+			if h.id == id {
+				s.hooks = append(s.hooks[:i:i], s.hooks[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) emit(evs []ChangeEvent) {
+	if len(evs) == 0 {
+		return
+	}
+	s.hmu.Lock()
+	hooks := append([]hook(nil), s.hooks...)
+	s.hmu.Unlock()
+	for _, ev := range evs {
+		for _, h := range hooks {
+			h.fn(ev)
+		}
+	}
+}
