@@ -32,6 +32,7 @@ type Cache struct {
 	gen    atomic.Uint64 // bumped by Invalidate and Clear: fetches begun before do not store
 
 	refreshCh chan *entry
+	pending   atomic.Int64 // entries handed to the refresher and not yet applied
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closed    atomic.Bool
@@ -410,8 +411,18 @@ func (c *Cache) slow(ctx context.Context, op, key string, ref Ref, e *entry, now
 // ctx. old is the entry it replaces, if any.
 func (c *Cache) load(ctx context.Context, op, key string, ref Ref, o getOptions, old *entry) (*entry, Outcome, error) {
 	ch := c.loads.DoChan(key, func() (any, error) {
-		fctx := context.WithoutCancel(ctx)
-		return c.fetchAndStore(fctx, key, ref, o.ttl)
+		// A flight that ended between our lookup and DoChan has stored its
+		// answer already: use it rather than fetching again.
+		if e, ok := c.store.GetIfPresent(key); ok && e != old {
+			now := c.nowNano()
+			if e.secret != nil && now < e.expireAt {
+				return e, nil
+			}
+			if e.secret == nil && now < e.retryAt {
+				return nil, e.err
+			}
+		}
+		return c.fetchAndStore(context.WithoutCancel(ctx), key, ref, o.ttl)
 	})
 	var err error
 	select {

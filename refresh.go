@@ -16,9 +16,11 @@ func (c *Cache) scheduleRefresh(e *entry, now int64) {
 	if e.ref.VersionID != "" || now < e.retryAt || !e.refreshing.CompareAndSwap(false, true) {
 		return
 	}
+	c.pending.Add(1)
 	select {
 	case c.refreshCh <- e:
 	default: // the refresher is saturated; a later read tries again
+		c.pending.Add(-1)
 		e.refreshing.Store(false)
 	}
 }
@@ -79,6 +81,7 @@ func (c *Cache) addCompanions(due []*entry) []*entry {
 			continue
 		}
 		if e.refreshing.CompareAndSwap(false, true) {
+			c.pending.Add(1)
 			due = append(due, e)
 		}
 	}
@@ -140,6 +143,7 @@ func (c *Cache) countedErr(ref Ref, err error) error {
 // applyRefresh stores the outcome of refreshing old, if old is still the
 // cached entry.
 func (c *Cache) applyRefresh(old *entry, s *Secret, err error, gen uint64) {
+	defer c.pending.Add(-1)
 	defer old.refreshing.Store(false)
 	if err != nil {
 		c.cfg.logger.Warn("secretcache: background refresh failed", "secret", old.ref.ID,

@@ -97,7 +97,7 @@ func (s *Secret) size() int {
 	return n
 }
 
-func (s *Secret) redactedView() redactedSecret {
+func (s Secret) redactedView() redactedSecret {
 	r := redactedSecret{ARN: s.ARN, Name: s.Name, VersionID: s.VersionID,
 		VersionStages: s.VersionStages, CreatedDate: s.CreatedDate}
 	if s.String != "" {
@@ -120,12 +120,9 @@ type redactedSecret struct {
 }
 
 // GoString implements fmt.GoStringer with the value redacted.
-func (s *Secret) GoString() string { return s.describe() }
+func (s Secret) GoString() string { return s.describe() }
 
-func (s *Secret) describe() string {
-	if s == nil {
-		return "<nil>"
-	}
+func (s Secret) describe() string {
 	v := "String"
 	if s.IsBinary() {
 		v = "Binary"
@@ -136,22 +133,16 @@ func (s *Secret) describe() string {
 
 // Format implements fmt.Formatter so that every verb (%v, %+v, %#v, %s, %q,
 // %x ...) prints the metadata and never the value.
-func (s *Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.describe())) }
+// The methods that print have value receivers, so a Secret printed by value
+// is redacted too.
+func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.describe())) }
 
 // MarshalJSON writes the metadata with the value redacted. Code that must
 // send the real value (an HTTP agent, say) builds its own response type.
-func (s *Secret) MarshalJSON() ([]byte, error) {
-	if s == nil {
-		return []byte("null"), nil
-	}
-	return json.Marshal(s.redactedView())
-}
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.redactedView()) }
 
 // LogValue implements slog.LogValuer: the metadata, never the value.
-func (s *Secret) LogValue() slog.Value {
-	if s == nil {
-		return slog.StringValue("<nil>")
-	}
+func (s Secret) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("name", s.Name),
 		slog.String("arn", s.ARN),

@@ -1,0 +1,19 @@
+package secretcache
+
+import (
+	"runtime"
+	"time"
+)
+
+// WaitIdle waits until the background refresher has applied every refresh
+// handed to it (tests only).
+func (c *Cache) WaitIdle() {
+	deadline := time.Now().Add(10 * time.Second)
+	for c.pending.Load() != 0 && time.Now().Before(deadline) {
+		runtime.Gosched()
+		time.Sleep(100 * time.Microsecond)
+	}
+	if c.pending.Load() != 0 {
+		panic("secretcache: refresher still busy after 10s")
+	}
+}
