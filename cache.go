@@ -154,7 +154,7 @@ func New(src Source, opts ...Option) (*Cache, error) {
 		Weigher: func(_ string, e *entry) uint32 {
 			return uint32(min(max(uint64(e.size), minWeight), math.MaxUint32))
 		},
-		OnDeletion: func(ev otter.DeletionEvent[string, *entry]) {
+		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *entry]) {
 			if ev.WasEvicted() {
 				c.st.evictions.inc()
 			}

@@ -45,15 +45,18 @@ type Stats struct {
 	AverageAge time.Duration `json:"average_age_ns"`
 
 	HitRate    float64 `json:"hit_rate"`    // (hits + stale hits) / reads, 0 with no reads
-	CallsSaved uint64  `json:"calls_saved"` // reads answered without a backend call
+	CallsSaved uint64  `json:"calls_saved"` // reads minus backend calls: what the cache spared the backend
 }
 
 // Reads returns the number of reads answered (hits, stale hits, misses).
 func (s Stats) Reads() uint64 { return s.Hits + s.StaleHits + s.Misses }
 
 // Stats returns a snapshot of the counters and of the cached entries. It
-// walks the entries, so call it for reporting, not per request.
+// applies pending evictions and walks the entries, so call it for
+// reporting, not per request. Evictions happen asynchronously, shortly
+// after the write that exceeded a bound.
 func (c *Cache) Stats() Stats {
+	c.store.CleanUp() // apply pending evictions, so the bounds hold in what we report
 	s := Stats{
 		Hits: c.st.hits.load(), Misses: c.st.misses.load(), StaleHits: c.st.staleHits.load(),
 		Fallbacks: c.st.fallbacks.load(), RefreshesAhead: c.st.refreshAhead.load(),
@@ -88,7 +91,7 @@ func (c *Cache) Stats() Stats {
 	}
 	if r := s.Reads(); r > 0 {
 		s.HitRate = float64(s.Hits+s.StaleHits) / float64(r)
-		s.CallsSaved = s.Hits + s.StaleHits
+		s.CallsSaved = r - min(r, s.BackendCalls)
 	}
 	return s
 }
