@@ -72,7 +72,7 @@ func Operations() []string {
 // SerializationException, as AWS answers it.
 func decodeBody(body []byte, in any) error {
 	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
+	if len(body) == 0 || string(body) == "null" {
 		return nil
 	}
 	if body[0] != '{' {
