@@ -34,6 +34,8 @@ type Cache struct {
 	refreshCh chan *entry
 	pending   atomic.Int64 // entries handed to the refresher and not yet applied
 	done      chan struct{}
+	bgCtx     context.Context // background refreshes; cancelled by Close
+	bgCancel  context.CancelFunc
 	wg        sync.WaitGroup
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -138,6 +140,7 @@ func New(src Source, opts ...Option) (*Cache, error) {
 		cfg.logger = slog.Default()
 	}
 	c := &Cache{src: src, cfg: cfg, refreshCh: make(chan *entry, 1024), done: make(chan struct{})}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.batch, _ = src.(BatchSource)
 	fns := make([]*changeFunc, 0, len(cfg.onChange))
 	for _, fn := range cfg.onChange {
@@ -677,6 +680,7 @@ func (c *Cache) Close() error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
 		close(c.done)
+		c.bgCancel()
 		c.wg.Wait()
 		c.store.InvalidateAll()
 		c.store.StopAllGoroutines()

@@ -790,3 +790,25 @@ func TestCallbackPanicIsContained(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestCloseDoesNotWaitForBackgroundFetch(t *testing.T) {
+	src := newScript()
+	src.set("a", "v")
+	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute))
+	mustString(t, c, "a")
+	src.mu.Lock()
+	src.block = make(chan struct{}) // never released
+	src.mu.Unlock()
+	clk.Advance(55 * time.Second)
+	mustString(t, c, "a") // starts a background refresh that hangs
+	for src.calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	done := make(chan struct{})
+	go func() { _ = c.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close waited for a hanging background fetch")
+	}
+}

@@ -66,7 +66,7 @@ func (c *Cache) refresher() {
 		if c.batch != nil {
 			due = c.addCompanions(due)
 		}
-		c.refreshEntries(context.Background(), due)
+		c.refreshEntries(c.bgCtx, due)
 	}
 }
 
