@@ -123,10 +123,10 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op s
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return 0, true
+			abort()
 		case <-s.closed:
 			t.Stop()
-			return 0, true
+			abort()
 		}
 	}
 	if f.Reset {
@@ -138,7 +138,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op s
 		case <-ctx.Done():
 		case <-s.closed:
 		}
-		return 0, true
+		abort()
 	}
 	if throttled {
 		writeError(w, apiErr("ThrottlingException", "Rate exceeded"))
@@ -157,13 +157,14 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op s
 func resetConn(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		// Not hijackable (e.g. an httptest recorder): answer nothing
-		// useful rather than something valid.
-		w.WriteHeader(http.StatusBadGateway)
-		return
+		abort()
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
 }
+
+// abort ends the request without any answer: net/http closes the
+// connection instead of writing a response.
+func abort() { panic(http.ErrAbortHandler) }
