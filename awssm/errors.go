@@ -1,0 +1,169 @@
+package awssm
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/secretcache/secretcache"
+)
+
+// class is what the source makes of a failed call.
+type class struct {
+	kind     error // a secretcache.Err* sentinel
+	failover bool  // try the next region
+	breaker  bool  // counts as a failure of the region's breaker
+	excluded bool  // the caller gave up: neither a success nor a failure
+}
+
+// classify maps an error of the SDK (or of the source itself) to a core kind
+// and decides failover and breaker accounting. parent is the caller's
+// context: once it is done the error is the caller's doing, not the region's.
+func classify(parent context.Context, err error) class {
+	var se *secretcache.Error
+	if errors.As(err, &se) && se.Kind != nil {
+		return class{kind: se.Kind, failover: secretcache.IsTransient(se.Kind)}
+	}
+	if parent != nil && parent.Err() != nil {
+		return class{kind: secretcache.ErrUnavailable, excluded: true}
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return classifyCode(ae.ErrorCode(), ae.ErrorMessage(), httpStatus(err), ae.ErrorFault())
+	}
+	if st := httpStatus(err); st != 0 {
+		return classifyCode("", "", st, smithy.FaultUnknown)
+	}
+	if networkError(err) {
+		return class{kind: secretcache.ErrUnavailable, failover: true, breaker: true}
+	}
+	// Not an answer from the service and not the network: a credentials
+	// provider, a serializer, a garbled response. Another region may do
+	// better, but the region is not to blame.
+	return class{kind: secretcache.ErrUnavailable, failover: true}
+}
+
+// classifyCode maps an AWS error code (and, for InvalidRequestException, its
+// message) to a kind.
+func classifyCode(code, msg string, status int, fault smithy.ErrorFault) class {
+	permanent := func(k error) class { return class{kind: k} }
+	switch code {
+	case "ResourceNotFoundException":
+		return permanent(secretcache.ErrNotFound)
+	case "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "InvalidClientTokenId",
+		"InvalidSignatureException", "SignatureDoesNotMatch", "IncompleteSignature",
+		"MissingAuthenticationToken", "MissingAuthenticationTokenException", "NotAuthorized":
+		return permanent(secretcache.ErrAccessDenied)
+	case "DecryptionFailure":
+		return permanent(secretcache.ErrDecryption)
+	case "InvalidRequestException":
+		if deletionMessage(msg) {
+			return permanent(secretcache.ErrDeleted)
+		}
+		return permanent(secretcache.ErrInvalidRequest)
+	case "InvalidParameterException", "InvalidParameterValue", "ValidationException",
+		"SerializationException", "InvalidNextTokenException", "MalformedQueryString":
+		return permanent(secretcache.ErrInvalidRequest)
+	case "ExpiredToken", "ExpiredTokenException", "RequestExpired":
+		// Our credentials expired: they will be refreshed; the secret is
+		// not to blame and neither is the region.
+		return class{kind: secretcache.ErrUnavailable, failover: true}
+	case "InternalServiceError", "InternalFailure", "InternalServerError", "ServiceUnavailable",
+		"ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException":
+		return class{kind: secretcache.ErrUnavailable, failover: true, breaker: true}
+	}
+	if _, ok := retry.DefaultThrottleErrorCodes[code]; ok {
+		return class{kind: secretcache.ErrThrottled, failover: true, breaker: true}
+	}
+	switch {
+	case status == 429:
+		return class{kind: secretcache.ErrThrottled, failover: true, breaker: true}
+	case status >= 500 || fault == smithy.FaultServer:
+		return class{kind: secretcache.ErrUnavailable, failover: true, breaker: true}
+	}
+	// An unknown client error: pass it on as transient (never drop a cached
+	// value for an answer we cannot read), try the next region, but do not
+	// blame this one.
+	return class{kind: secretcache.ErrUnavailable, failover: true}
+}
+
+func deletionMessage(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "marked for deletion") || strings.Contains(m, "scheduled for deletion") ||
+		strings.Contains(m, "deleted")
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func networkError(err error) bool {
+	var ne net.Error
+	var se *smithyhttp.RequestSendError
+	var ce *smithy.CanceledError
+	var at *attemptTimeoutError
+	return errors.As(err, &at) || errors.As(err, &ne) || errors.As(err, &se) || errors.As(err, &ce) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// BatchEntryError is the error BatchGetSecretValue reported for one secret of
+// a batch. It implements smithy.APIError, so errors.As(err, &apiErr) finds
+// the AWS error code of a batched fetch as of a single one.
+type BatchEntryError struct {
+	SecretID string // the id as sent (an ARN is in the region called)
+	Region   string // the region that answered
+	Code     string // the AWS error code, e.g. "ResourceNotFoundException"
+	Message  string // the AWS error message
+}
+
+var _ smithy.APIError = (*BatchEntryError)(nil)
+
+func (e *BatchEntryError) Error() string {
+	return "BatchGetSecretValue in " + e.Region + ": " + e.Code + ": " + e.Message
+}
+
+// ErrorCode returns the AWS error code.
+func (e *BatchEntryError) ErrorCode() string { return e.Code }
+
+// ErrorMessage returns the AWS error message.
+func (e *BatchEntryError) ErrorMessage() string { return e.Message }
+
+// ErrorFault reports whether the service or the client is at fault.
+func (e *BatchEntryError) ErrorFault() smithy.ErrorFault {
+	if classifyCode(e.Code, e.Message, 0, smithy.FaultUnknown).breaker {
+		return smithy.FaultServer
+	}
+	return smithy.FaultClient
+}
+
+// attemptTimeoutError is an HTTP attempt cut off by WithAttemptTimeout. It
+// tells the SDK's retryer to retry (the SDK would otherwise take the ended
+// context for a cancellation by the caller).
+type attemptTimeoutError struct {
+	timeout time.Duration
+	err     error
+}
+
+func (e *attemptTimeoutError) Error() string {
+	return "attempt timed out after " + e.timeout.String() + ": " + e.err.Error()
+}
+func (e *attemptTimeoutError) Unwrap() error        { return e.err }
+func (e *attemptTimeoutError) Timeout() bool        { return true }
+func (e *attemptTimeoutError) Temporary() bool      { return true }
+func (e *attemptTimeoutError) RetryableError() bool { return true }
+
+// CanceledError hides the smithy.CanceledError it wraps from the retryer's
+// "do not retry a canceled request" check: it was our timeout, not the
+// caller's cancellation.
+func (e *attemptTimeoutError) CanceledError() bool { return false }

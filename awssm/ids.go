@@ -1,0 +1,148 @@
+package awssm
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/secretcache/secretcache"
+)
+
+// secretARN is a parsed Secrets Manager secret ARN:
+// arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME[-XXXXXX].
+type secretARN struct {
+	partition, region, account, resource string // resource: NAME or NAME-XXXXXX
+}
+
+func parseARN(id string) (secretARN, bool) {
+	p := strings.SplitN(id, ":", 7)
+	if len(p) != 7 || p[0] != "arn" || p[1] == "" || p[2] != "secretsmanager" || p[3] == "" ||
+		p[4] == "" || p[5] != "secret" || p[6] == "" || validRegion(p[3]) != nil {
+		return secretARN{}, false
+	}
+	return secretARN{partition: p[1], region: p[3], account: p[4], resource: p[6]}, true
+}
+
+func (a secretARN) String() string {
+	return "arn:" + a.partition + ":secretsmanager:" + a.region + ":" + a.account + ":secret:" + a.resource
+}
+
+// inRegion returns id as it must be sent to region: an ARN with its region
+// replaced (a replica's ARN differs from the primary's only there), a name
+// unchanged.
+func inRegion(id, region string) string {
+	a, ok := parseARN(id)
+	if !ok || a.region == region {
+		return id
+	}
+	a.region = region
+	return a.String()
+}
+
+// validateRef checks a ref before any call: a clear ErrInvalidRequest for an
+// empty, oversized or malformed id, stage or version id.
+func validateRef(ref secretcache.Ref) error {
+	var err error
+	switch id := ref.ID; {
+	case id == "":
+		err = errors.New("empty secret id")
+	case len(id) > secretcache.MaxIDLength:
+		err = fmt.Errorf("secret id is %d bytes, over the limit of %d", len(id), secretcache.MaxIDLength)
+	case strings.ContainsFunc(id, badRune):
+		err = errors.New("secret id contains control or space characters")
+	case strings.Contains(id, ":"):
+		// Names cannot hold a colon: this must be an ARN.
+		if _, ok := parseARN(id); !ok {
+			err = errors.New("secret id is neither a name nor a Secrets Manager secret ARN")
+		}
+	}
+	if err == nil {
+		switch {
+		case len(ref.VersionStage) > 256 || strings.ContainsFunc(ref.VersionStage, badRune):
+			err = errors.New("version stage must be at most 256 printable characters")
+		case len(ref.VersionID) > 64 || strings.ContainsFunc(ref.VersionID, badRune):
+			err = errors.New("version id must be at most 64 printable characters")
+		}
+	}
+	if err != nil {
+		return &secretcache.Error{Op: "fetch", ID: shortID(ref.ID), Kind: secretcache.ErrInvalidRequest, Err: err}
+	}
+	return nil
+}
+
+func badRune(r rune) bool { return r <= ' ' || r == 0x7f || r == '\uFFFD' }
+
+// shortID bounds an id quoted in an error message.
+func shortID(id string) string {
+	if len(id) > 64 {
+		return id[:64] + "..."
+	}
+	return id
+}
+
+// matches reports whether a secret the service returned (its ARN and name,
+// as returned) is the one sent names: by name, by full ARN, or by partial ARN
+// (the ARN without the hyphen and six random characters AWS appends).
+func matches(sent, arn, name string) bool {
+	if _, isARN := parseARN(sent); !isARN {
+		return name == sent
+	}
+	if arn == sent {
+		return true
+	}
+	if len(arn) == len(sent)+7 && strings.HasPrefix(arn, sent) && arn[len(sent)] == '-' {
+		a, _ := parseARN(sent)
+		return name == "" || name == a.resource
+	}
+	return false
+}
+
+// isCurrent reports whether a returned ref is for AWSCURRENT.
+func isCurrent(ref secretcache.Ref) bool {
+	return ref.VersionID == "" && (ref.VersionStage == "" || ref.VersionStage == secretcache.DefaultStage)
+}
+
+// reportARN returns the ARN to report for a secret served by another region
+// than the one id names: the served ARN with its region set back to id's,
+// so that the secret matches the id it was asked by.
+func reportARN(id, served string) string {
+	want, ok := parseARN(id)
+	if !ok {
+		return served
+	}
+	got, ok := parseARN(served)
+	if !ok || got.region == want.region {
+		return served
+	}
+	got.region = want.region
+	return got.String()
+}
+
+// checkAnswer refuses an answer that is not the ref asked for: another
+// secret, version or stage. Never a wrong secret.
+func checkAnswer(ref secretcache.Ref, s *secretcache.Secret) error {
+	var why string
+	switch {
+	case s.ARN == "" && s.Name == "":
+		why = "the answer names no secret"
+	case !matches(ref.ID, s.ARN, s.Name) && !(s.ARN == "" && s.Name == nameOf(ref.ID)):
+		why = fmt.Sprintf("asked for %q, got %q", shortID(ref.ID), shortID(s.Name))
+	case ref.VersionID != "" && s.VersionID != ref.VersionID:
+		why = fmt.Sprintf("asked for version %q, got %q", ref.VersionID, s.VersionID)
+	case ref.VersionStage != "" && !s.HasStage(ref.VersionStage):
+		why = fmt.Sprintf("asked for stage %q, got %q", ref.VersionStage, s.VersionStages)
+	case ref.VersionStage == "" && ref.VersionID == "" && len(s.VersionStages) > 0 && !s.HasStage(secretcache.DefaultStage):
+		why = fmt.Sprintf("asked for stage %q, got %q", secretcache.DefaultStage, s.VersionStages)
+	default:
+		return nil
+	}
+	return &secretcache.Error{Op: "fetch", ID: shortID(ref.ID), Kind: secretcache.ErrMismatch, Err: errors.New(why)}
+}
+
+// nameOf returns the secret name in a name or a partial ARN.
+func nameOf(id string) string {
+	if a, ok := parseARN(id); ok {
+		return a.resource
+	}
+	return id
+}
