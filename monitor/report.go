@@ -1,0 +1,148 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/secretcache/secretcache"
+)
+
+// Report returns a human-readable monitoring report: the health status and
+// its reasons, the cache statistics, reads served against backend calls
+// made, calls saved, the estimated API cost and saving (at WithAPIPrice,
+// default $0.05 per 10,000 calls), backend errors, refreshes, latency,
+// breakers and components. It runs Health with a background context (so the
+// component checks, bounded by WithCheckTimeout). It never includes secret
+// values; names of regions and components are cleaned of control characters.
+func (m *Monitor) Report() string {
+	return m.ReportContext(context.Background())
+}
+
+// ReportContext is Report with a context for the component checks.
+func (m *Monitor) ReportContext(ctx context.Context) string {
+	if m == nil {
+		return "secretcache monitoring report\n  no monitor\n"
+	}
+	h := m.Health(ctx)
+	c := m.cache.Load()
+	var st secretcache.Stats
+	var cs CacheStats
+	if c != nil {
+		st = c.Stats()
+		cs = m.cacheStatsFrom(c, st, h.Region)
+	} else {
+		cs = CacheStats{Region: h.Region, CacheEfficiency: CacheEfficiency{CacheStatus: CacheEmpty}}
+	}
+	price := m.cfg.price / 10000
+
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...); b.WriteByte('\n') }
+	w("secretcache monitoring report (%s, secretcache %s)", h.Timestamp.Format(time.RFC3339), secretcache.Version)
+	w("Status: %s", strings.ToUpper(h.Status))
+	for _, r := range h.Reasons {
+		w("  - %s", r)
+	}
+	w("Region: %s", h.Region)
+	w("")
+	w("Cache")
+	if c == nil {
+		w("  no cache attached")
+	}
+	w("  %d secrets in %d entries, %s; %.2f%% of capacity (max %d entries, %s)",
+		cs.CachedSecretsCount, cs.TotalCacheEntries, bytesText(st.Bytes), cs.CacheEfficiency.CacheUtilizationPercent,
+		st.MaxEntries, bytesText(uint64(max(st.MaxBytes, 0))))
+	w("  entry age: oldest %.2fs, newest %.2fs, average %.2fs (%s)",
+		cs.OldestCacheAgeSeconds, cs.NewestCacheAgeSeconds, cs.CacheEfficiency.AvgCacheAgeSeconds, cs.CacheEfficiency.CacheStatus)
+	w("")
+	w("Reads and calls")
+	reads := st.Reads()
+	w("  reads served: %d (%d hits, %d stale, %d misses; %d fallbacks)", reads, st.Hits, st.StaleHits, st.Misses, st.Fallbacks)
+	w("  hit rate: %.2f%% since start, %.2f%% over the last %d reads", 100*st.HitRate, h.Cache.HitRatePercent, h.Cache.Reads)
+	w("  backend calls made: %d for %d reads served", st.BackendCalls, reads)
+	w("  calls saved: %d (%s)", st.CallsSaved, savedShare(st.CallsSaved, reads))
+	w("  estimated API cost: $%.4f (%d calls at $%.2f per 10,000); saved $%.4f", float64(st.BackendCalls)*price,
+		st.BackendCalls, m.cfg.price, float64(st.CallsSaved)*price)
+	w("  backend errors: %s", errorsText(st.BackendErrors))
+	w("  refreshes: %d ahead, %d on expiry, %d forced; %d version changes; %d evictions",
+		st.RefreshesAhead, st.RefreshesOnExpiry, st.RefreshesForced, st.VersionChanges, st.Evictions)
+	w("")
+	p := h.Perf
+	w("Backend performance (%s, last %s)", p.Status, time.Duration(p.WindowSeconds*float64(time.Second)).Round(time.Millisecond))
+	switch p.Source {
+	case "none":
+		w("  no backend calls in the window")
+	case "cache":
+		w("  %d calls, %d failed, success rate %.2f%% (latency unknown: pass ObserveCall to the source)",
+			p.Calls, p.Failures, p.SuccessRatePercent)
+	default:
+		w("  %d calls, %d failed, success rate %.2f%%", p.Calls, p.Failures, p.SuccessRatePercent)
+		w("  latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", p.LatencyMs.P50, p.LatencyMs.P95, p.LatencyMs.P99)
+	}
+	w("")
+	w("Circuit breakers")
+	if len(h.Breakers) == 0 {
+		w("  none reported by the source")
+	}
+	for _, br := range h.Breakers {
+		role := ""
+		if br.Primary {
+			role = " (primary)"
+		}
+		line := fmt.Sprintf("  %s%s: %s, %d consecutive failures", br.Name, role, br.State, br.Failures)
+		if br.LastErrorKind != "" {
+			line += ", last error " + br.LastErrorKind
+		}
+		if !br.Since.IsZero() {
+			line += ", since " + br.Since.UTC().Format(time.RFC3339)
+		}
+		w("%s", line)
+	}
+	w("")
+	w("Components")
+	if len(h.Components) == 0 {
+		w("  none registered")
+	}
+	for _, name := range slices.Sorted(maps.Keys(h.Components)) {
+		ch := h.Components[name]
+		line := fmt.Sprintf("  %s: %s", name, ch.Status)
+		if ch.Message != "" {
+			line += " - " + ch.Message
+		}
+		w("%s", line)
+	}
+	return b.String()
+}
+
+func savedShare(saved, reads uint64) string {
+	if reads == 0 {
+		return "no reads yet"
+	}
+	return fmt.Sprintf("%.2f%% of reads needed no API call", 100*float64(saved)/float64(reads))
+}
+
+func errorsText(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", cleanLabel(k), m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func bytesText(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
