@@ -639,9 +639,9 @@ func describe(s *secret) obj {
 	}
 	if s.primary != nil {
 		o["PrimaryRegion"] = s.primary.region
-	} else {
-		o.put("ReplicationStatus", replicationStatus(s))
 	}
+	// A replica shows the replication status of its primary, as in moto.
+	o.put("ReplicationStatus", replicationStatus(d))
 	return o
 }
 

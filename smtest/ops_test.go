@@ -332,6 +332,12 @@ func TestUpdateSecretVersionStage(t *testing.T) {
 	// AWSCURRENT can't just be removed.
 	err = s.UpdateStage("", "s", "AWSCURRENT", "", *token(1))
 	wantCode(t, err, "InvalidParameterException")
+	// A put after a stage move takes AWSCURRENT from the version that
+	// really has it (moto gets this wrong).
+	if _, err := s.PutSecretValueWithToken("", "s", *token(4), "v4"); err != nil {
+		t.Fatal(err)
+	}
+	wantStages(t, s, "s", map[int][]string{1: {"AWSPREVIOUS"}, 2: {"green"}, 3: nil, 4: {"AWSCURRENT"}})
 }
 
 func TestUpdateSecret(t *testing.T) {
