@@ -1,0 +1,222 @@
+package agent
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/secretcache/secretcache"
+)
+
+// Status is what the status page shows: the agent, the cache counters, and
+// every cached secret version with its metadata and read counts. It never
+// holds a secret value.
+type Status struct {
+	Version   string                     `json:"version"`
+	Ready     bool                       `json:"ready"`
+	Started   time.Time                  `json:"started"`
+	Uptime    time.Duration              `json:"uptime_ns"`
+	Addr      string                     `json:"addr,omitempty"`
+	AdminAddr string                     `json:"admin_addr,omitempty"`
+	Caching   bool                       `json:"caching"`
+	TTL       time.Duration              `json:"ttl_ns"`
+	Requests  RequestCounts              `json:"requests"`
+	Stats     secretcache.Stats          `json:"cache"`
+	Entries   []StatusEntry              `json:"entries"`
+	Breakers  []secretcache.BreakerState `json:"breakers,omitempty"`
+	Prefetch  PrefetchStatus             `json:"prefetch"`
+	Links     []string                   `json:"-"` // other admin endpoints, for the page
+}
+
+// RequestCounts counts the API's answers since start.
+type RequestCounts struct {
+	OK        uint64 `json:"ok"`         // secrets served
+	Failed    uint64 `json:"failed"`     // secret reads answered with an error
+	Rejected  uint64 `json:"rejected"`   // 429: over max_conn
+	BadToken  uint64 `json:"bad_token"`  // 403: missing or wrong token
+	OpenConns int64  `json:"open_conns"` // client connections open now
+}
+
+// StatusEntry is one cached secret version.
+type StatusEntry struct {
+	ID           string        `json:"id"`                      // as asked for: name or ARN
+	VersionStage string        `json:"version_stage,omitempty"` // as asked for
+	VersionID    string        `json:"version_id,omitempty"`    // as asked for
+	Name         string        `json:"name"`
+	ARN          string        `json:"arn"`
+	Version      string        `json:"version"` // VersionId of the cached value
+	Stages       []string      `json:"stages"`  // its stages when fetched
+	Created      time.Time     `json:"created,omitzero"`
+	Age          time.Duration `json:"age_ns"`
+	TTL          time.Duration `json:"ttl_ns"`        // 0 for a pinned version id
+	ExpiresIn    time.Duration `json:"expires_in_ns"` // negative once stale
+	Stale        bool          `json:"stale"`         // past its TTL
+	Failures     int           `json:"failures"`      // consecutive failed refreshes
+	LastError    string        `json:"last_error"`    // kind of the last failure
+	Refreshing   bool          `json:"refreshing"`    // a refresh is under way
+	Hits         uint64        `json:"hits"`          // fresh reads from cache
+	StaleHits    uint64        `json:"stale_hits"`    // reads served stale
+	Misses       uint64        `json:"misses"`        // reads that fetched
+	Size         int           `json:"size"`          // approximate bytes
+}
+
+// Status returns a snapshot for the status page. It walks the cache, so it
+// is meant for people and monitoring, not for every request.
+func (a *Agent) Status() Status {
+	now := time.Now()
+	st := Status{Version: secretcache.Version, Ready: a.Ready(), Started: a.started,
+		Uptime: now.Sub(a.started).Round(time.Second), Addr: a.Addr(), AdminAddr: a.AdminAddr(),
+		Caching: a.cfg.Caching(), TTL: a.cfg.TTL(), Stats: a.cache.Stats(), Links: a.links}
+	st.Requests = RequestCounts{OK: a.api.servedOK.Load(), Failed: a.api.servedFailed.Load(),
+		Rejected: a.api.rejected.Load(), BadToken: a.api.badTokens.Load(), OpenConns: a.api.conns.Load()}
+	if br, ok := a.src.(secretcache.BreakerReporter); ok {
+		st.Breakers = br.Breakers()
+	}
+	a.mu.Lock()
+	st.Prefetch = a.prefetch
+	a.mu.Unlock()
+	cached := map[string]bool{}
+	for e := range a.cache.Entries() {
+		k := refKey(e.Ref)
+		cached[k] = true
+		se := StatusEntry{ID: e.Ref.ID, VersionID: e.Ref.VersionID, Name: e.Metadata.Name,
+			ARN: e.Metadata.ARN, Version: e.Metadata.VersionID, Stages: e.Metadata.VersionStages,
+			Created: e.Metadata.CreatedDate, Age: e.Age.Round(time.Millisecond), TTL: e.TTL,
+			Stale: e.Stale, Failures: e.Failures, LastError: e.LastError,
+			Refreshing: e.Refreshing, Size: e.Size}
+		if e.Ref.VersionStage != secretcache.DefaultStage || e.Ref.VersionID != "" {
+			se.VersionStage = e.Ref.VersionStage
+		}
+		if !e.ExpiresAt.IsZero() {
+			se.ExpiresIn = e.ExpiresAt.Sub(now).Round(time.Millisecond)
+		}
+		se.Hits, se.StaleHits, se.Misses = a.hits.get(k)
+		st.Entries = append(st.Entries, se)
+	}
+	a.hits.prune(cached)
+	slices.SortFunc(st.Entries, func(x, y StatusEntry) int {
+		return cmp.Or(strings.Compare(x.ID, y.ID), strings.Compare(x.VersionStage, y.VersionStage),
+			strings.Compare(x.VersionID, y.VersionID))
+	})
+	return st
+}
+
+// newAdmin builds the admin handler: the status page (/ and /status, JSON
+// at /status.json), /ready, /ping, and what setupMonitoring adds. Every
+// endpoint answers GET (and HEAD) only; other methods get 405.
+func (a *Agent) newAdmin() (http.Handler, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", a.serveStatusPage)
+	mux.HandleFunc("GET /status", a.serveStatusPage)
+	mux.HandleFunc("GET /status.json", a.serveStatusJSON)
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "healthy") })
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+		if a.Ready() {
+			writeText(w, http.StatusOK, "ready")
+		} else {
+			writeText(w, http.StatusServiceUnavailable, "not ready")
+		}
+	})
+	for _, fn := range a.extras {
+		if err := fn(mux); err != nil {
+			return nil, err
+		}
+	}
+	return limitRequest(mux), nil
+}
+
+// limitRequest refuses oversized targets and methods other than GET and
+// HEAD before the mux sees them.
+func limitRequest(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.RequestURI) > MaxURLBytes {
+			writeText(w, http.StatusRequestURITooLong, "Request URI too long")
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeText(w, http.StatusMethodNotAllowed, msgMethod)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (a *Agent) serveStatusJSON(w http.ResponseWriter, _ *http.Request) {
+	b, err := json.MarshalIndent(a.Status(), "", "  ")
+	if err != nil {
+		writeText(w, http.StatusInternalServerError, "cannot encode the status")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func (a *Agent) serveStatusPage(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if err := statusPage.Execute(w, a.Status()); err != nil {
+		a.log.Warn("status page failed", "err", err)
+	}
+}
+
+func shortDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < 0:
+		return "-" + shortDuration(-d)
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
+	"dur":     shortDuration,
+	"join":    func(s []string) string { return strings.Join(s, ", ") },
+	"percent": func(f float64) string { return fmt.Sprintf("%.1f %%", f*100) },
+	"time":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
+<title>secretcache agent</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f3f3f3} .num{text-align:right} .bad{color:#b00} .ok{color:#070}
+code{font-size:.95em}
+</style></head><body>
+<h1>secretcache agent {{.Version}}</h1>
+<p>{{if .Ready}}<span class="ok">ready</span>{{else}}<span class="bad">not ready (prefetch running)</span>{{end}}
+ &middot; up {{dur .Uptime}} since {{time .Started}} &middot; API {{.Addr}} &middot; admin {{.AdminAddr}}
+ &middot; {{if .Caching}}TTL {{dur .TTL}}{{else}}<span class="bad">caching off</span>{{end}}</p>
+<h2>Requests</h2>
+<table><tr><th>served</th><th>failed</th><th>429 over max_conn</th><th>403 bad token</th><th>open connections</th></tr>
+<tr><td class="num">{{.Requests.OK}}</td><td class="num">{{.Requests.Failed}}</td><td class="num">{{.Requests.Rejected}}</td><td class="num">{{.Requests.BadToken}}</td><td class="num">{{.Requests.OpenConns}}</td></tr></table>
+<h2>Cache</h2>
+<table><tr><th>entries</th><th>bytes</th><th>hits</th><th>stale hits</th><th>misses</th><th>hit rate</th><th>backend calls</th><th>refreshes ahead</th><th>version changes</th><th>evictions</th></tr>
+<tr><td class="num">{{.Stats.Entries}} / {{.Stats.MaxEntries}}</td><td class="num">{{.Stats.Bytes}}</td><td class="num">{{.Stats.Hits}}</td><td class="num">{{.Stats.StaleHits}}</td><td class="num">{{.Stats.Misses}}</td><td class="num">{{percent .Stats.HitRate}}</td><td class="num">{{.Stats.BackendCalls}}</td><td class="num">{{.Stats.RefreshesAhead}}</td><td class="num">{{.Stats.VersionChanges}}</td><td class="num">{{.Stats.Evictions}}</td></tr></table>
+{{if .Stats.BackendErrors}}<p>Backend errors: {{range $k, $v := .Stats.BackendErrors}}<code>{{$k}}</code> {{$v}} {{end}}</p>{{end}}
+{{if .Breakers}}<h2>Regions</h2>
+<table><tr><th>region</th><th>primary</th><th>state</th><th>failures</th><th>last error</th><th>since</th></tr>
+{{range .Breakers}}<tr><td>{{.Name}}</td><td>{{if .Primary}}yes{{end}}</td><td{{if ne .State "closed"}} class="bad"{{end}}>{{.State}}</td><td class="num">{{.Failures}}</td><td>{{.LastErrorKind}}</td><td>{{time .Since}}</td></tr>
+{{end}}</table>{{end}}
+<h2>Cached secrets ({{len .Entries}})</h2>
+<p>Metadata and read counts only; values are never shown.</p>
+<table><tr><th>secret</th><th>asked stage / version</th><th>version id</th><th>stages</th><th>age</th><th>TTL</th><th>expires in</th><th>hits</th><th>stale hits</th><th>misses</th><th>failures</th><th>last error</th></tr>
+{{range .Entries}}<tr><td><code>{{.ID}}</code>{{if and .Name (ne .Name .ID)}}<br><small>{{.Name}}</small>{{end}}</td><td>{{.VersionStage}}{{if .VersionID}} <code>{{.VersionID}}</code>{{end}}</td><td><code>{{.Version}}</code></td><td>{{join .Stages}}</td><td class="num">{{dur .Age}}</td><td class="num">{{if .TTL}}{{dur .TTL}}{{else}}pinned{{end}}</td><td class="num{{if .Stale}} bad{{end}}">{{if .TTL}}{{dur .ExpiresIn}}{{if .Stale}} (stale){{end}}{{end}}{{if .Refreshing}} &#8635;{{end}}</td><td class="num">{{.Hits}}</td><td class="num">{{.StaleHits}}</td><td class="num">{{.Misses}}</td><td class="num{{if .Failures}} bad{{end}}">{{.Failures}}</td><td>{{.LastError}}</td></tr>
+{{else}}<tr><td colspan="12">nothing cached yet</td></tr>
+{{end}}</table>
+<h2>Prefetch</h2>
+{{with .Prefetch}}{{if .Started.IsZero}}<p>none configured{{if not $.Ready}} or still waiting{{end}}.</p>{{else}}<p>{{.Fetched}} of {{.IDs}} secrets fetched in {{.Attempts}} round(s).{{if .Error}} <span class="bad">{{.Error}}</span>{{end}}</p>
+{{if .Failed}}<table><tr><th>secret</th><th>error</th></tr>{{range $id, $kind := .Failed}}<tr><td><code>{{$id}}</code></td><td class="bad">{{$kind}}</td></tr>{{end}}</table>{{end}}{{end}}{{end}}
+<p><small>JSON: <a href="/status.json">/status.json</a> &middot; readiness: <a href="/ready">/ready</a>{{range $.Links}} &middot; <a href="{{.}}">{{.}}</a>{{end}}</small></p>
+</body></html>
+`))

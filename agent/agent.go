@@ -1,0 +1,572 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/secretcache/secretcache"
+)
+
+// Agent is the secretcache sidecar: an HTTP server compatible with the AWS
+// Secrets Manager Agent in front of a secretcache.Cache, with an admin
+// listener for the status page and monitoring. Create it with New, then
+// call Run (or Listen and Serve). It is safe for concurrent use.
+type Agent struct {
+	cfg       Config
+	log       *slog.Logger
+	src       secretcache.Source
+	cache     *secretcache.Cache
+	hits      *hitTable
+	api       *api
+	admin     http.Handler
+	ready     atomic.Bool
+	started   time.Time
+	extras    []func(mux *http.ServeMux) error
+	links     []string
+	closeOnce sync.Once
+	closers   []func()
+
+	mu       sync.Mutex
+	apiLn    net.Listener
+	adminLn  net.Listener
+	prefetch PrefetchStatus
+
+	observe atomic.Pointer[func(op, region string, d time.Duration, err error)]
+}
+
+// Option configures New.
+type Option func(*options) error
+
+type options struct {
+	src       secretcache.Source
+	awsCfg    *aws.Config
+	logger    *slog.Logger
+	token     string
+	hasToken  bool
+	lookupEnv func(string) (string, bool)
+	cacheOpts []secretcache.Option
+}
+
+// WithSource makes the agent read from src instead of AWS Secrets Manager
+// (tests, other backends). The agent does not close it.
+func WithSource(src secretcache.Source) Option {
+	return func(o *options) error {
+		if src == nil {
+			return errors.New("agent: nil source")
+		}
+		o.src = src
+		return nil
+	}
+}
+
+// WithAWSConfig sets the AWS SDK configuration the Secrets Manager source
+// is built from, instead of the SDK's default chain (environment, shared
+// files, instance roles). The region settings of the Config still apply.
+func WithAWSConfig(cfg aws.Config) Option {
+	return func(o *options) error { o.awsCfg = &cfg; return nil }
+}
+
+// WithLogger sets the logger. Without it the agent logs to stderr at the
+// configured log_level in the configured log_format.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("agent: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithToken sets the SSRF token instead of reading it from the environment
+// variables of ssrf_env_variables. An empty token or one with control
+// characters is refused.
+func WithToken(token string) Option {
+	return func(o *options) error {
+		if err := checkToken(token); err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		o.token, o.hasToken = token, true
+		return nil
+	}
+}
+
+// WithLookupEnv replaces os.LookupEnv for reading the token variables.
+func WithLookupEnv(fn func(string) (string, bool)) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return errors.New("agent: nil lookup function")
+		}
+		o.lookupEnv = fn
+		return nil
+	}
+}
+
+// WithCacheOptions adds options to the cache the agent builds, after the
+// ones the configuration implies (so they win).
+func WithCacheOptions(opts ...secretcache.Option) Option {
+	return func(o *options) error { o.cacheOpts = append(o.cacheOpts, opts...); return nil }
+}
+
+// NewLogger returns the logger the configuration asks for: level debug,
+// info, warn, error or none, format text or json, writing to w.
+func NewLogger(level, format string, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	switch strings.ToLower(level) {
+	case "none":
+		return slog.New(slog.DiscardHandler)
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	default:
+		lvl = slog.LevelInfo
+	}
+	ho := &slog.HandlerOptions{Level: lvl}
+	if strings.EqualFold(format, "json") {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// New validates cfg and builds the agent: the token, the source (AWS
+// Secrets Manager through awssm unless WithSource is given), the cache, the
+// API and admin handlers. It does not listen yet. Errors name the setting
+// at fault; the token never appears in them.
+func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
+	var o options
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("agent: nil option")
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	warnings, err := cfg.Check()
+	if err != nil {
+		return nil, err
+	}
+	log := o.logger
+	if log == nil {
+		log = NewLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	token := o.token
+	if !o.hasToken {
+		lookup := o.lookupEnv
+		if lookup == nil {
+			lookup = os.LookupEnv
+		}
+		if token, err = ResolveToken(cfg.SSRFEnvVariables, lookup); err != nil {
+			return nil, fmt.Errorf("agent: could not read the SSRF token: %w", err)
+		}
+	}
+	a := &Agent{cfg: cfg, log: log, started: time.Now(),
+		hits: &hitTable{max: int64(2*cfg.CacheSize + 100)}}
+	a.src = o.src
+	if a.src == nil {
+		src, closeFn, err := newAWSSource(ctx, cfg, o.awsCfg, log, a.observeCall)
+		if err != nil {
+			return nil, err
+		}
+		a.src = src
+		if closeFn != nil {
+			a.closers = append(a.closers, closeFn)
+		}
+	}
+	ttl := cfg.TTL()
+	if ttl <= 0 {
+		ttl = time.Second // caching is off: reads go through Refresh
+	}
+	maxStale := time.Duration(cfg.MaxStaleSeconds) * time.Second
+	if !cfg.IgnoreTransientErrors {
+		maxStale = 0
+	}
+	copts := []secretcache.Option{
+		secretcache.WithTTL(ttl),
+		secretcache.WithRefreshAhead(cfg.RefreshAhead),
+		secretcache.WithMaxStale(maxStale),
+		secretcache.WithMaxEntries(cfg.CacheSize),
+		secretcache.WithFetchTimeout(time.Duration(cfg.FetchTimeoutMS) * time.Millisecond),
+		secretcache.WithLogger(log),
+		secretcache.WithReadHook(a.hits.hook),
+	}
+	for _, p := range cfg.TTLPolicies {
+		copts = append(copts, secretcache.WithPolicy(p.Pattern, time.Duration(p.TTLSeconds)*time.Second))
+	}
+	copts = append(copts, o.cacheOpts...)
+	cache, err := secretcache.New(a.src, copts...)
+	if err != nil {
+		a.runClosers()
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	a.cache = cache
+	a.api = &api{
+		cache: cache, tok: newTokenChecker(token, cfg.SSRFHeaders), prefix: cfg.PathPrefix,
+		maxConn: int64(cfg.MaxConn), timeout: time.Duration(cfg.RequestTimeoutSeconds) * time.Second,
+		caching: cfg.Caching(), serveStale: cfg.IgnoreTransientErrors, ready: &a.ready, log: log,
+	}
+	if err := a.setupMonitoring(); err != nil {
+		_ = cache.Close()
+		a.runClosers()
+		return nil, err
+	}
+	admin, err := a.newAdmin()
+	if err != nil {
+		_ = cache.Close()
+		a.runClosers()
+		return nil, err
+	}
+	a.admin = admin
+	return a, nil
+}
+
+func (a *Agent) observeCall(op, region string, d time.Duration, err error) {
+	if fn := a.observe.Load(); fn != nil {
+		(*fn)(op, region, d, err)
+	}
+}
+
+func (a *Agent) runClosers() {
+	for _, fn := range slices.Backward(a.closers) {
+		fn()
+	}
+}
+
+// Config returns the configuration the agent runs with.
+func (a *Agent) Config() Config { return a.cfg }
+
+// Cache returns the agent's cache.
+func (a *Agent) Cache() *secretcache.Cache { return a.cache }
+
+// Handler returns the API handler (the AWS-agent-compatible endpoints).
+// Connection limits apply only when it is served by Serve.
+func (a *Agent) Handler() http.Handler { return a.api }
+
+// AdminHandler returns the admin handler: status page, readiness and
+// monitoring endpoints.
+func (a *Agent) AdminHandler() http.Handler { return a.admin }
+
+// Ready reports whether the start-up prefetch is done.
+func (a *Agent) Ready() bool { return a.ready.Load() }
+
+// Listen binds the API listener and, unless admin_addr is "off", the admin
+// listener. Errors name the address.
+func (a *Agent) Listen() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.apiLn != nil {
+		return errors.New("agent: already listening")
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("agent: could not bind the API listener to %s: %w", a.cfg.Addr(), err)
+	}
+	if a.cfg.AdminEnabled() {
+		aln, err := net.Listen("tcp", a.cfg.AdminAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("agent: could not bind the admin listener to %s (admin_addr): %w", a.cfg.AdminAddr, err)
+		}
+		a.adminLn = aln
+	}
+	a.apiLn = &ttlListener{ln}
+	return nil
+}
+
+// Addr returns the address the API listens on, or "" before Listen.
+func (a *Agent) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.apiLn == nil {
+		return ""
+	}
+	return a.apiLn.Addr().String()
+}
+
+// AdminAddr returns the address the admin listener listens on, or "".
+func (a *Agent) AdminAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.adminLn == nil {
+		return ""
+	}
+	return a.adminLn.Addr().String()
+}
+
+// Run listens and serves until ctx is done; see Serve.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.Listen(); err != nil {
+		a.Close()
+		return err
+	}
+	return a.Serve(ctx)
+}
+
+// Serve serves on the listeners of Listen until ctx is done, prefetching
+// in the background; then it stops accepting, lets in-flight requests
+// finish (up to shutdown_timeout_seconds), closes the cache and returns nil.
+// It returns an error if a listener fails.
+func (a *Agent) Serve(ctx context.Context) error {
+	a.mu.Lock()
+	apiLn, adminLn := a.apiLn, a.adminLn
+	a.mu.Unlock()
+	if apiLn == nil {
+		return errors.New("agent: Serve before Listen")
+	}
+	defer a.Close()
+	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
+	apiSrv := &http.Server{
+		Handler:                      a.api,
+		ConnState:                    a.api.connState,
+		ReadHeaderTimeout:            10 * time.Second,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 a.api.timeout + 5*time.Second,
+		IdleTimeout:                  2 * time.Minute,
+		MaxHeaderBytes:               MaxHeaderBytes,
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     errLog,
+	}
+	servers := []*http.Server{apiSrv}
+	errc := make(chan error, 2)
+	go func() { errc <- apiSrv.Serve(apiLn) }()
+	if adminLn != nil {
+		adminSrv := &http.Server{
+			Handler:           a.admin,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      time.Minute,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    MaxHeaderBytes,
+			ErrorLog:          errLog,
+		}
+		servers = append(servers, adminSrv)
+		go func() { errc <- adminSrv.Serve(adminLn) }()
+	}
+	attrs := []any{"addr", apiLn.Addr().String(), "version", secretcache.Version}
+	if adminLn != nil {
+		attrs = append(attrs, "admin", adminLn.Addr().String())
+	}
+	a.log.Info("secretcache agent listening", attrs...)
+	if !IsLoopback(apiLn.Addr().String()) {
+		a.log.Warn("the API listens beyond loopback; every client that can reach it and knows the token can read secrets", "addr", apiLn.Addr().String())
+	}
+	pctx, stopPrefetch := context.WithCancel(ctx)
+	var pwg sync.WaitGroup
+	pwg.Go(func() { a.runPrefetch(pctx) })
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			serveErr = fmt.Errorf("agent: %w", err)
+		}
+	}
+	stopPrefetch()
+	a.log.Info("secretcache agent shutting down: draining requests", "timeout", time.Duration(a.cfg.ShutdownSeconds)*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(a.cfg.ShutdownSeconds)*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			a.log.Warn("requests still running at the end of the drain; closing them", "err", err)
+			_ = srv.Close()
+		}
+	}
+	pwg.Wait()
+	a.log.Info("secretcache agent stopped")
+	return serveErr
+}
+
+// Close closes the cache and the source the agent built. Serve calls it on
+// the way out; it is safe to call more than once.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() {
+		a.mu.Lock()
+		if a.apiLn != nil {
+			_ = a.apiLn.Close()
+		}
+		if a.adminLn != nil {
+			_ = a.adminLn.Close()
+		}
+		a.mu.Unlock()
+		_ = a.cache.Close()
+		a.runClosers()
+	})
+	return nil
+}
+
+// PrefetchStatus describes the start-up prefetch.
+type PrefetchStatus struct {
+	IDs      int               `json:"ids"`               // secrets asked for (ids plus names listed by prefix)
+	Fetched  int               `json:"fetched"`           // cached successfully
+	Failed   map[string]string `json:"failed,omitempty"`  // id -> error kind (at most 100 listed)
+	Attempts int               `json:"attempts"`          // rounds run (transient failures are retried)
+	Started  time.Time         `json:"started,omitzero"`  // when it began, after the jitter
+	Finished time.Time         `json:"finished,omitzero"` // when it ended
+	Error    string            `json:"error,omitempty"`   // why it could not run (listing failed, say)
+}
+
+// prefetchRounds is how many times transient prefetch failures are tried.
+const prefetchRounds = 3
+
+// runPrefetch waits a random jitter, fetches the configured secrets in
+// batches, retries transient failures, then marks the agent ready.
+func (a *Agent) runPrefetch(ctx context.Context) {
+	defer a.ready.Store(true)
+	if !a.cfg.Caching() || (len(a.cfg.Prefetch) == 0 && len(a.cfg.PrefetchPrefix) == 0) {
+		return
+	}
+	if j := a.cfg.PrefetchJitterSeconds; j > 0 {
+		d := time.Duration(rand.Float64() * j * float64(time.Second))
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	if err := a.Prefetch(ctx); err != nil {
+		a.log.Warn("prefetch incomplete", "err", err)
+	}
+}
+
+// Prefetch fetches the secrets of the prefetch and prefetch_prefix settings
+// (names under each prefix are listed through the source, which must then
+// have a ListNames method, as awssm.Source does), in batches, and retries
+// transient failures twice with a backoff. It returns what failed; the
+// status page shows it too.
+func (a *Agent) Prefetch(ctx context.Context) error {
+	st := PrefetchStatus{Started: time.Now()}
+	defer func() {
+		st.Finished = time.Now()
+		a.mu.Lock()
+		a.prefetch = st
+		a.mu.Unlock()
+	}()
+	ids := slices.Clone(a.cfg.Prefetch)
+	if len(a.cfg.PrefetchPrefix) > 0 {
+		lister, ok := a.src.(interface {
+			ListNames(ctx context.Context, prefix string) ([]string, error)
+		})
+		if !ok {
+			st.Error = "the source cannot list secret names; prefetch_prefix ignored"
+			a.log.Warn(st.Error)
+		} else {
+			for _, p := range a.cfg.PrefetchPrefix {
+				names, err := lister.ListNames(ctx, p)
+				if err != nil {
+					st.Error = fmt.Sprintf("listing names under %q failed: %s", truncate(p, 128), secretcache.KindName(err))
+					a.log.Warn("prefetch: listing names failed", "prefix", p, "kind", secretcache.KindName(err))
+					continue
+				}
+				ids = append(ids, names...)
+			}
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) > a.cfg.CacheSize {
+		a.log.Warn("prefetch: more secrets than cache_size; fetching the first ones", "ids", len(ids), "cache_size", a.cfg.CacheSize)
+		ids = ids[:a.cfg.CacheSize]
+	}
+	st.IDs = len(ids)
+	todo := ids
+	failed := map[string]error{}
+	for round := 0; round < prefetchRounds && len(todo) > 0; round++ {
+		if round > 0 {
+			t := time.NewTimer(time.Duration(round) * time.Second)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return a.prefetchResult(&st, failed, ids)
+			case <-t.C:
+			}
+		}
+		st.Attempts++
+		err := a.cache.Warm(ctx, todo...)
+		errs := perID(err)
+		var again []string
+		for _, id := range todo {
+			if e, ok := errs[id]; ok {
+				failed[id] = e
+				if secretcache.IsTransient(e) {
+					again = append(again, id)
+				}
+			} else if err != nil && len(errs) == 0 {
+				failed[id] = err // the whole call failed
+				again = append(again, id)
+			} else {
+				delete(failed, id)
+			}
+		}
+		todo = again
+	}
+	return a.prefetchResult(&st, failed, ids)
+}
+
+func (a *Agent) prefetchResult(st *PrefetchStatus, failed map[string]error, ids []string) error {
+	st.Fetched = len(ids) - len(failed)
+	if len(failed) == 0 {
+		a.log.Info("prefetch done", "secrets", len(ids))
+		return nil
+	}
+	st.Failed = map[string]string{}
+	names := make([]string, 0, len(failed))
+	for id := range failed {
+		names = append(names, id)
+	}
+	slices.Sort(names)
+	for i, id := range names {
+		if i < 100 {
+			st.Failed[id] = secretcache.KindName(failed[id])
+		}
+		a.log.Warn("prefetch: secret not fetched", "secret", id, "kind", secretcache.KindName(failed[id]))
+	}
+	return fmt.Errorf("agent: prefetch: %d of %d secrets not fetched", len(failed), len(ids))
+}
+
+// perID maps the per-secret errors inside a Warm error to their ids.
+func perID(err error) map[string]error {
+	out := map[string]error{}
+	var walk func(error)
+	walk = func(e error) {
+		if se, ok := e.(*secretcache.Error); ok && se.ID != "" {
+			out[se.ID] = e
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			if x := u.Unwrap(); x != nil {
+				walk(x)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}

@@ -1,0 +1,726 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/secretcache/secretcache"
+)
+
+// Defaults, chosen to match the AWS Secrets Manager Agent where it has the
+// same setting.
+const (
+	DefaultHTTPAddress    = "127.0.0.1"
+	DefaultHTTPPort       = 2773
+	DefaultAdminAddr      = "127.0.0.1:2774"
+	DefaultTTLSeconds     = 300
+	DefaultCacheSize      = 1000
+	DefaultMaxConn        = 800
+	DefaultPathPrefix     = "/v1/"
+	DefaultMaxStale       = 900
+	DefaultRequestTimeout = 61
+	DefaultFetchTimeoutMS = 10000
+	DefaultShutdown       = 10
+	DefaultPrefetchJitter = 1.0
+
+	// MaxConfigBytes caps the size of a configuration file.
+	MaxConfigBytes = 1 << 20
+)
+
+// DefaultSSRFHeaders are the request headers that may carry the token, in
+// the order they are checked.
+var DefaultSSRFHeaders = []string{"X-Aws-Parameters-Secrets-Token", "X-Vault-Token"}
+
+// DefaultSSRFEnvVariables are the environment variables the token is read
+// from: the first one set wins; a value file:///path names a file holding it.
+var DefaultSSRFEnvVariables = []string{"AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"}
+
+// TTLPolicy gives the secrets whose name matches Pattern their own TTL. See
+// secretcache.WithPolicy for the pattern syntax.
+type TTLPolicy struct {
+	Pattern    string `toml:"pattern" json:"pattern"`
+	TTLSeconds int    `toml:"ttl_seconds" json:"ttl_seconds"`
+}
+
+// Config is the agent's configuration. Start from DefaultConfig, then apply
+// a TOML file (LoadFile or Parse), the Lambda extension's environment
+// variables (ApplyLambdaEnv), then single settings (Set), and call Validate.
+// Every setting has a TOML key; the table in docs/agent.md lists them.
+type Config struct {
+	// Keys of the AWS Secrets Manager Agent.
+	LogLevel              string   `toml:"log_level"`               // debug, info, warn, error or none
+	HTTPAddress           string   `toml:"http_address"`            // listen address (IPv4 or IPv6)
+	HTTPPort              int      `toml:"http_port"`               // 0 picks a free port
+	TTLSeconds            int      `toml:"ttl_seconds"`             // 0 turns caching off
+	CacheSize             int      `toml:"cache_size"`              // max cached secret versions
+	MaxConn               int      `toml:"max_conn"`                // max open client connections
+	Region                string   `toml:"region"`                  // AWS region ("" = SDK default)
+	PathPrefix            string   `toml:"path_prefix"`             // prefix of path-style requests
+	SSRFHeaders           []string `toml:"ssrf_headers"`            // headers that may carry the token
+	SSRFEnvVariables      []string `toml:"ssrf_env_variables"`      // where the token comes from
+	IgnoreTransientErrors bool     `toml:"ignore_transient_errors"` // serve stale values on transient errors
+	LogToFile             bool     `toml:"log_to_file"`             // accepted; logs always go to stderr
+	ValidateCredentials   bool     `toml:"validate_credentials"`    // resolve AWS credentials at start
+
+	// Keys of secretcache.
+	ListenAddr            string      `toml:"listen_addr"`             // host:port, overrides http_address and http_port
+	AdminAddr             string      `toml:"admin_addr"`              // admin listener host:port; "off" disables it
+	Regions               []string    `toml:"regions"`                 // primary region first, then failover replicas
+	RefreshAhead          float64     `toml:"refresh_ahead"`           // fraction of the TTL refreshed ahead, [0, 1)
+	MaxStaleSeconds       int         `toml:"max_stale_seconds"`       // how long past TTL a value may be served
+	TTLPolicies           []TTLPolicy `toml:"ttl_policies"`            // per-pattern TTLs
+	Prefetch              []string    `toml:"prefetch"`                // secret ids fetched at start
+	PrefetchPrefix        []string    `toml:"prefetch_prefix"`         // name prefixes fetched at start
+	PrefetchJitterSeconds float64     `toml:"prefetch_jitter_seconds"` // random delay before prefetch
+	CacheEnabled          bool        `toml:"cache_enabled"`           // false: every request reads AWS
+	FetchTimeoutMS        int         `toml:"fetch_timeout_ms"`        // bound of one backend call
+	RequestTimeoutSeconds int         `toml:"request_timeout_seconds"` // bound of one client request
+	ShutdownSeconds       int         `toml:"shutdown_timeout_seconds"`
+	MaxBackendConns       int         `toml:"max_backend_connections"` // 0 = unlimited
+	LogFormat             string      `toml:"log_format"`              // text or json
+}
+
+// DefaultConfig returns the defaults: the AWS agent's for its keys.
+func DefaultConfig() Config {
+	return Config{
+		LogLevel: "info", HTTPAddress: DefaultHTTPAddress, HTTPPort: DefaultHTTPPort,
+		TTLSeconds: DefaultTTLSeconds, CacheSize: DefaultCacheSize, MaxConn: DefaultMaxConn,
+		PathPrefix:  DefaultPathPrefix,
+		SSRFHeaders: slices.Clone(DefaultSSRFHeaders), SSRFEnvVariables: slices.Clone(DefaultSSRFEnvVariables),
+		IgnoreTransientErrors: true, LogToFile: false, ValidateCredentials: true,
+		AdminAddr: DefaultAdminAddr, RefreshAhead: secretcache.DefaultRefreshAhead,
+		MaxStaleSeconds: DefaultMaxStale, PrefetchJitterSeconds: DefaultPrefetchJitter,
+		CacheEnabled: true, FetchTimeoutMS: DefaultFetchTimeoutMS,
+		RequestTimeoutSeconds: DefaultRequestTimeout, ShutdownSeconds: DefaultShutdown,
+		LogFormat: "text",
+	}
+}
+
+// ConfigError is a bad configuration value. Its message names the key (or
+// environment variable or flag) and what it accepts.
+type ConfigError struct {
+	Key     string // the TOML key, environment variable or flag
+	Value   string // the offending value, quoted and shortened ("" if none)
+	Allowed string // what the key accepts
+}
+
+func (e *ConfigError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("config: %s: %s", e.Key, e.Allowed)
+	}
+	return fmt.Sprintf("config: %s = %s: %s", e.Key, e.Value, e.Allowed)
+}
+
+func badValue(key string, v any, allowed string) *ConfigError {
+	s := fmt.Sprint(v)
+	if str, ok := v.(string); ok {
+		s = strconv.Quote(truncate(str, 64))
+	} else {
+		s = truncate(s, 64)
+	}
+	return &ConfigError{Key: key, Value: s, Allowed: allowed}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// key describes one setting: how to store a decoded TOML value (a string,
+// int64, float64, bool, or []any) into a Config.
+type key struct {
+	name string
+	set  func(c *Config, name string, v any) error
+}
+
+func intKey(p func(*Config) *int, lo, hi int) func(*Config, string, any) error {
+	return func(c *Config, name string, v any) error {
+		allowed := fmt.Sprintf("must be an integer from %d to %d", lo, hi)
+		var n int64
+		switch x := v.(type) {
+		case int64:
+			n = x
+		case float64:
+			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
+				return badValue(name, v, allowed)
+			}
+			n = int64(x)
+		case string:
+			i, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+			if err != nil {
+				return badValue(name, v, allowed)
+			}
+			n = i
+		default:
+			return badValue(name, v, allowed)
+		}
+		if n < int64(lo) || n > int64(hi) {
+			return badValue(name, v, allowed)
+		}
+		*p(c) = int(n)
+		return nil
+	}
+}
+
+func floatKey(p func(*Config) *float64, lo, hi float64, hiOpen bool) func(*Config, string, any) error {
+	return func(c *Config, name string, v any) error {
+		closing := "]"
+		if hiOpen {
+			closing = ")"
+		}
+		allowed := fmt.Sprintf("must be a number in [%g, %g%s", lo, hi, closing)
+		var f float64
+		switch x := v.(type) {
+		case int64:
+			f = float64(x)
+		case float64:
+			f = x
+		case string:
+			g, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+			if err != nil {
+				return badValue(name, v, allowed)
+			}
+			f = g
+		default:
+			return badValue(name, v, allowed)
+		}
+		if math.IsNaN(f) || f < lo || f > hi || (hiOpen && f == hi) {
+			return badValue(name, v, allowed)
+		}
+		*p(c) = f
+		return nil
+	}
+}
+
+func boolKey(p func(*Config) *bool) func(*Config, string, any) error {
+	return func(c *Config, name string, v any) error {
+		switch x := v.(type) {
+		case bool:
+			*p(c) = x
+			return nil
+		case string:
+			if b, err := strconv.ParseBool(strings.TrimSpace(x)); err == nil {
+				*p(c) = b
+				return nil
+			}
+		}
+		return badValue(name, v, "must be true or false")
+	}
+}
+
+func stringKey(p func(*Config) *string, maxLen int) func(*Config, string, any) error {
+	return func(c *Config, name string, v any) error {
+		s, ok := v.(string)
+		if !ok || len(s) > maxLen {
+			return badValue(name, v, fmt.Sprintf("must be a string of at most %d bytes", maxLen))
+		}
+		*p(c) = s
+		return nil
+	}
+}
+
+func enumKey(p func(*Config) *string, values ...string) func(*Config, string, any) error {
+	return func(c *Config, name string, v any) error {
+		s, ok := v.(string)
+		if ok {
+			for _, x := range values {
+				if strings.EqualFold(s, x) {
+					*p(c) = x
+					return nil
+				}
+			}
+		}
+		return badValue(name, v, "must be one of "+strings.Join(values, ", "))
+	}
+}
+
+// listKey accepts a list of strings, or one string holding a
+// comma-separated list.
+func listKey(p func(*Config) *[]string, maxItems int) func(*Config, string, any) error {
+	return func(c *Config, name string, v any) error {
+		allowed := fmt.Sprintf("must be a list of at most %d non-empty strings", maxItems)
+		var out []string
+		switch x := v.(type) {
+		case string:
+			for s := range strings.SplitSeq(x, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					out = append(out, s)
+				}
+			}
+		case []any:
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok || s == "" || len(s) > secretcache.MaxIDLength {
+					return badValue(name, v, allowed)
+				}
+				out = append(out, s)
+			}
+		case []string:
+			out = slices.Clone(x)
+		default:
+			return badValue(name, v, allowed)
+		}
+		if len(out) > maxItems {
+			return badValue(name, fmt.Sprintf("%d items", len(out)), allowed)
+		}
+		*p(c) = out
+		return nil
+	}
+}
+
+func policiesKey(c *Config, name string, v any) error {
+	const allowed = `must be a list of tables {pattern = "glob", ttl_seconds = 1..86400}`
+	var items []map[string]any
+	switch x := v.(type) {
+	case []map[string]any:
+		items = x
+	case []any:
+		for _, e := range x {
+			m, ok := e.(map[string]any)
+			if !ok {
+				return badValue(name, v, allowed)
+			}
+			items = append(items, m)
+		}
+	default:
+		return badValue(name, v, allowed)
+	}
+	if len(items) > 1000 {
+		return badValue(name, fmt.Sprintf("%d items", len(items)), allowed)
+	}
+	var out []TTLPolicy
+	for i, m := range items {
+		var p TTLPolicy
+		for k, val := range m {
+			field := fmt.Sprintf("%s[%d].%s", name, i, k)
+			switch k {
+			case "pattern":
+				s, ok := val.(string)
+				if !ok || s == "" || len(s) > secretcache.MaxIDLength {
+					return badValue(field, val, fmt.Sprintf("must be a glob of 1 to %d bytes", secretcache.MaxIDLength))
+				}
+				p.Pattern = s
+			case "ttl_seconds":
+				var tmp Config
+				if err := intKey(func(c *Config) *int { return &c.TTLSeconds }, 1, 86400)(&tmp, field, val); err != nil {
+					return err
+				}
+				p.TTLSeconds = tmp.TTLSeconds
+			default:
+				return &ConfigError{Key: field, Allowed: "unknown key (known: pattern, ttl_seconds)"}
+			}
+		}
+		if p.Pattern == "" || p.TTLSeconds == 0 {
+			return &ConfigError{Key: fmt.Sprintf("%s[%d]", name, i), Allowed: "needs both pattern and ttl_seconds"}
+		}
+		out = append(out, p)
+	}
+	c.TTLPolicies = out
+	return nil
+}
+
+// keys lists every TOML key with its allowed values.
+var keys = []key{
+	{"log_level", enumKey(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error", "none")},
+	{"http_address", stringKey(func(c *Config) *string { return &c.HTTPAddress }, 255)},
+	{"http_port", intKey(func(c *Config) *int { return &c.HTTPPort }, 0, 65535)},
+	{"ttl_seconds", intKey(func(c *Config) *int { return &c.TTLSeconds }, 0, 3600)},
+	{"cache_size", intKey(func(c *Config) *int { return &c.CacheSize }, 1, 100000)},
+	{"max_conn", intKey(func(c *Config) *int { return &c.MaxConn }, 1, 10000)},
+	{"region", stringKey(func(c *Config) *string { return &c.Region }, 64)},
+	{"path_prefix", stringKey(func(c *Config) *string { return &c.PathPrefix }, 256)},
+	{"ssrf_headers", listKey(func(c *Config) *[]string { return &c.SSRFHeaders }, 16)},
+	{"ssrf_env_variables", listKey(func(c *Config) *[]string { return &c.SSRFEnvVariables }, 16)},
+	{"ignore_transient_errors", boolKey(func(c *Config) *bool { return &c.IgnoreTransientErrors })},
+	{"log_to_file", boolKey(func(c *Config) *bool { return &c.LogToFile })},
+	{"validate_credentials", boolKey(func(c *Config) *bool { return &c.ValidateCredentials })},
+
+	{"listen_addr", stringKey(func(c *Config) *string { return &c.ListenAddr }, 255)},
+	{"admin_addr", stringKey(func(c *Config) *string { return &c.AdminAddr }, 255)},
+	{"regions", listKey(func(c *Config) *[]string { return &c.Regions }, 16)},
+	{"refresh_ahead", floatKey(func(c *Config) *float64 { return &c.RefreshAhead }, 0, 1, true)},
+	{"max_stale_seconds", intKey(func(c *Config) *int { return &c.MaxStaleSeconds }, 0, 86400)},
+	{"ttl_policies", policiesKey},
+	{"prefetch", listKey(func(c *Config) *[]string { return &c.Prefetch }, 10000)},
+	{"prefetch_prefix", listKey(func(c *Config) *[]string { return &c.PrefetchPrefix }, 100)},
+	{"prefetch_jitter_seconds", floatKey(func(c *Config) *float64 { return &c.PrefetchJitterSeconds }, 0, 300, false)},
+	{"cache_enabled", boolKey(func(c *Config) *bool { return &c.CacheEnabled })},
+	{"fetch_timeout_ms", intKey(func(c *Config) *int { return &c.FetchTimeoutMS }, 1, 300000)},
+	{"request_timeout_seconds", intKey(func(c *Config) *int { return &c.RequestTimeoutSeconds }, 1, 300)},
+	{"shutdown_timeout_seconds", intKey(func(c *Config) *int { return &c.ShutdownSeconds }, 1, 300)},
+	{"max_backend_connections", intKey(func(c *Config) *int { return &c.MaxBackendConns }, 0, 10000)},
+	{"log_format", enumKey(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
+}
+
+func findKey(name string) (key, bool) {
+	for _, k := range keys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+// Keys returns the TOML keys the configuration accepts, in documentation
+// order.
+func Keys() []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.name
+	}
+	return out
+}
+
+// Set sets one key from its text form, as a flag or environment variable
+// gives it: numbers and booleans as text, lists comma-separated. An unknown
+// key or a bad value returns a *ConfigError naming the key and what it
+// accepts. ttl_policies cannot be set this way.
+func (c *Config) Set(name, value string) error {
+	return c.setAs(name, name, value)
+}
+
+func (c *Config) setAs(name, label, value string) error {
+	k, ok := findKey(name)
+	if !ok || name == "ttl_policies" {
+		return &ConfigError{Key: label, Allowed: "unknown setting"}
+	}
+	return k.set(c, label, value)
+}
+
+// Parse applies a TOML document to c. Keys not set in it keep their value.
+// It returns an error for malformed TOML (with its line), an unknown key, or
+// a bad value (a *ConfigError naming the key and its allowed range). An
+// empty document changes nothing. Numbers may be written bare or quoted, as
+// the AWS agent accepts both.
+func (c *Config) Parse(data []byte) error {
+	if len(data) > MaxConfigBytes {
+		return fmt.Errorf("config: file is %d bytes, over the limit of %d", len(data), MaxConfigBytes)
+	}
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("config: TOML parse error at line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return fmt.Errorf("config: TOML parse error: %w", err)
+	}
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	next := *c
+	for _, name := range names {
+		k, ok := findKey(name)
+		if !ok {
+			return &ConfigError{Key: truncate(name, 64), Allowed: "unknown key (see docs/agent.md for the list)"}
+		}
+		if err := k.set(&next, name, raw[name]); err != nil {
+			return err
+		}
+	}
+	*c = next
+	return nil
+}
+
+// LoadFile applies the TOML file at path to c; see Parse. A file over
+// MaxConfigBytes is refused.
+func (c *Config) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
+	if err != nil {
+		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	if err := c.Parse(data); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// Lambda extension environment variables.
+const (
+	EnvLambdaPort          = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
+	EnvLambdaCacheEnabled  = "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED"
+	EnvLambdaCacheSize     = "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE"
+	EnvLambdaMaxConns      = "PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS"
+	EnvLambdaLogLevel      = "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL"
+	EnvLambdaTTL           = "SECRETS_MANAGER_TTL"
+	EnvLambdaTimeoutMillis = "SECRETS_MANAGER_TIMEOUT_MILLIS"
+)
+
+// ApplyLambdaEnv applies the AWS Parameters and Secrets Lambda Extension's
+// environment variables, read through lookup (os.LookupEnv in production):
+// the port (1-65535), cache enabled (true/false), cache size (0-1000, 0 turns
+// caching off), max connections to AWS (>= 1), log level, Secrets Manager
+// TTL (0-300 s, 0 turns caching off) and timeout (ms, 0 = default). A bad
+// value returns a *ConfigError naming the variable and its allowed range.
+// It returns the names of variables it saw but ignores (Parameter Store
+// settings), for the caller to log.
+func (c *Config) ApplyLambdaEnv(lookup func(string) (string, bool)) (ignored []string, err error) {
+	next := *c
+	get := func(name string) (string, bool) {
+		v, ok := lookup(name)
+		return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
+	}
+	if v, ok := get(EnvLambdaPort); ok {
+		if err := intKey(func(c *Config) *int { return &c.HTTPPort }, 1, 65535)(&next, EnvLambdaPort, v); err != nil {
+			return nil, err
+		}
+		if next.ListenAddr != "" {
+			next.ListenAddr = withPort(next.ListenAddr, next.HTTPPort)
+		}
+	}
+	if v, ok := get(EnvLambdaCacheEnabled); ok {
+		if err := boolKey(func(c *Config) *bool { return &c.CacheEnabled })(&next, EnvLambdaCacheEnabled, v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := get(EnvLambdaCacheSize); ok {
+		var size int
+		if err := intKey(func(*Config) *int { return &size }, 0, 1000)(&next, EnvLambdaCacheSize, v); err != nil {
+			return nil, err
+		}
+		if size == 0 {
+			next.CacheEnabled = false
+		} else {
+			next.CacheSize = size
+		}
+	}
+	if v, ok := get(EnvLambdaMaxConns); ok {
+		if err := intKey(func(c *Config) *int { return &c.MaxBackendConns }, 1, 10000)(&next, EnvLambdaMaxConns, v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := get(EnvLambdaLogLevel); ok {
+		if err := enumKey(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error", "none")(&next, EnvLambdaLogLevel, v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := get(EnvLambdaTTL); ok {
+		if err := intKey(func(c *Config) *int { return &c.TTLSeconds }, 0, 300)(&next, EnvLambdaTTL, v); err != nil {
+			return nil, err
+		}
+	}
+	if v, ok := get(EnvLambdaTimeoutMillis); ok {
+		var ms int
+		if err := intKey(func(*Config) *int { return &ms }, 0, 300000)(&next, EnvLambdaTimeoutMillis, v); err != nil {
+			return nil, err
+		}
+		if ms > 0 {
+			next.FetchTimeoutMS = ms
+		}
+	}
+	for _, name := range []string{"SSM_PARAMETER_STORE_TTL", "SSM_PARAMETER_STORE_TIMEOUT_MILLIS"} {
+		if _, ok := get(name); ok {
+			ignored = append(ignored, name)
+		}
+	}
+	*c = next
+	return ignored, nil
+}
+
+// withPort replaces the port of a host:port address.
+func withPort(addr string, port int) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// SetPort sets the API port, keeping the host of listen_addr if it is set.
+func (c *Config) SetPort(port int) error {
+	if port < 0 || port > 65535 {
+		return badValue("http_port", port, "must be an integer from 0 to 65535")
+	}
+	c.HTTPPort = port
+	if c.ListenAddr != "" {
+		c.ListenAddr = withPort(c.ListenAddr, port)
+	}
+	return nil
+}
+
+// Addr returns the API listen address: listen_addr, or http_address and
+// http_port.
+func (c *Config) Addr() string {
+	if c.ListenAddr != "" {
+		return c.ListenAddr
+	}
+	return net.JoinHostPort(c.HTTPAddress, strconv.Itoa(c.HTTPPort))
+}
+
+// AdminEnabled reports whether the admin listener is on.
+func (c *Config) AdminEnabled() bool {
+	return c.AdminAddr != "" && !strings.EqualFold(c.AdminAddr, "off")
+}
+
+// PrimaryRegion returns the region reads go to first ("" = the SDK's
+// default region).
+func (c *Config) PrimaryRegion() string {
+	if len(c.Regions) > 0 {
+		return c.Regions[0]
+	}
+	return c.Region
+}
+
+// Caching reports whether values are served from cache: cache_enabled and a
+// positive ttl_seconds.
+func (c *Config) Caching() bool { return c.CacheEnabled && c.TTLSeconds > 0 }
+
+// TTL is ttl_seconds as a duration.
+func (c *Config) TTL() time.Duration { return time.Duration(c.TTLSeconds) * time.Second }
+
+// Validate checks the settings that depend on each other and the ones a
+// single key cannot check: addresses, the path prefix, header names, region
+// names. It returns a *ConfigError naming the key.
+func (c *Config) Validate() error {
+	if _, err := c.Check(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Check is Validate that also returns warnings about accepted settings that
+// have no effect.
+func (c *Config) Check() (warnings []string, err error) {
+	if !strings.HasPrefix(c.PathPrefix, "/") {
+		return nil, badValue("path_prefix", c.PathPrefix, "must begin with /")
+	}
+	if c.PathPrefix == "/" || strings.HasPrefix("/secretsmanager/get", c.PathPrefix) ||
+		c.PathPrefix == "/ping" || c.PathPrefix == "/ready" || strings.ContainsAny(c.PathPrefix, "?#% \t") {
+		return nil, badValue("path_prefix", c.PathPrefix, "must be a path of its own, like /v1/ (not /, /ping, /ready or a prefix of /secretsmanager/get)")
+	}
+	if len(c.SSRFHeaders) == 0 {
+		return nil, &ConfigError{Key: "ssrf_headers", Allowed: "the list of SSRF headers can't be empty"}
+	}
+	for _, h := range c.SSRFHeaders {
+		if !validHeaderName(h) {
+			return nil, badValue("ssrf_headers", h, "must be HTTP header names")
+		}
+		if strings.EqualFold(h, "X-Forwarded-For") {
+			return nil, badValue("ssrf_headers", h, "X-Forwarded-For is always refused")
+		}
+	}
+	if len(c.SSRFEnvVariables) == 0 {
+		return nil, &ConfigError{Key: "ssrf_env_variables", Allowed: "the list of SSRF environment variables can't be empty"}
+	}
+	for _, v := range c.SSRFEnvVariables {
+		if v == "" || strings.ContainsAny(v, "= \t\n\x00") {
+			return nil, badValue("ssrf_env_variables", v, "must be environment variable names")
+		}
+	}
+	if c.HTTPAddress != "" && c.ListenAddr == "" && net.ParseIP(strings.Trim(c.HTTPAddress, "[]")) == nil && c.HTTPAddress != "localhost" {
+		return nil, badValue("http_address", c.HTTPAddress, "must be an IP address such as 127.0.0.1 or 0.0.0.0")
+	}
+	if c.ListenAddr != "" {
+		if err := checkHostPort("listen_addr", c.ListenAddr); err != nil {
+			return nil, err
+		}
+	}
+	if c.AdminEnabled() {
+		if err := checkHostPort("admin_addr", c.AdminAddr); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range append(slices.Clone(c.Regions), c.Region) {
+		if r != "" && !validRegion(r) {
+			return nil, badValue("region", r, "must be an AWS region name such as us-east-1")
+		}
+	}
+	if c.Region != "" && len(c.Regions) > 0 && c.Regions[0] != c.Region {
+		return nil, &ConfigError{Key: "regions", Allowed: fmt.Sprintf("the first region %q conflicts with region = %q; set one of them", c.Regions[0], c.Region)}
+	}
+	if c.RefreshAhead < 0 || c.RefreshAhead >= 1 {
+		return nil, badValue("refresh_ahead", c.RefreshAhead, "must be a number in [0, 1)")
+	}
+	for _, id := range c.Prefetch {
+		if id == "" || len(id) > secretcache.MaxIDLength || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return nil, badValue("prefetch", id, "must be secret names or ARNs")
+		}
+	}
+	if c.CacheSize < 1 {
+		return nil, badValue("cache_size", c.CacheSize, "must be an integer from 1 to 100000")
+	}
+	if c.MaxConn < 1 {
+		return nil, badValue("max_conn", c.MaxConn, "must be an integer from 1 to 10000")
+	}
+	if c.RequestTimeoutSeconds < 1 || c.FetchTimeoutMS < 1 || c.ShutdownSeconds < 1 {
+		return nil, &ConfigError{Key: "request_timeout_seconds", Allowed: "timeouts must be positive"}
+	}
+	if c.LogToFile {
+		warnings = append(warnings, "log_to_file is accepted for compatibility; logs go to stderr")
+	}
+	if !c.Caching() && (len(c.Prefetch) > 0 || len(c.PrefetchPrefix) > 0) {
+		warnings = append(warnings, "prefetch has no effect with caching off (ttl_seconds = 0 or cache_enabled = false)")
+	}
+	return warnings, nil
+}
+
+func checkHostPort(name, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return badValue(name, addr, "must be host:port, such as 127.0.0.1:2774")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return badValue(name, addr, "port must be an integer from 0 to 65535")
+	}
+	if host != "" && host != "localhost" && net.ParseIP(host) == nil {
+		return badValue(name, addr, "host must be an IP address or localhost")
+	}
+	return nil
+}
+
+func validHeaderName(h string) bool {
+	if h == "" || len(h) > 128 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		b := h[i]
+		if !(b == '-' || b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func validRegion(r string) bool {
+	if len(r) < 3 || len(r) > 64 {
+		return false
+	}
+	for i := 0; i < len(r); i++ {
+		b := r[i]
+		if !(b == '-' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsLoopback reports whether addr (host:port) binds only the loopback
+// interface.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+
+	"github.com/aws/smithy-go"
+	"github.com/secretcache/secretcache"
+)
+
+// httpError is an answer to a failed read: status, AWS error code and
+// message, for the {"__type", "message"} body.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+// Error codes the agent adds to AWS's, for its own extensions.
+const (
+	CodeFieldNotFound  = "FieldNotFoundException"  // field=K names no top-level key
+	CodeSecretNotJSON  = "SecretNotJSONException"  // field= on a value that is not a JSON object
+	CodeSecretIsBinary = "SecretIsBinaryException" // field= on a binary secret
+)
+
+// classify turns an error of the cache into the AWS agent's answer:
+//   - an error Secrets Manager sent: its code, message and HTTP status;
+//   - a timeout: 504 TimeoutError;
+//   - a connection failure or an unusable answer: 502 ConnectionError;
+//   - errors of the cache and of its arguments: the code AWS would send.
+//
+// Messages never hold a secret value: AWS's messages do not, and the others
+// are fixed texts.
+func classify(err error) httpError {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() != "" {
+		status := http.StatusBadRequest
+		var sc interface{ HTTPStatusCode() int }
+		if errors.As(err, &sc) && sc.HTTPStatusCode() >= 400 {
+			status = sc.HTTPStatusCode()
+		} else if ae.ErrorFault() == smithy.FaultServer {
+			status = http.StatusInternalServerError
+		}
+		return httpError{status, ae.ErrorCode(), ae.ErrorMessage()}
+	}
+	if isTimeout(err) {
+		return httpError{http.StatusGatewayTimeout, "TimeoutError", "Timeout"}
+	}
+	switch secretcache.KindOf(err) {
+	case secretcache.ErrNotFound:
+		return httpError{400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
+	case secretcache.ErrAccessDenied:
+		return httpError{400, "AccessDeniedException", "Access to the secret is denied."}
+	case secretcache.ErrDecryption:
+		return httpError{400, "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key."}
+	case secretcache.ErrDeleted:
+		return httpError{400, "InvalidRequestException", "The secret is marked for deletion."}
+	case secretcache.ErrInvalidRequest:
+		return httpError{400, "InvalidParameterException", invalidMessage(err)}
+	case secretcache.ErrThrottled:
+		return httpError{400, "ThrottlingException", "Rate exceeded"}
+	case secretcache.ErrWrongType:
+		return httpError{400, CodeSecretIsBinary, "The secret is binary; it has no JSON fields."}
+	case secretcache.ErrNotJSON:
+		return httpError{400, CodeSecretNotJSON, "The secret value is not a JSON object."}
+	case secretcache.ErrKeyMissing:
+		return httpError{400, CodeFieldNotFound, "The secret has no such top-level JSON key."}
+	case secretcache.ErrClosed:
+		return httpError{503, "ServiceUnavailable", "The agent is shutting down."}
+	case secretcache.ErrMismatch:
+		return httpError{502, "ConnectionError", "Response Error"}
+	}
+	return httpError{502, "ConnectionError", "Read Error"}
+}
+
+// invalidMessage returns the reason of an invalid-argument error of the
+// cache. The core's reasons are fixed texts that do not quote the input.
+func invalidMessage(err error) string {
+	var e *secretcache.Error
+	if errors.As(err, &e) && e.Err != nil {
+		var inner *secretcache.Error
+		if !errors.As(e.Err, &inner) {
+			return truncate(e.Err.Error(), 200)
+		}
+	}
+	return "Invalid parameter."
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

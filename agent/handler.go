@@ -1,0 +1,368 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/secretcache/secretcache"
+)
+
+// Request limits of the API listener.
+const (
+	// MaxURLBytes caps the request target (path and query). A secret id is
+	// at most 2,048 characters; percent-encoded with its parameters it fits.
+	MaxURLBytes = 8 << 10
+	// MaxHeaderBytes caps the request line and headers together.
+	MaxHeaderBytes = 16 << 10
+	// MaxFieldBytes caps the field= parameter.
+	MaxFieldBytes = 1024
+)
+
+// Plain-text bodies of the AWS agent's own errors.
+const (
+	msgBadToken  = "Bad Token"
+	msgForwarded = "Forwarded"
+	msgMethod    = "Not allowed"
+	msgConnLimit = "Connection limit exceeded"
+	msgNotFound  = "Not found"
+)
+
+var (
+	ctJSON   = []string{"application/json"}
+	ctText   = []string{"text/plain; charset=utf-8"}
+	ctBinary = []string{"application/octet-stream"}
+	noStore  = []string{"no-store"}
+)
+
+// api serves the AWS-agent-compatible API.
+type api struct {
+	cache        *secretcache.Cache
+	tok          *tokenChecker
+	prefix       string
+	maxConn      int64
+	conns        atomic.Int64
+	timeout      time.Duration
+	caching      bool
+	serveStale   bool
+	ready        *atomic.Bool
+	log          *slog.Logger
+	bufs         sync.Pool
+	rejected     atomic.Uint64 // 429 answers
+	badTokens    atomic.Uint64 // 403 answers
+	servedOK     atomic.Uint64 // 200 answers with a secret
+	servedFailed atomic.Uint64 // error answers for a secret read
+}
+
+func canonicalHeader(h string) string { return textproto.CanonicalMIMEHeaderKey(h) }
+
+// connState counts open client connections for max_conn.
+func (s *api) connState(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.conns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		s.conns.Add(-1)
+	}
+}
+
+// ServeHTTP answers one request, checking in the AWS agent's order: the
+// connection limit (429), then, but for /ping and /ready, a forwarding
+// header (400) and the token (403), then the method (405), then the path
+// (404) and its parameters (400).
+func (s *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	health := path == "/ping" || path == "/ready"
+	limit := s.maxConn
+	if health {
+		limit += 2 // health checks get through a full agent
+	}
+	if s.conns.Load() > limit {
+		s.rejected.Add(1)
+		w.Header().Set("Connection", "close")
+		writeText(w, http.StatusTooManyRequests, msgConnLimit)
+		return
+	}
+	if len(r.RequestURI) > MaxURLBytes {
+		writeText(w, http.StatusRequestURITooLong, "Request URI too long")
+		return
+	}
+	if !health {
+		if _, fwd := r.Header["X-Forwarded-For"]; fwd {
+			writeText(w, http.StatusBadRequest, msgForwarded)
+			return
+		}
+		if !s.tok.ok(r.Header) {
+			s.badTokens.Add(1)
+			writeText(w, http.StatusForbidden, msgBadToken)
+			return
+		}
+	}
+	if r.Method != http.MethodGet {
+		writeText(w, http.StatusMethodNotAllowed, msgMethod)
+		return
+	}
+	switch {
+	case path == "/ping":
+		writeText(w, http.StatusOK, "healthy")
+	case path == "/ready":
+		if s.ready.Load() {
+			writeText(w, http.StatusOK, "ready")
+		} else {
+			writeText(w, http.StatusServiceUnavailable, "not ready")
+		}
+	case path == "/secretsmanager/get":
+		q, msg := parseQuery(r.URL.RawQuery, true)
+		if msg == "" && q.id == "" {
+			msg = "missing parameter secretId"
+		}
+		if msg != "" {
+			writeText(w, http.StatusBadRequest, msg)
+			return
+		}
+		s.serveSecret(w, r, q)
+	case strings.HasPrefix(path, s.prefix):
+		q, msg := parseQuery(r.URL.RawQuery, false)
+		if msg == "" {
+			if q.id = path[len(s.prefix):]; q.id == "" {
+				msg = "missing secret ID"
+			}
+		}
+		if msg != "" {
+			writeText(w, http.StatusBadRequest, msg)
+			return
+		}
+		s.serveSecret(w, r, q)
+	default:
+		writeText(w, http.StatusNotFound, msgNotFound)
+	}
+}
+
+// query is a parsed secret request.
+type query struct {
+	id, versionID, stage string
+	refresh              bool
+	field                string
+	hasField             bool
+}
+
+// parseQuery parses the query string as the AWS agent does: pairs split on
+// '&', form-decoded ('+' is a space), the last of repeated parameters wins,
+// empty pairs are skipped, and an unknown parameter is an error. It returns
+// the 400 message for a bad query.
+func parseQuery(raw string, withID bool) (q query, msg string) {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err1 := unescape(k)
+		v, err2 := unescape(v)
+		if err1 != nil || err2 != nil {
+			return q, "invalid percent-encoding in query"
+		}
+		switch k {
+		case "secretId":
+			if !withID {
+				return q, "unknown parameter: secretId"
+			}
+			q.id = v
+		case "versionId":
+			q.versionID = v
+		case "versionStage":
+			q.stage = v
+		case "refreshNow":
+			switch strings.ToLower(v) {
+			case "true", "1":
+				q.refresh = true
+			case "false", "0":
+				q.refresh = false
+			default:
+				return q, "invalid refreshNow value"
+			}
+		case "field":
+			if v == "" || len(v) > MaxFieldBytes {
+				return q, "invalid field value: must be 1 to 1024 bytes"
+			}
+			q.field, q.hasField = v, true
+		default:
+			return q, "unknown parameter: " + truncate(strings.ToValidUTF8(k, "?"), 128)
+		}
+	}
+	return q, ""
+}
+
+// unescape form-decodes s, without allocating when there is nothing to do.
+func unescape(s string) (string, error) {
+	if !strings.ContainsAny(s, "%+") {
+		return s, nil
+	}
+	return url.QueryUnescape(s)
+}
+
+// serveSecret reads the secret and writes it, or the error.
+func (s *api) serveSecret(w http.ResponseWriter, r *http.Request, q query) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+	defer cancel()
+	var opts []secretcache.GetOption
+	if q.stage != "" || q.versionID != "" {
+		opts = make([]secretcache.GetOption, 0, 2)
+		if q.stage != "" {
+			opts = append(opts, secretcache.WithVersionStage(q.stage))
+		}
+		if q.versionID != "" {
+			opts = append(opts, secretcache.WithVersionID(q.versionID))
+		}
+	}
+	var sec *secretcache.Secret
+	var err error
+	if q.refresh || !s.caching {
+		sec, err = s.cache.Refresh(ctx, q.id, opts...)
+		if err != nil && q.refresh && s.caching && s.serveStale && secretcache.IsTransient(err) && ctx.Err() == nil {
+			// AWS is failing: a cached value beats an error.
+			sec, err = s.cache.Get(ctx, q.id, opts...)
+		}
+	} else {
+		sec, err = s.cache.Get(ctx, q.id, opts...)
+	}
+	if err != nil {
+		s.writeError(w, r, q, err)
+		return
+	}
+	text := wantsText(r.Header["Accept"])
+	var value string
+	if q.hasField {
+		value, err = field(sec, q.id, q.field)
+		if err != nil {
+			s.writeError(w, r, q, err)
+			return
+		}
+	}
+	s.servedOK.Add(1)
+	h := w.Header()
+	h["Cache-Control"] = noStore
+	if text {
+		switch {
+		case q.hasField:
+			h["Content-Type"] = ctText
+			writeBody(w, value)
+		case sec.IsBinary():
+			h["Content-Type"] = ctBinary
+			h["Content-Length"] = []string{strconv.Itoa(len(sec.Binary))}
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(sec.Binary)
+		default:
+			h["Content-Type"] = ctText
+			writeBody(w, sec.String)
+		}
+		return
+	}
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 1024)
+		bp = &b
+	}
+	b := appendSecret((*bp)[:0], sec, q.hasField, value)
+	h["Content-Type"] = ctJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	clear(b) // the buffer held a secret value
+	if cap(b) <= 256<<10 {
+		*bp = b[:0]
+		s.bufs.Put(bp)
+	}
+}
+
+func writeBody(w http.ResponseWriter, s string) {
+	w.Header()["Content-Length"] = []string{strconv.Itoa(len(s))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(s))
+}
+
+// wantsText reports whether the client asked for the bare value: its
+// Accept header names text/plain and not JSON or a wildcard first.
+func wantsText(accept []string) bool {
+	if len(accept) == 0 {
+		return false
+	}
+	for _, a := range accept {
+		for part := range strings.SplitSeq(a, ",") {
+			mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			switch mt {
+			case "text/plain":
+				return true
+			case "application/json", "*/*", "application/*":
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// field returns one top-level key of a JSON-object secret: a string member
+// as its text, any other as its JSON. It reads the same version as the
+// metadata it is sent with.
+func field(sec *secretcache.Secret, id, key string) (string, error) {
+	if sec.IsBinary() {
+		return "", &secretcache.Error{Op: "field", ID: id, Kind: secretcache.ErrWrongType}
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(sec.String), &m); err != nil || m == nil {
+		return "", &secretcache.Error{Op: "field", ID: id, Kind: secretcache.ErrNotJSON}
+	}
+	raw, ok := m[key]
+	if !ok {
+		return "", &secretcache.Error{Op: "field", ID: id, Kind: secretcache.ErrKeyMissing}
+	}
+	if len(raw) > 0 && raw[0] == '"' {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			return str, nil
+		}
+	}
+	return string(bytes.TrimSpace(raw)), nil
+}
+
+func (s *api) writeError(w http.ResponseWriter, r *http.Request, q query, err error) {
+	s.servedFailed.Add(1)
+	e := classify(err)
+	if s.log.Enabled(r.Context(), slog.LevelDebug) || e.status >= 500 {
+		lvl := slog.LevelDebug
+		if e.status >= 500 {
+			lvl = slog.LevelWarn
+		}
+		s.log.Log(r.Context(), lvl, "secret request failed", "secret", truncate(q.id, 256),
+			"status", e.status, "code", e.code, "kind", secretcache.KindName(err))
+	}
+	body := appendError(make([]byte, 0, 128), e.code, e.message)
+	h := w.Header()
+	h["Content-Type"] = ctJSON
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(e.status)
+	_, _ = w.Write(body)
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h["Content-Type"] = ctText
+	h["Content-Length"] = []string{strconv.Itoa(len(msg))}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg))
+}

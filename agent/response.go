@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"encoding/base64"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/secretcache/secretcache"
+)
+
+// appendSecret appends the GetSecretValue JSON of s as the AWS agent writes
+// it: compact, keys in the order ARN, Name, VersionId, SecretString or
+// SecretBinary (base64), VersionStages, CreatedDate (epoch seconds with
+// their fraction, as a string). Missing ARN, Name, VersionId and CreatedDate
+// are null; missing VersionStages are left out. With field set, SecretString
+// holds value instead of the secret's own string.
+func appendSecret(b []byte, s *secretcache.Secret, field bool, value string) []byte {
+	b = append(b, `{"ARN":`...)
+	b = appendNullable(b, s.ARN)
+	b = append(b, `,"Name":`...)
+	b = appendNullable(b, s.Name)
+	b = append(b, `,"VersionId":`...)
+	b = appendNullable(b, s.VersionID)
+	switch {
+	case field:
+		b = append(b, `,"SecretString":`...)
+		b = appendString(b, value)
+	case s.IsBinary():
+		b = append(b, `,"SecretBinary":"`...)
+		b = base64.StdEncoding.AppendEncode(b, s.Binary)
+		b = append(b, '"')
+	default:
+		b = append(b, `,"SecretString":`...)
+		b = appendString(b, s.String)
+	}
+	if s.VersionStages != nil {
+		b = append(b, `,"VersionStages":[`...)
+		for i, st := range s.VersionStages {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, st)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"CreatedDate":`...)
+	if s.CreatedDate.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = appendEpoch(b, s.CreatedDate)
+		b = append(b, '"')
+	}
+	return append(b, '}')
+}
+
+// appendEpoch writes t as seconds since the epoch with the shortest
+// fraction that reads back to the same float, e.g. 1569534789.046.
+func appendEpoch(b []byte, t time.Time) []byte {
+	f := float64(t.Unix()) + float64(t.Nanosecond())/1e9
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+func appendNullable(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
+	}
+	return appendString(b, s)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string the way serde_json does: only the
+// quote, the backslash and control characters are escaped (\b \f \n \r \t
+// by name, others as \u00XX); everything else, HTML characters included, is
+// written as is. Invalid UTF-8 becomes U+FFFD so that the output is always
+// valid JSON.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, "\ufffd"...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"':
+			b = append(b, '\\', '"')
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendError appends an error body in the AWS agent's format,
+// {"__type":"Code", "message":"text"} (with its space after the comma), or
+// {"__type":"InternalFailure"} when there is no message.
+func appendError(b []byte, code, msg string) []byte {
+	if msg == "" || code == "InternalFailure" {
+		return append(b, `{"__type":"InternalFailure"}`...)
+	}
+	b = append(b, `{"__type":`...)
+	b = appendString(b, code)
+	b = append(b, `, "message":`...)
+	b = appendString(b, msg)
+	return append(b, '}')
+}
