@@ -83,6 +83,10 @@ func classifyCode(code, msg string, status int, fault smithy.ErrorFault) class {
 		return class{kind: secretcache.ErrThrottled, failover: true, breaker: true}
 	}
 	switch {
+	case code == "" && (status == 401 || status == 403):
+		// An answer without a readable AWS error (a proxy's or an
+		// emulator's XML page): HTTP says forbidden.
+		return class{kind: secretcache.ErrAccessDenied}
 	case status == 429:
 		return class{kind: secretcache.ErrThrottled, failover: true, breaker: true}
 	case status >= 500 || fault == smithy.FaultServer:

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -165,16 +164,6 @@ func (c *recordingClient) all() (agents, targets, bodies []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.agents...), append([]string(nil), c.targets...), append([]string(nil), c.bodies...)
-}
-
-func countTarget(targets []string, op string) int {
-	n := 0
-	for _, t := range targets {
-		if strings.HasSuffix(t, "."+op) {
-			n++
-		}
-	}
-	return n
 }
 
 var bg = context.Background()

@@ -43,7 +43,7 @@ func (m observe) HandleInitialize(ctx context.Context, in middleware.InitializeI
 	out, md, err := next.HandleInitialize(ctx, in)
 	var kerr error
 	if err != nil {
-		kerr = &secretcache.Error{Op: "fetch", Kind: classify(nil, err).kind, Err: err}
+		kerr = &secretcache.Error{Op: "fetch", Kind: classify(ctx, err).kind, Err: err}
 	}
 	op, d := middleware.GetOperationName(ctx), time.Since(start)
 	for _, fn := range m.s.cfg.observers {

@@ -92,21 +92,21 @@ type attempt[T any] func(ctx context.Context, r *region) (T, error)
 
 // try runs call in r if r's breaker lets it through. ok is false when the
 // breaker refused. err is the mapped error, an *secretcache.Error.
-func try[T any](s *Source, ctx, parent context.Context, r *region, id string, call attempt[T]) (v T, err error, c class, ok bool) {
+func try[T any](s *Source, ctx, parent context.Context, r *region, id string, call attempt[T]) (v T, c class, ok bool, err error) {
 	done, berr := r.cb.Allow()
 	if berr != nil {
-		return v, nil, class{}, false
+		return v, class{}, false, nil
 	}
 	v, raw := call(ctx, r)
 	c = r.finish(parent, done, raw)
 	if raw == nil {
-		return v, nil, c, true
+		return v, c, true, nil
 	}
 	var se *secretcache.Error
 	if errors.As(raw, &se) && se.Kind != nil {
-		return v, se, c, true
+		return v, c, true, se
 	}
-	return v, &secretcache.Error{Op: "fetch", ID: id, Kind: c.kind, Err: fmt.Errorf("region %s: %w", r.name, raw)}, c, true
+	return v, c, true, &secretcache.Error{Op: "fetch", ID: id, Kind: c.kind, Err: fmt.Errorf("region %s: %w", r.name, raw)}
 }
 
 // finish classifies the outcome of a call the breaker let through and
@@ -155,7 +155,7 @@ func failover[T any](s *Source, ctx, parent context.Context, id string, call att
 			halfOpen = append(halfOpen, r)
 			continue
 		}
-		v, err, c, ok := try(s, ctx, parent, r, id, call)
+		v, c, ok, err := try(s, ctx, parent, r, id, call)
 		if !ok {
 			open = append(open, r.name)
 			continue
@@ -172,7 +172,7 @@ func failover[T any](s *Source, ctx, parent context.Context, id string, call att
 		if ctx.Err() != nil {
 			break
 		}
-		v, err, c, ok := try(s, ctx, parent, r, id, call)
+		v, c, ok, err := try(s, ctx, parent, r, id, call)
 		if !ok {
 			open = append(open, r.name)
 			continue
@@ -209,7 +209,7 @@ func probe[T any](s *Source, r *region, call attempt[T]) {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 		defer cancel()
 		_, raw := call(ctx, r)
-		if c := r.finish(nil, done, raw); raw != nil {
+		if c := r.finish(context.Background(), done, raw); raw != nil {
 			s.log.Debug("awssm: background probe failed", "region", r.name, "kind", secretcache.KindName(c.kind))
 		}
 	}()
