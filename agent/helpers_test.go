@@ -225,3 +225,12 @@ func (s *countingSource) count() int {
 	defer s.mu.Unlock()
 	return s.n
 }
+
+func newReq(ctx context.Context, url string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Aws-Parameters-Secrets-Token", testToken)
+	return req, nil
+}
