@@ -220,7 +220,6 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 		p.LatencyMs = Latencies{P50: ms(ws.p50), P95: ms(ws.p95), P99: ms(ws.p99)}
 	case d.calls > 0:
 		p.Source = "cache"
-		p.WindowSeconds = h.Cache.WindowSeconds
 		p.Calls, p.Failures = int(min(d.calls, math.MaxInt32)), int(min(d.failures, math.MaxInt32))
 	default:
 		p.Source = "none"

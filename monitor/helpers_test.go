@@ -87,8 +87,12 @@ func (s *scripted) Fetch(_ context.Context, ref secretcache.Ref) (*secretcache.S
 	if s.bump[ref.ID] || s.versions[ref.ID] == 0 {
 		s.versions[ref.ID]++
 	}
+	stages := []string{"AWSCURRENT"}
+	if ref.VersionStage != "" {
+		stages = []string{ref.VersionStage}
+	}
 	return &secretcache.Secret{Name: ref.ID, ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + ref.ID + "-AbCdEf",
-		VersionID: "v" + string(rune('0'+s.versions[ref.ID])), VersionStages: []string{"AWSCURRENT"}, String: val}, nil
+		VersionID: "v" + string(rune('0'+s.versions[ref.ID])), VersionStages: stages, String: val}, nil
 }
 
 func (s *scripted) Breakers() []secretcache.BreakerState {

@@ -56,9 +56,9 @@ func runScript(t *testing.T, perSecret bool) (*monitor.Monitor, *scripted, *fake
 	}
 	clk.Advance(61 * time.Second) // a and b expire
 	src.set(func(s *scripted) { s.fail["app/a"] = secretcache.NewError(secretcache.ErrThrottled, "app/a", nil) })
-	must(c.GetString(ctx, "app/a")) // refresh on expiry, call 4 throttled (40 ms) -> stale
-	must(c.GetString(ctx, "app/a")) // stale (backing off, no call)
-	must(c.GetString(ctx, "app/b")) // refresh on expiry, call 5 (50 ms): miss, b v2 (version change)
+	must(c.GetString(ctx, "app/a"))                    // refresh on expiry, call 4 throttled (40 ms) -> stale
+	must(c.GetString(ctx, "app/a"))                    // stale (backing off, no call)
+	must(c.GetString(ctx, "app/b"))                    // refresh on expiry, call 5 (50 ms): miss, b v2 (version change)
 	if _, err := c.Refresh(ctx, "app/b"); err != nil { // forced, call 6 (60 ms), b v3 (version change)
 		t.Fatal(err)
 	}

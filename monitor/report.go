@@ -52,34 +52,35 @@ func (m *Monitor) ReportContext(ctx context.Context) string {
 	if c == nil {
 		w("  no cache attached")
 	}
-	w("  %d secrets in %d entries, %s; %.2f%% of capacity (max %d entries, %s)",
-		cs.CachedSecretsCount, cs.TotalCacheEntries, bytesText(st.Bytes), cs.CacheEfficiency.CacheUtilizationPercent,
+	w("  %s in %s, %s; %.2f%% of capacity (max %d entries, %s)",
+		count(cs.CachedSecretsCount, "secret", "secrets"), count(cs.TotalCacheEntries, "entry", "entries"), bytesText(st.Bytes), cs.CacheEfficiency.CacheUtilizationPercent,
 		st.MaxEntries, bytesText(uint64(max(st.MaxBytes, 0))))
 	w("  entry age: oldest %.2fs, newest %.2fs, average %.2fs (%s)",
 		cs.OldestCacheAgeSeconds, cs.NewestCacheAgeSeconds, cs.CacheEfficiency.AvgCacheAgeSeconds, cs.CacheEfficiency.CacheStatus)
 	w("")
 	w("Reads and calls")
 	reads := st.Reads()
-	w("  reads served: %d (%d hits, %d stale, %d misses; %d fallbacks)", reads, st.Hits, st.StaleHits, st.Misses, st.Fallbacks)
+	w("  reads served: %d (%s, %d stale, %s; %s)", reads, count(st.Hits, "hit", "hits"), st.StaleHits,
+		count(st.Misses, "miss", "misses"), count(st.Fallbacks, "fallback", "fallbacks"))
 	w("  hit rate: %.2f%% since start, %.2f%% over the last %d reads", 100*st.HitRate, h.Cache.HitRatePercent, h.Cache.Reads)
 	w("  backend calls made: %d for %d reads served", st.BackendCalls, reads)
 	w("  calls saved: %d (%s)", st.CallsSaved, savedShare(st.CallsSaved, reads))
-	w("  estimated API cost: $%.4f (%d calls at $%.2f per 10,000); saved $%.4f", float64(st.BackendCalls)*price,
-		st.BackendCalls, m.cfg.price, float64(st.CallsSaved)*price)
+	w("  estimated API cost: %s (%s at $%.2f per 10,000); saved %s", money(float64(st.BackendCalls)*price),
+		count(st.BackendCalls, "call", "calls"), m.cfg.price, money(float64(st.CallsSaved)*price))
 	w("  backend errors: %s", errorsText(st.BackendErrors))
 	w("  refreshes: %d ahead, %d on expiry, %d forced; %d version changes; %d evictions",
 		st.RefreshesAhead, st.RefreshesOnExpiry, st.RefreshesForced, st.VersionChanges, st.Evictions)
 	w("")
 	p := h.Perf
-	w("Backend performance (%s, last %s)", p.Status, time.Duration(p.WindowSeconds*float64(time.Second)).Round(time.Millisecond))
+	w("Backend performance (%s, last %s)", p.Status, m.cfg.window)
 	switch p.Source {
 	case "none":
 		w("  no backend calls in the window")
 	case "cache":
-		w("  %d calls, %d failed, success rate %.2f%% (latency unknown: pass ObserveCall to the source)",
-			p.Calls, p.Failures, p.SuccessRatePercent)
+		w("  %s, %d failed, success rate %.2f%% (latency unknown: pass ObserveCall to the source)",
+			count(p.Calls, "call", "calls"), p.Failures, p.SuccessRatePercent)
 	default:
-		w("  %d calls, %d failed, success rate %.2f%%", p.Calls, p.Failures, p.SuccessRatePercent)
+		w("  %s, %d failed, success rate %.2f%%", count(p.Calls, "call", "calls"), p.Failures, p.SuccessRatePercent)
 		w("  latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", p.LatencyMs.P50, p.LatencyMs.P95, p.LatencyMs.P99)
 	}
 	w("")
@@ -115,6 +116,21 @@ func (m *Monitor) ReportContext(ctx context.Context) string {
 		w("%s", line)
 	}
 	return b.String()
+}
+
+func count[N int | uint64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// money prints dollars: cents from one cent up, millionths below.
+func money(v float64) string {
+	if v >= 0.01 || v == 0 {
+		return fmt.Sprintf("$%.2f", v)
+	}
+	return fmt.Sprintf("$%.6f", v)
 }
 
 func savedShare(saved, reads uint64) string {

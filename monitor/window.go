@@ -103,28 +103,25 @@ func (s *snapshots) record(now time.Time, cur snap) {
 }
 
 // delta records cur (at most one reading per window/16 is kept) and returns
-// the change since the baseline: the newest reading at least window old, or
-// the oldest reading when none is that old.
+// the change since the baseline: the oldest reading inside the window, or,
+// when none is, the newest reading before it.
 func (s *snapshots) delta(now time.Time, window time.Duration, cur snap) snap {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := now.UnixNano()
 	cur.at = t
 	cut := t - int64(window)
-	// drop readings older than the newest one at or before cut
-	base := 0
-	for i, r := range s.list {
-		if r.at <= cut {
-			base = i
-		}
+	drop := 0
+	for drop < len(s.list)-1 && s.list[drop].at < cut {
+		drop++
 	}
-	s.list = s.list[base:]
+	s.list = s.list[drop:]
 	if len(s.list) == 0 || t-s.list[len(s.list)-1].at >= int64(window/16) || t < s.list[len(s.list)-1].at {
 		s.list = append(s.list, cur)
 	}
 	b := s.list[0]
 	if b.reads > cur.reads || b.calls > cur.calls || b.hits > cur.hits || b.failures > cur.failures {
-		// counters went back (a new cache was attached): start over
+		// counters went back (another cache was attached): start over
 		s.list = append(s.list[:0], cur)
 		b = cur
 	}
