@@ -255,7 +255,7 @@ func TestFaultRate(t *testing.T) {
 	}
 }
 
-func TestFaultOnUnknownRegionAndConcurrentChanges(t *testing.T) {
+func TestFaultsChangedWhileRunning(t *testing.T) {
 	s := newServer(t)
 	ctx := ctxT(t)
 	if _, err := s.CreateSecret("", "s", "v"); err != nil {

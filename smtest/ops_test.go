@@ -789,6 +789,12 @@ func TestResourcePolicy(t *testing.T) {
 	if g.ResourcePolicy != nil {
 		t.Fatal("policy kept")
 	}
+	v, err := c.ValidateResourcePolicy(ctx, &sm.ValidateResourcePolicyInput{ResourcePolicy: aws.String(`{}`)})
+	if err != nil || !v.PolicyValidationPassed {
+		t.Fatalf("validate: %+v %v", v, err)
+	}
+	_, err = c.ValidateResourcePolicy(ctx, &sm.ValidateResourcePolicyInput{ResourcePolicy: aws.String(`nope`)})
+	wantCode(t, err, "MalformedPolicyDocumentException")
 }
 
 func TestOnChange(t *testing.T) {

@@ -67,7 +67,11 @@ func TestRotateWithLambdaLikeFunc(t *testing.T) {
 	s.SetRotationFunc(lambdaLike(s, "new", &steps, &mu))
 
 	var events []string
-	s.OnChange(func(ev ChangeEvent) { events = append(events, ev.Op) })
+	s.OnChange(func(ev ChangeEvent) {
+		mu.Lock()
+		events = append(events, ev.Op)
+		mu.Unlock()
+	})
 	rot, err := c.RotateSecret(ctx, &sm.RotateSecretInput{
 		SecretId: aws.String("db"), RotationLambdaARN: aws.String("arn:aws:lambda:us-west-2:123456789012:function:rot"),
 		RotationRules: &types.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
@@ -75,9 +79,11 @@ func TestRotateWithLambdaLikeFunc(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
 	if !slices.Equal(steps, rotationSteps) {
 		t.Fatalf("steps %v", steps)
 	}
+	mu.Unlock()
 	if *rot.ARN != *out.ARN || len(*rot.VersionId) < 32 {
 		t.Fatalf("rotate out %+v", rot)
 	}
@@ -91,9 +97,11 @@ func TestRotateWithLambdaLikeFunc(t *testing.T) {
 	if si.Stage("AWSCURRENT") != *rot.VersionId || si.Stage("AWSPENDING") != "" || !si.RotationEnabled || si.LastRotatedDate.IsZero() {
 		t.Fatalf("after rotation: %+v", si)
 	}
+	mu.Lock()
 	if !slices.Equal(events, []string{"PutSecretValue", "UpdateSecretVersionStage", "RotateSecret"}) {
 		t.Fatalf("events %v", events)
 	}
+	mu.Unlock()
 	d, _ := c.DescribeSecret(ctx, &sm.DescribeSecretInput{SecretId: aws.String("db")})
 	if d.RotationEnabled == nil || !*d.RotationEnabled || *d.RotationRules.AutomaticallyAfterDays != 30 || d.NextRotationDate == nil || d.RotationLambdaARN == nil {
 		t.Fatalf("describe %+v", d)
