@@ -1,0 +1,381 @@
+package httpsecret
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/secretcache/secretcache"
+)
+
+// MaxValue is the longest credential, in bytes, the transport sends.
+const MaxValue = 8192
+
+// DefaultRefreshInterval is the least time between two refreshes of the
+// secret caused by 401 answers.
+const DefaultRefreshInterval = time.Second
+
+// maxDrain is how much of a 401 body is read so the connection can be
+// reused.
+const maxDrain = 64 << 10
+
+// Option configures a Transport.
+type Option func(*Transport) error
+
+// WithField reads the credential from a top-level key of a JSON-object
+// secret (secretcache's GetField) instead of the whole value. It fails for
+// an empty or oversized key.
+func WithField(key string) Option {
+	return func(t *Transport) error {
+		if key == "" || len(key) > 256 {
+			return errors.New("httpsecret: field must be 1..256 bytes")
+		}
+		t.field = key
+		return nil
+	}
+}
+
+// WithHeader sends the credential as the whole value of the named header
+// (for example "X-API-Key") instead of "Authorization: Bearer <value>". It
+// fails for a name that is not an HTTP token.
+func WithHeader(name string) Option {
+	return func(t *Transport) error {
+		if !validToken(name) {
+			return errors.New("httpsecret: header name must be an HTTP token of at most 256 bytes")
+		}
+		t.header, t.scheme = http.CanonicalHeaderKey(name), ""
+		return nil
+	}
+}
+
+// WithScheme sends "Authorization: <scheme> <value>" (the default scheme is
+// "Bearer"). It fails for a scheme that is not an HTTP token.
+func WithScheme(scheme string) Option {
+	return func(t *Transport) error {
+		if !validToken(scheme) {
+			return errors.New("httpsecret: scheme must be an HTTP token of at most 256 bytes")
+		}
+		t.header, t.scheme = "Authorization", scheme
+		return nil
+	}
+}
+
+// WithBase sets the transport that sends the requests (default
+// http.DefaultTransport). It fails for nil.
+func WithBase(rt http.RoundTripper) Option {
+	return func(t *Transport) error {
+		if rt == nil {
+			return errors.New("httpsecret: nil base transport")
+		}
+		t.base = rt
+		return nil
+	}
+}
+
+// WithHosts limits the credential to requests for these hosts (host or
+// host:port, matched case-insensitively against the request's URL.Host);
+// requests for other hosts are sent without it. Without WithHosts every
+// request gets it, except a redirect to another host than the one first
+// asked. It fails for an empty list or an empty host.
+func WithHosts(hosts ...string) Option {
+	return func(t *Transport) error {
+		if len(hosts) == 0 {
+			return errors.New("httpsecret: no hosts")
+		}
+		t.hosts = map[string]bool{}
+		for _, h := range hosts {
+			if h == "" || len(h) > 255 {
+				return errors.New("httpsecret: a host must be 1..255 bytes")
+			}
+			t.hosts[strings.ToLower(h)] = true
+		}
+		return nil
+	}
+}
+
+// WithRefreshInterval sets the least time between two refreshes of the
+// secret caused by 401 answers (default 1 s): a server that answers 401 to
+// everything costs one Secrets Manager call per interval, not one per
+// request. 0 refreshes on every 401. It fails for a negative duration.
+func WithRefreshInterval(d time.Duration) Option {
+	return func(t *Transport) error {
+		if d < 0 {
+			return errors.New("httpsecret: negative refresh interval")
+		}
+		t.refreshEvery = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default slog.Default()). Logs name the secret
+// and the host, never the credential.
+func WithLogger(l *slog.Logger) Option {
+	return func(t *Transport) error {
+		if l == nil {
+			return errors.New("httpsecret: nil logger")
+		}
+		t.logger = l
+		return nil
+	}
+}
+
+// Transport is an http.RoundTripper that adds a credential read from a
+// secret to each request: "Authorization: Bearer <value>" by default, or
+// the value in a header of your choice. The credential comes from the
+// cache on every request (a cached read: no API call and no allocation).
+//
+// When the server answers 401 Unauthorized, the transport refreshes the
+// secret and, if that gives another credential and the request body can be
+// sent again (no body, or req.GetBody set, as http.NewRequest does for
+// in-memory bodies), retries the request once with it. Otherwise the 401
+// is returned as it came.
+//
+// The transport never modifies the caller's request and never puts the
+// credential in an error or a log. It is safe for concurrent use.
+type Transport struct {
+	cache        *secretcache.Cache
+	id           string
+	field        string
+	header       string
+	scheme       string
+	base         http.RoundTripper
+	hosts        map[string]bool
+	refreshEvery time.Duration
+	logger       *slog.Logger
+
+	mu          sync.Mutex
+	inflight    chan struct{} // closed when the refresh under way ends
+	lastRefresh time.Time
+	retries     atomic.Uint64
+	refreshes   atomic.Uint64
+}
+
+// New returns a transport that adds the credential of the secret id, read
+// through c. It fails with secretcache.ErrInvalidRequest for a nil cache or
+// an empty, oversized or malformed id, and with the option's error for an
+// invalid option. It reads nothing yet.
+func New(c *secretcache.Cache, id string, opts ...Option) (*Transport, error) {
+	if c == nil {
+		return nil, &secretcache.Error{Op: "httpsecret", ID: id, Kind: secretcache.ErrInvalidRequest, Err: errors.New("nil cache")}
+	}
+	if !validID(id) {
+		if len(id) > 64 {
+			id = id[:64] + "..."
+		}
+		return nil, &secretcache.Error{Op: "httpsecret", ID: id, Kind: secretcache.ErrInvalidRequest,
+			Err: errors.New("secret id must be 1..2048 printable characters without spaces")}
+	}
+	t := &Transport{cache: c, id: id, header: "Authorization", scheme: "Bearer", base: http.DefaultTransport,
+		refreshEvery: DefaultRefreshInterval}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("httpsecret: nil option")
+		}
+		if err := o(t); err != nil {
+			return nil, err
+		}
+	}
+	if t.logger == nil {
+		t.logger = slog.Default()
+	}
+	return t, nil
+}
+
+// Client returns an *http.Client that sends its requests through t.
+func (t *Transport) Client() *http.Client { return &http.Client{Transport: t} }
+
+// Stats returns how many 401 answers led to a refresh of the secret and
+// how many requests were retried with a new credential.
+func (t *Transport) Stats() (refreshes, retries uint64) {
+	return t.refreshes.Load(), t.retries.Load()
+}
+
+func validID(id string) bool {
+	if id == "" || len(id) > secretcache.MaxIDLength {
+		return false
+	}
+	for _, r := range id {
+		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
+			return false
+		}
+	}
+	return true
+}
+
+func validToken(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// validValue reports whether s can be sent in a header: no control
+// characters (CR, LF and NUL above all), at most MaxValue bytes.
+func validValue(s string) bool {
+	if s == "" || len(s) > MaxValue {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// credential reads the credential from the cache.
+func (t *Transport) credential(ctx context.Context) (string, error) {
+	var (
+		v   string
+		err error
+	)
+	if t.field != "" {
+		v, err = t.cache.GetField(ctx, t.id, t.field)
+	} else {
+		v, err = t.cache.GetString(ctx, t.id)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !validValue(v) {
+		return "", &secretcache.Error{Op: "httpsecret", ID: t.id, Kind: secretcache.ErrInvalidRequest,
+			Err: fmt.Errorf("the credential is empty, over %d bytes or holds control characters", MaxValue)}
+	}
+	return v, nil
+}
+
+// applies reports whether req should carry the credential.
+func (t *Transport) applies(req *http.Request) bool {
+	host := strings.ToLower(req.URL.Host)
+	if t.hosts != nil {
+		return t.hosts[host] || t.hosts[strings.ToLower(req.URL.Hostname())]
+	}
+	// A redirect (req.Response set by http.Client): only to the host the
+	// client first asked.
+	first := req
+	for n := 0; first.Response != nil && first.Response.Request != nil && n < 100; n++ {
+		first = first.Response.Request
+	}
+	return first == req || first.URL != nil && strings.EqualFold(first.URL.Host, req.URL.Host)
+}
+
+func (t *Transport) set(req *http.Request, v string) {
+	if t.scheme != "" {
+		req.Header.Set(t.header, t.scheme+" "+v)
+	} else {
+		req.Header.Set(t.header, v)
+	}
+}
+
+func closeBody(req *http.Request) {
+	if req != nil && req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// RoundTrip implements http.RoundTripper. It fails, closing the request
+// body, for a nil request or URL and when the credential cannot be read or
+// is not a valid header value (an error naming the secret, never the
+// value).
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req == nil || req.URL == nil {
+		closeBody(req)
+		return nil, errors.New("httpsecret: nil request or URL")
+	}
+	if !t.applies(req) {
+		return t.base.RoundTrip(req)
+	}
+	ctx := req.Context()
+	v, err := t.credential(ctx)
+	if err != nil {
+		closeBody(req)
+		return nil, fmt.Errorf("httpsecret: %w", err)
+	}
+	r := req.Clone(ctx)
+	t.set(r, v)
+	resp, err := t.base.RoundTrip(r)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	replay := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	if !replay {
+		return resp, nil
+	}
+	nv, ok := t.newCredential(ctx, v)
+	if !ok {
+		return resp, nil
+	}
+	r2 := req.Clone(ctx)
+	if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+		body, err := req.GetBody()
+		if err != nil {
+			return resp, nil
+		}
+		r2.Body = body
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	_ = resp.Body.Close()
+	t.set(r2, nv)
+	t.retries.Add(1)
+	t.logger.Info("httpsecret: retrying with a refreshed credential after 401", "secret", t.id, "host", req.URL.Host)
+	return t.base.RoundTrip(r2)
+}
+
+// newCredential looks for a credential other than old: in the cache, which
+// another request may have refreshed already, else by refreshing the
+// secret, at most once per refresh interval. Requests that get a 401 while
+// a refresh is under way wait for it instead of starting another.
+func (t *Transport) newCredential(ctx context.Context, old string) (string, bool) {
+	if v, err := t.credential(ctx); err == nil && !same(v, old) {
+		return v, true
+	}
+	t.mu.Lock()
+	if c := t.inflight; c != nil {
+		t.mu.Unlock()
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return "", false
+		}
+	} else {
+		if !t.lastRefresh.IsZero() && time.Since(t.lastRefresh) < t.refreshEvery {
+			t.mu.Unlock()
+			return "", false
+		}
+		c := make(chan struct{})
+		t.inflight, t.lastRefresh = c, time.Now()
+		t.mu.Unlock()
+		t.refreshes.Add(1)
+		_, err := t.cache.Refresh(ctx, t.id)
+		t.mu.Lock()
+		t.inflight = nil
+		t.mu.Unlock()
+		close(c)
+		if err != nil {
+			t.logger.Warn("httpsecret: refreshing the secret after 401 failed", "secret", t.id, "kind", secretcache.KindName(err))
+			return "", false
+		}
+	}
+	v, err := t.credential(ctx)
+	if err != nil || same(v, old) {
+		return "", false
+	}
+	return v, true
+}
+
+func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
