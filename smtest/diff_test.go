@@ -28,6 +28,10 @@ package smtest
 //     the next PutSecretValue or UpdateSecret with a value moves AWSPREVIOUS
 //     from the stale version and leaves AWSCURRENT on two versions. In AWS a
 //     label is on one version at a time.
+//   - moto answers success (with a made-up ARN) to DeleteSecret with
+//     ForceDeleteWithoutRecovery of a secret that does not exist; smtest
+//     answers ResourceNotFoundException as it does without the flag (the AWS
+//     reference does not document an exception for this case).
 //   - moto answers InvalidParameterValue for GetRandomPassword with
 //     PasswordLength above 4096; AWS answers ValidationException (model
 //     constraint 1..4096).
@@ -308,6 +312,8 @@ func diffScript() []diffStep {
 		{name: "delete bad window", run: del(other, aws.Int64(6), nil)},
 		{name: "delete window and force", run: del(other, aws.Int64(7), aws.Bool(true))},
 		{name: "delete missing", run: del(aws.String("diff/missing"), nil, nil)},
+		{name: "force delete missing", run: del(aws.String("diff/missing"), nil, aws.Bool(true)),
+			motoDiffers: "moto answers success to ForceDeleteWithoutRecovery of a missing secret", wantCode: "ResourceNotFoundException"},
 		{name: "delete other", run: del(other, aws.Int64(7), nil)},
 		{name: "get deleted", run: getValue(r1, other, nil, "")},
 		{name: "describe deleted", run: describe(r1, other)},
