@@ -1,0 +1,52 @@
+// Package awssm is the AWS Secrets Manager source of secretcache: a
+// secretcache.Source and secretcache.BatchSource that reads secrets with the
+// aws-sdk-go-v2 client, batches, retries, and fails over between regions.
+//
+//	cfg, _ := config.LoadDefaultConfig(ctx)
+//	src, err := awssm.New(cfg, awssm.WithRegions("us-east-1", "us-west-2"))
+//	cache, err := secretcache.New(src)
+//	pw, err := cache.GetField(ctx, "prod/db", "password")
+//
+// # Reads
+//
+// Fetch reads one version with GetSecretValue, by name, full ARN or partial
+// ARN, and by stage or version id. FetchBatch reads the refs that ask for
+// AWSCURRENT with BatchGetSecretValue, 20 ids a call, and matches every
+// returned secret and every per-secret error to its ref by name, full ARN or
+// partial ARN; whatever the answer leaves unclear is read again alone, so a
+// batch never hands one ref another's secret. If the principal may not call
+// BatchGetSecretValue, FetchBatch falls back to GetSecretValue and remembers
+// it. ListNames lists secret names by prefix with ListSecrets, for
+// prefetching.
+//
+// # Retries, timeouts, failover
+//
+// Each region has its own client and its own retryer, the SDK's (standard
+// exponential backoff with jitter and a retry quota, or its adaptive mode
+// with client-side rate limiting), with WithMaxAttempts attempts, each
+// bounded by WithAttemptTimeout; WithTimeout bounds a whole call, regions
+// included. The regions of WithRegions are tried in order: a transient
+// failure (throttling, 5xx, timeout, network error) moves on to the next,
+// with an ARN rewritten to that region; not found, access denied, deleted,
+// decryption failures and invalid requests are answers, returned at once.
+//
+// Every region has a circuit breaker (sony/gobreaker): after WithBreaker's
+// count of consecutive transient failures it opens and the region is skipped
+// without waiting. When the open period ends the region is probed in the
+// background with the next request, while that request is served by the
+// next region; a successful probe closes the breaker. Only when no other
+// region can answer does a caller wait on a probe. Breakers reports each
+// region's state, for health checks.
+//
+// # Errors
+//
+// Every error is a *secretcache.Error of one of the core's kinds
+// (secretcache.ErrNotFound, ErrAccessDenied, ErrDecryption, ErrDeleted,
+// ErrInvalidRequest, ErrThrottled, ErrUnavailable, ErrMismatch) naming the
+// secret id; the AWS error stays reachable with errors.As (smithy.APIError
+// for an error code, *BatchEntryError for a per-secret batch error). No
+// error, log line or metric holds a secret value.
+//
+// Calls carry "secretcache/<version>" in their user agent, so CloudTrail
+// shows them.
+package awssm
