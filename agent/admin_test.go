@@ -18,7 +18,7 @@ func TestReadinessAfterPrefetch(t *testing.T) {
 	e := newEnv(t, envOpt{
 		cfg: func(c *Config) { c.Prefetch = []string{"a", "b", "missing"} },
 		source: func(srv *smtest.Server) secretcache.Source {
-			src.inner = sdkSource{srv.Client("")}
+			src.inner = awsSource(t, srv)
 			return src
 		},
 	})
@@ -70,8 +70,33 @@ func TestPrefetchRetriesTransientFailures(t *testing.T) {
 	}
 }
 
+func TestPrefetchPrefix(t *testing.T) {
+	srv := smtest.NewServer()
+	defer srv.Close()
+	for _, n := range []string{"app/a", "app/b", "app/c", "other/x"} {
+		mustCreate(t, srv, n, "v-"+n)
+	}
+	e := newEnv(t, envOpt{
+		cfg:  func(c *Config) { c.PrefetchPrefix = []string{"app/"}; c.Prefetch = []string{"other/x", "app/a"} },
+		opts: []Option{WithAWSConfig(srv.AWSConfig(""))},
+	})
+	e.waitReady()
+	if st := e.a.Status().Prefetch; st.IDs != 4 || st.Fetched != 4 || len(st.Failed) != 0 {
+		t.Errorf("prefix prefetch: %+v", st)
+	}
+	if n := e.a.Cache().Stats().Entries; n != 4 {
+		t.Errorf("%d entries cached, want 4", n)
+	}
+	if n := srv.Calls("", "BatchGetSecretValue"); n == 0 {
+		t.Error("prefetch did not batch")
+	}
+}
+
 func TestPrefetchPrefixNeedsLister(t *testing.T) {
-	e := newEnv(t, envOpt{cfg: func(c *Config) { c.PrefetchPrefix = []string{"app/"} }})
+	e := newEnv(t, envOpt{
+		cfg:    func(c *Config) { c.PrefetchPrefix = []string{"app/"} },
+		source: func(*smtest.Server) secretcache.Source { return namedSource{} },
+	})
 	e.waitReady()
 	if st := e.a.Status().Prefetch; !strings.Contains(st.Error, "cannot list") {
 		t.Errorf("prefix prefetch without a lister: %+v", st)
@@ -182,7 +207,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	srv := smtest.NewServer()
 	defer srv.Close()
 	mustCreate(t, srv, "s", "v")
-	src.inner = sdkSource{srv.Client("")}
+	src.inner = awsSource(t, srv)
 	cfg := testConfig()
 	a, err := New(context.Background(), cfg, WithToken(testToken), WithSource(src), WithLogger(testLogger(t)))
 	if err != nil {

@@ -511,7 +511,7 @@ func TestCachingAndCoalescing(t *testing.T) {
 func TestRefreshNowCoalesces(t *testing.T) {
 	src := &countingSource{gate: make(chan struct{})}
 	e := newEnv(t, envOpt{source: func(srv *smtest.Server) secretcache.Source {
-		src.inner = sdkSource{srv.Client("")}
+		src.inner = awsSource(t, srv)
 		return src
 	}})
 	mustCreate(t, e.srv, "hot", "v")

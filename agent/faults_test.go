@@ -188,7 +188,7 @@ func TestRefreshAheadKeepsServing(t *testing.T) {
 func TestClientGoneDoesNotBreakCoalescedFetch(t *testing.T) {
 	src := &countingSource{gate: make(chan struct{})}
 	e := newEnv(t, envOpt{source: func(srv *smtest.Server) secretcache.Source {
-		src.inner = sdkSource{srv.Client("")}
+		src.inner = awsSource(t, srv)
 		return src
 	}})
 	mustCreate(t, e.srv, "s", "v")

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,55 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/smithy-go"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/awssm"
 	"github.com/secretcache/secretcache/smtest"
 )
 
 const testToken = "xyzzy-test-token"
-
-// sdkSource reads through the real SDK client (a stand-in while awssm is
-// not wired; it maps errors the way awssm does).
-type sdkSource struct{ c *secretsmanager.Client }
-
-func (s sdkSource) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(ref.ID)}
-	if ref.VersionID != "" {
-		in.VersionId = aws.String(ref.VersionID)
-	}
-	if ref.VersionStage != "" {
-		in.VersionStage = aws.String(ref.VersionStage)
-	}
-	out, err := s.c.GetSecretValue(ctx, in)
-	if err != nil {
-		kind := secretcache.ErrUnavailable
-		var ae smithy.APIError
-		if errors.As(err, &ae) {
-			switch ae.ErrorCode() {
-			case "ResourceNotFoundException":
-				kind = secretcache.ErrNotFound
-			case "AccessDeniedException":
-				kind = secretcache.ErrAccessDenied
-			case "DecryptionFailure":
-				kind = secretcache.ErrDecryption
-			case "InvalidRequestException", "InvalidParameterException":
-				kind = secretcache.ErrInvalidRequest
-			case "ThrottlingException":
-				kind = secretcache.ErrThrottled
-			}
-		}
-		return nil, secretcache.NewError(kind, ref.ID, err)
-	}
-	sec := &secretcache.Secret{ARN: aws.ToString(out.ARN), Name: aws.ToString(out.Name),
-		VersionID: aws.ToString(out.VersionId), VersionStages: out.VersionStages,
-		String: aws.ToString(out.SecretString), Binary: out.SecretBinary}
-	if out.CreatedDate != nil {
-		sec.CreatedDate = *out.CreatedDate
-	}
-	return sec, nil
-}
 
 // env is an agent serving in front of an smtest server.
 type env struct {
@@ -142,9 +98,20 @@ func newEnv(t *testing.T, eo envOpt) *env {
 	return e
 }
 
-// defaultSource is the source tests use: the real SDK against smtest.
+// defaultSource is the source tests use: awssm through the real SDK
+// against smtest, as in production.
 func defaultSource(srv *smtest.Server) []Option {
-	return []Option{WithSource(sdkSource{srv.Client("")})}
+	return []Option{WithAWSConfig(srv.AWSConfig(""))}
+}
+
+// awsSource is an awssm source on srv, for tests that wrap it.
+func awsSource(t testing.TB, srv *smtest.Server) secretcache.Source {
+	t.Helper()
+	src, err := awssm.New(srv.AWSConfig(""), awssm.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
 }
 
 // do sends a request with the given headers ("Name: value" strings; the
