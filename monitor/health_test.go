@@ -217,7 +217,7 @@ func TestHealthFromCacheCounters(t *testing.T) {
 
 func TestHealthNoCache(t *testing.T) {
 	m := monitor.New(nil)
-	h := m.Health(nil) //nolint:staticcheck // a nil context is documented to work
+	h := m.Health(nilCtx)
 	if h.Status != monitor.StatusUnhealthy || h.Region != "unknown" {
 		t.Fatalf("%+v", h)
 	}

@@ -216,3 +216,6 @@ func (s *syncBuffer) String() string {
 }
 
 var _ = monitor.New
+
+// nilCtx is a nil context, for the tests of functions documented to accept one.
+var nilCtx context.Context

@@ -81,13 +81,13 @@ func TestMiddleware(t *testing.T) {
 	if rec.Code != 404 {
 		t.Fatalf("nil next: %d", rec.Code)
 	}
-	if _, ok := monitor.CacheFrom(nil); ok { //nolint:staticcheck // documented to work
+	if _, ok := monitor.CacheFrom(nilCtx); ok {
 		t.Fatal("nil ctx")
 	}
 	if _, ok := monitor.CacheFrom(context.Background()); ok {
 		t.Fatal("empty ctx")
 	}
-	if _, ok := monitor.CacheFrom(monitor.ContextWithCache(nil, nil)); ok { //nolint:staticcheck // documented to work
+	if _, ok := monitor.CacheFrom(monitor.ContextWithCache(nilCtx, nil)); ok {
 		t.Fatal("nil cache in ctx")
 	}
 }
