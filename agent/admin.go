@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -114,6 +115,10 @@ func (a *Agent) newAdmin() (http.Handler, error) {
 	mux.HandleFunc("GET /{$}", a.serveStatusPage)
 	mux.HandleFunc("GET /status", a.serveStatusPage)
 	mux.HandleFunc("GET /status.json", a.serveStatusJSON)
+	mux.HandleFunc("GET /report", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, a.Report())
+	})
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "healthy") })
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if a.Ready() {
@@ -220,3 +225,74 @@ code{font-size:.95em}
 <p><small>JSON: <a href="/status.json">/status.json</a> &middot; readiness: <a href="/ready">/ready</a>{{range $.Links}} &middot; <a href="{{.}}">{{.}}</a>{{end}}</small></p>
 </body></html>
 `))
+
+// Report returns a plain-text report of the agent for people: state,
+// request counts, cache counters, regions, every cached secret (metadata
+// and read counts, never values) and the prefetch, followed by the monitor
+// package's report when monitoring is on. The admin listener serves it at
+// /report; "secretcache report" prints it.
+func (a *Agent) Report() string {
+	st := a.Status()
+	var b strings.Builder
+	state := "ready"
+	if !st.Ready {
+		state = "NOT READY (prefetch running)"
+	}
+	fmt.Fprintf(&b, "secretcache agent %s: %s, up %s\n", st.Version, state, shortDuration(st.Uptime))
+	fmt.Fprintf(&b, "API %s: %d served, %d failed, %d over max_conn (429), %d bad token (403), %d connections open\n",
+		st.Addr, st.Requests.OK, st.Requests.Failed, st.Requests.Rejected, st.Requests.BadToken, st.Requests.OpenConns)
+	if st.Caching {
+		fmt.Fprintf(&b, "cache: %d/%d entries, %d bytes, hit rate %.1f %%, %d hits, %d stale hits, %d misses, %d backend calls, %d refreshes ahead, %d version changes, %d evictions\n",
+			st.Stats.Entries, st.Stats.MaxEntries, st.Stats.Bytes, st.Stats.HitRate*100, st.Stats.Hits, st.Stats.StaleHits,
+			st.Stats.Misses, st.Stats.BackendCalls, st.Stats.RefreshesAhead, st.Stats.VersionChanges, st.Stats.Evictions)
+	} else {
+		fmt.Fprintf(&b, "cache: off (every request reads AWS); %d backend calls\n", st.Stats.BackendCalls)
+	}
+	if len(st.Stats.BackendErrors) > 0 {
+		kinds := make([]string, 0, len(st.Stats.BackendErrors))
+		for k, n := range st.Stats.BackendErrors {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		}
+		slices.Sort(kinds)
+		fmt.Fprintf(&b, "backend errors: %s\n", strings.Join(kinds, ", "))
+	}
+	for _, br := range st.Breakers {
+		role := "replica"
+		if br.Primary {
+			role = "primary"
+		}
+		fmt.Fprintf(&b, "region %s (%s): %s, %d consecutive failures", br.Name, role, br.State, br.Failures)
+		if br.LastErrorKind != "" {
+			fmt.Fprintf(&b, ", last error %s", br.LastErrorKind)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "secrets (%d):\n", len(st.Entries))
+	for _, e := range st.Entries {
+		asked := ""
+		if e.VersionStage != "" || e.VersionID != "" {
+			asked = " [" + strings.TrimSpace(e.VersionStage+" "+e.VersionID) + "]"
+		}
+		stale := ""
+		if e.Stale {
+			stale = " STALE"
+		}
+		fmt.Fprintf(&b, "  %s%s version %s %s, age %s, hits %d, stale hits %d, misses %d, failures %d%s\n",
+			e.ID, asked, e.Version, strings.Join(e.Stages, ","), shortDuration(e.Age), e.Hits, e.StaleHits, e.Misses, e.Failures, stale)
+	}
+	if p := st.Prefetch; !p.Started.IsZero() {
+		fmt.Fprintf(&b, "prefetch: %d of %d fetched in %d round(s)", p.Fetched, p.IDs, p.Attempts)
+		if len(p.Failed) > 0 {
+			fmt.Fprintf(&b, ", %d failed", len(p.Failed))
+		}
+		if p.Error != "" {
+			fmt.Fprintf(&b, "; %s", p.Error)
+		}
+		b.WriteString("\n")
+	}
+	if a.monitorReport != nil {
+		b.WriteString("\n")
+		b.WriteString(a.monitorReport())
+	}
+	return b.String()
+}

@@ -25,19 +25,21 @@ import (
 // listener for the status page and monitoring. Create it with New, then
 // call Run (or Listen and Serve). It is safe for concurrent use.
 type Agent struct {
-	cfg       Config
-	log       *slog.Logger
-	src       secretcache.Source
-	cache     *secretcache.Cache
-	hits      *hitTable
-	api       *api
-	admin     http.Handler
-	ready     atomic.Bool
-	started   time.Time
-	extras    []func(mux *http.ServeMux) error
-	links     []string
-	closeOnce sync.Once
-	closers   []func()
+	cfg     Config
+	log     *slog.Logger
+	src     secretcache.Source
+	cache   *secretcache.Cache
+	hits    *hitTable
+	api     *api
+	admin   http.Handler
+	ready   atomic.Bool
+	started time.Time
+	extras  []func(mux *http.ServeMux) error
+	links   []string
+	// monitorReport is the monitor package's report, when monitoring is on.
+	monitorReport func() string
+	closeOnce     sync.Once
+	closers       []func()
 
 	mu       sync.Mutex
 	apiLn    net.Listener

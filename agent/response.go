@@ -136,3 +136,14 @@ func appendError(b []byte, code, msg string) []byte {
 	b = appendString(b, msg)
 	return append(b, '}')
 }
+
+// MarshalSecret returns the JSON the agent answers with for s: the
+// GetSecretValue shape, byte for byte as the AWS Secrets Manager Agent
+// writes it (see the API section of docs/agent.md). It holds the secret
+// value; a nil s gives "null".
+func MarshalSecret(s *secretcache.Secret) []byte {
+	if s == nil {
+		return []byte("null")
+	}
+	return appendSecret(nil, s, false, "")
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/agent"
+	"github.com/secretcache/secretcache/awssm"
+)
+
+// Exit codes of get, beyond exitOK, exitError and exitUsage.
+const (
+	exitNotFound    = 3 // no such secret, version or stage; or the secret is deleted
+	exitDenied      = 4 // access denied, KMS decryption failure, or a bad agent token
+	exitUnavailable = 5 // throttled, timed out, AWS or the agent unreachable: try again later
+	exitField       = 6 // --field on a value that is not a JSON object, or a missing key
+)
+
+// maxValueBytes caps what get reads from the agent: AWS caps a secret at
+// 65,536 bytes; base64 and JSON escaping stay well below this.
+const maxValueBytes = 1 << 20
+
+type getFlags struct {
+	fs                                *flag.FlagSet
+	field, stage, versionID, agentURL *string
+	region                            *string
+	direct, json, refresh             *bool
+	timeout                           *time.Duration
+}
+
+func newGetFlags() *getFlags {
+	fs := flag.NewFlagSet("get", flag.ContinueOnError)
+	return &getFlags{
+		fs:        fs,
+		field:     fs.String("field", "", "print this top-level `key` of a JSON secret instead of the whole value"),
+		stage:     fs.String("version-stage", "", "read the version with this `stage` (AWSPENDING, AWSPREVIOUS, ...)"),
+		versionID: fs.String("version-id", "", "read this exact `version`"),
+		agentURL:  fs.String("agent-url", "http://127.0.0.1:2773", "the agent to ask (`URL`)"),
+		direct:    fs.Bool("direct", false, "read AWS Secrets Manager directly (AWS SDK credentials) instead of an agent"),
+		region:    fs.String("region", "", "with --direct, the AWS `region` (default from the AWS SDK)"),
+		json:      fs.Bool("json", false, "print the GetSecretValue JSON (ARN, Name, VersionId, ...) instead of the bare value"),
+		refresh:   fs.Bool("refresh", false, "make the agent read AWS now instead of its cache (refreshNow=true)"),
+		timeout:   fs.Duration("timeout", 15*time.Second, "give up after this `duration`"),
+	}
+}
+
+func (c *cli) getHelp(w io.Writer) {
+	fmt.Fprint(w, `Usage: secretcache get ID [flags]
+
+Prints the value of secret ID (a name or an ARN) on stdout, exactly: no
+newline is added, a binary secret is written as its raw bytes. Nothing else
+is ever written to stdout, so $(secretcache get ID) is the value. Errors go to
+stderr, with the exit code telling what happened.
+
+By default it asks a running agent (--agent-url) with the token of AWS_TOKEN,
+AWS_SESSION_TOKEN or AWS_CONTAINER_AUTHORIZATION_TOKEN (file:// works).
+With --direct it reads AWS Secrets Manager itself with the AWS SDK's
+credentials and region.
+
+Flags (also settable as SECRETCACHE_<FLAG>):
+`)
+	flagHelp(w, newGetFlags().fs)
+	fmt.Fprint(w, `
+Exit codes:
+  0  the value was printed
+  1  unexpected failure
+  2  bad flags or arguments, an invalid id, or no token to talk to the agent
+  3  not found: no such secret, version or stage, or the secret is deleted
+  4  access denied: IAM or KMS refused, or the agent refused the token
+  5  unavailable: throttled, timed out, AWS or the agent unreachable (retry later)
+  6  --field failed: the value is not a JSON object, is binary, or lacks the key
+
+Examples:
+  PGPASSWORD=$(secretcache get prod/db --field password) psql ...
+  secretcache get prod/api-key --version-stage AWSPREVIOUS
+  secretcache get --direct --region eu-west-1 prod/db --json
+`)
+}
+
+func (c *cli) get(ctx context.Context, args []string) int {
+	f := newGetFlags()
+	set, pos, code := c.parseFlags(f.fs, args, c.getHelp)
+	if code >= 0 {
+		return code
+	}
+	_ = set
+	if len(pos) != 1 || pos[0] == "" {
+		fmt.Fprintln(c.stderr, "secretcache get: give exactly one secret id (name or ARN); see secretcache help get")
+		return exitUsage
+	}
+	id := pos[0]
+	if *f.timeout <= 0 {
+		fmt.Fprintln(c.stderr, "secretcache get: --timeout must be positive")
+		return exitUsage
+	}
+	if set["field"] && *f.field == "" {
+		fmt.Fprintln(c.stderr, "secretcache get: --field needs a key")
+		return exitUsage
+	}
+	ctx, cancel := context.WithTimeout(ctx, *f.timeout)
+	defer cancel()
+	if *f.direct {
+		return c.getDirect(ctx, f, id)
+	}
+	return c.getFromAgent(ctx, f, id)
+}
+
+func (c *cli) fail(id string, code int, format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "secretcache get: %s: %s\n", truncate(id, 256), fmt.Sprintf(format, args...))
+	return code
+}
+
+func (c *cli) getFromAgent(ctx context.Context, f *getFlags, id string) int {
+	token, err := agent.ResolveToken(agent.DefaultSSRFEnvVariables, c.lookupEnv)
+	if err != nil {
+		return c.fail(id, exitUsage, "%v", err)
+	}
+	base, err := url.Parse(*f.agentURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return c.fail(id, exitUsage, "--agent-url %q is not an http(s) URL", truncate(*f.agentURL, 128))
+	}
+	q := url.Values{"secretId": {id}}
+	if *f.stage != "" {
+		q.Set("versionStage", *f.stage)
+	}
+	if *f.versionID != "" {
+		q.Set("versionId", *f.versionID)
+	}
+	if *f.field != "" {
+		q.Set("field", *f.field)
+	}
+	if *f.refresh {
+		q.Set("refreshNow", "true")
+	}
+	u := strings.TrimRight(base.String(), "/") + "/secretsmanager/get?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return c.fail(id, exitUsage, "%v", err)
+	}
+	req.Header.Set("X-Aws-Parameters-Secrets-Token", token)
+	if !*f.json {
+		req.Header.Set("Accept", "text/plain")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		return c.fail(id, exitUnavailable, "cannot reach the agent at %s (is it running?): %v", base.Host, redactURL(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxValueBytes+1))
+	if err != nil {
+		return c.fail(id, exitUnavailable, "reading the answer: %v", err)
+	}
+	if len(body) > maxValueBytes {
+		return c.fail(id, exitError, "the answer is over %d bytes", maxValueBytes)
+	}
+	if resp.StatusCode == http.StatusOK {
+		if _, err := c.stdout.Write(body); err != nil {
+			return c.fail(id, exitError, "writing the value: %v", err)
+		}
+		return exitOK
+	}
+	return c.agentError(id, resp.StatusCode, body)
+}
+
+// redactURL drops the query (it holds the id, harmless, but also keeps the
+// message short) from a url.Error.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// agentError maps an error answer of the agent to a message and exit code.
+func (c *cli) agentError(id string, status int, body []byte) int {
+	var e struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Type == "" {
+		msg := truncate(strings.TrimSpace(string(body)), 200)
+		switch status {
+		case http.StatusForbidden:
+			return c.fail(id, exitDenied, "the agent refused the token (403 %s): set AWS_TOKEN to the agent's token", msg)
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+			return c.fail(id, exitUnavailable, "the agent is busy (%d %s)", status, msg)
+		case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestURITooLong:
+			return c.fail(id, exitUsage, "bad request (%d %s)", status, msg)
+		}
+		return c.fail(id, exitError, "HTTP %d %s", status, msg)
+	}
+	text := e.Type
+	if e.Message != "" {
+		text += ": " + truncate(e.Message, 300)
+	}
+	switch e.Type {
+	case "ResourceNotFoundException":
+		return c.fail(id, exitNotFound, "%s", text)
+	case "InvalidRequestException":
+		if strings.Contains(strings.ToLower(e.Message), "delet") {
+			return c.fail(id, exitNotFound, "%s", text)
+		}
+		return c.fail(id, exitUsage, "%s", text)
+	case "InvalidParameterException", "ValidationException":
+		return c.fail(id, exitUsage, "%s", text)
+	case "AccessDeniedException", "DecryptionFailure", "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException":
+		return c.fail(id, exitDenied, "%s", text)
+	case agent.CodeFieldNotFound, agent.CodeSecretNotJSON, agent.CodeSecretIsBinary:
+		return c.fail(id, exitField, "%s", text)
+	}
+	if status >= 500 || status == http.StatusTooManyRequests || e.Type == "ThrottlingException" {
+		return c.fail(id, exitUnavailable, "%s", text)
+	}
+	return c.fail(id, exitError, "%s", text)
+}
+
+// getDirect reads AWS Secrets Manager without an agent.
+func (c *cli) getDirect(ctx context.Context, f *getFlags, id string) int {
+	var lo []func(*config.LoadOptions) error
+	if *f.region != "" {
+		lo = append(lo, config.WithRegion(*f.region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, lo...)
+	if err != nil {
+		return c.fail(id, exitUsage, "AWS configuration: %v", err)
+	}
+	if awsCfg.Region == "" {
+		return c.fail(id, exitUsage, "no AWS region: use --region or set AWS_REGION")
+	}
+	src, err := awssm.New(awsCfg, awssm.WithTimeout(*f.timeout))
+	if err != nil {
+		return c.fail(id, exitUsage, "%v", err)
+	}
+	cache, err := secretcache.New(src, secretcache.WithFetchTimeout(*f.timeout))
+	if err != nil {
+		return c.fail(id, exitError, "%v", err)
+	}
+	defer cache.Close()
+	var opts []secretcache.GetOption
+	if *f.stage != "" {
+		opts = append(opts, secretcache.WithVersionStage(*f.stage))
+	}
+	if *f.versionID != "" {
+		opts = append(opts, secretcache.WithVersionID(*f.versionID))
+	}
+	var out []byte
+	switch {
+	case *f.field != "" && !*f.json:
+		v, err := cache.GetField(ctx, id, *f.field, opts...)
+		if err != nil {
+			return c.kindError(id, err)
+		}
+		out = []byte(v)
+	default:
+		s, err := cache.Get(ctx, id, opts...)
+		if err != nil {
+			return c.kindError(id, err)
+		}
+		switch {
+		case *f.json && *f.field != "":
+			v, err := cache.GetField(ctx, id, *f.field, opts...)
+			if err != nil {
+				return c.kindError(id, err)
+			}
+			s.String, s.Binary = v, nil
+			out = agent.MarshalSecret(s)
+		case *f.json:
+			out = agent.MarshalSecret(s)
+		case s.IsBinary():
+			out = s.Binary
+		default:
+			out = []byte(s.String)
+		}
+	}
+	if _, err := c.stdout.Write(out); err != nil {
+		return c.fail(id, exitError, "writing the value: %v", err)
+	}
+	return exitOK
+}
+
+// kindError reports an error of the cache by its kind. The message is the
+// cache's, which names the secret and never its value.
+func (c *cli) kindError(id string, err error) int {
+	code := exitError
+	switch secretcache.KindOf(err) {
+	case secretcache.ErrNotFound, secretcache.ErrDeleted:
+		code = exitNotFound
+	case secretcache.ErrAccessDenied, secretcache.ErrDecryption:
+		code = exitDenied
+	case secretcache.ErrThrottled, secretcache.ErrUnavailable, secretcache.ErrMismatch, secretcache.ErrClosed:
+		code = exitUnavailable
+	case secretcache.ErrNotJSON, secretcache.ErrKeyMissing, secretcache.ErrWrongType:
+		code = exitField
+	case secretcache.ErrInvalidRequest:
+		code = exitUsage
+	}
+	fmt.Fprintf(c.stderr, "secretcache get: %v\n", err)
+	return code
+}
