@@ -39,7 +39,9 @@ func worse(a, b string) string {
 }
 
 // Thresholds decide the health status. Rates are fractions (0.95 = 95 %).
-// A zero field means its default; a negative rate turns its rule off.
+// A zero field means its default (so do a MinCalls below zero and a rate
+// that is NaN or above 1, which are also logged); a negative rate turns its
+// rule off; MaxLatencyP99 zero or negative is off.
 //
 // The rules, judged over the sliding window (WithWindow, default 5 min):
 //

@@ -177,9 +177,6 @@ func WithWindow(d time.Duration, maxSamples int) Option {
 	}
 }
 
-// WithLatencyWindow is WithWindow under the name the latency percentiles use.
-func WithLatencyWindow(d time.Duration, maxSamples int) Option { return WithWindow(d, maxSamples) }
-
 // WithBuckets sets the upper bounds, in seconds, of the backend latency
 // histogram (default prometheus.DefBuckets, 5 ms to 10 s). Bounds that are
 // not finite, not positive or not increasing are rejected as a whole (logged,
