@@ -57,11 +57,18 @@ type Option func(*config)
 
 type config struct {
 	maxConns int
+	auth     string
 	settings []string
 }
 
 // WithMaxConnections sets max_connections (default 100).
 func WithMaxConnections(n int) Option { return func(c *config) { c.maxConns = n } }
+
+// WithMD5 makes TCP logins use md5 password authentication instead of
+// scram-sha-256: much cheaper per connection (SCRAM costs 4096 rounds of
+// PBKDF2 on each side), for tests that open many connections. Wrong
+// passwords still fail with SQLSTATE 28P01.
+func WithMD5() Option { return func(c *config) { c.auth = "md5" } }
 
 // WithSetting adds a server setting, as for postgres -c name=value.
 func WithSetting(name, value string) Option {
@@ -101,7 +108,7 @@ func BinDir() string {
 // Start starts a server for tb and stops it in tb's Cleanup.
 func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	cfg := config{maxConns: 100}
+	cfg := config{maxConns: 100, auth: "scram-sha-256"}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -136,7 +143,7 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		}
 	}
 	if out, err := s.command("initdb", "-D", s.DataDir, "-U", "postgres", "-E", "UTF8",
-		"--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--no-instructions").CombinedOutput(); err != nil {
+		"--auth-local=trust", "--auth-host="+cfg.auth, "--no-sync", "--no-instructions").CombinedOutput(); err != nil {
 		tb.Fatalf("pgtest: initdb: %v\n%s", err, out)
 	}
 	var lastErr error
@@ -182,7 +189,7 @@ func (s *Server) start(cfg config) error {
 	args := []string{"-D", s.DataDir, "-p", strconv.Itoa(port), "-k", s.SocketDir, "-h", "127.0.0.1",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=" + strconv.Itoa(cfg.maxConns), "-c", "logging_collector=off",
-		"-c", "log_min_messages=warning", "-c", "password_encryption=scram-sha-256"}
+		"-c", "log_min_messages=warning", "-c", "password_encryption=" + cfg.auth}
 	for _, st := range cfg.settings {
 		args = append(args, "-c", st)
 	}

@@ -1,0 +1,97 @@
+package sqlsecret
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrAuth is matched (errors.Is) by a connection error whose last attempt
+// the server refused for the credentials: SQLSTATE 28P01
+// (invalid_password) or 28000 (invalid_authorization_specification).
+var ErrAuth = errors.New("authentication failed")
+
+// Error is a failed Connect. It names the secret, the version and stage
+// last tried and the number of attempts, never a password. errors.As finds
+// the server's *pgconn.PgError (for the SQLSTATE), net and context errors;
+// errors.Is finds ErrAuth and the secretcache kinds.
+type Error struct {
+	SecretID  string
+	VersionID string // version of the credentials last tried, if any
+	Stage     string // stage they were read as: "AWSCURRENT", "AWSPENDING", or "last-good"
+	SQLState  string // the server's SQLSTATE, if it answered with an error
+	Attempts  int    // connection attempts made
+	msg       string // the driver's message, without the password
+	errs      []error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("sqlsecret: connect with secret ")
+	b.WriteString(strconv.Quote(e.SecretID))
+	if e.VersionID != "" {
+		b.WriteString(" version " + strconv.Quote(e.VersionID))
+	}
+	if e.Stage != "" {
+		b.WriteString(" (" + e.Stage + ")")
+	}
+	if e.Attempts > 0 {
+		b.WriteString(" after " + strconv.Itoa(e.Attempts) + " attempt(s)")
+	}
+	if e.msg != "" {
+		b.WriteString(": " + e.msg)
+	}
+	return b.String()
+}
+
+// Unwrap exposes ErrAuth, the *pgconn.PgError, and net, context and
+// secretcache errors.
+func (e *Error) Unwrap() []error { return e.errs }
+
+// isAuth reports whether the server refused the credentials.
+func isAuth(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "28P01" || pg.Code == "28000")
+}
+
+// sanitize turns a driver error into an *Error that keeps what callers
+// match on and drops what may hold the password: pgconn's ConnectError
+// carries the whole connection config, password included.
+func sanitize(err error, id, version, stage, password string, attempts int) *Error {
+	e := &Error{SecretID: id, VersionID: version, Stage: stage, Attempts: attempts, msg: scrub(err.Error(), password)}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		cp := *pg
+		cp.Message = scrub(cp.Message, password)
+		cp.Detail = scrub(cp.Detail, password)
+		cp.Hint = scrub(cp.Hint, password)
+		e.SQLState = cp.Code
+		if isAuth(pg) {
+			e.errs = append(e.errs, ErrAuth)
+		}
+		e.errs = append(e.errs, &cp)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		e.errs = append(e.errs, context.DeadlineExceeded)
+	} else if errors.Is(err, context.Canceled) {
+		e.errs = append(e.errs, context.Canceled)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		e.errs = append(e.errs, ne)
+	}
+	return e
+}
+
+// scrub replaces the password in s, a last line of defence: driver
+// messages do not hold it.
+func scrub(s, password string) string {
+	if len(password) >= 4 && strings.Contains(s, password) {
+		return strings.ReplaceAll(s, password, "[REDACTED]")
+	}
+	return s
+}

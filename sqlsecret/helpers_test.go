@@ -1,0 +1,332 @@
+package sqlsecret_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/awssm"
+	"github.com/secretcache/secretcache/creds"
+	"github.com/secretcache/secretcache/internal/pgtest"
+	"github.com/secretcache/secretcache/smtest"
+	"github.com/secretcache/secretcache/sqlsecret"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// env is a real PostgreSQL, the fake Secrets Manager, and a cache reading
+// it through awssm and the real SDK.
+type env struct {
+	pg    *pgtest.Server
+	sm    *smtest.Server
+	cache *secretcache.Cache
+}
+
+func newEnv(t testing.TB, cacheOpts ...secretcache.Option) *env {
+	t.Helper()
+	pg := pgtest.Start(t, pgtest.WithMaxConnections(200), pgtest.WithMD5())
+	sm := smtest.NewServer()
+	t.Cleanup(sm.Close)
+	src, err := awssm.New(sm.AWSConfig(""), awssm.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := secretcache.New(src, append([]secretcache.Option{secretcache.WithLogger(quiet())}, cacheOpts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &env{pg: pg, sm: sm, cache: c}
+}
+
+func (e *env) dbSecret(user, password string) creds.Database {
+	return creds.Database{Engine: "postgres", Host: e.pg.Host, Port: creds.Port(e.pg.Port), Username: user, Password: password, DBName: "postgres"}
+}
+
+// addUser creates a role and a secret holding its credentials.
+func (e *env) addUser(t testing.TB, secretID, user, password string) {
+	t.Helper()
+	e.pg.CreateRole(t, user, password)
+	if secretID == "" {
+		return
+	}
+	raw, _ := e.dbSecret(user, password).SecretJSON()
+	if _, err := e.sm.CreateSecret("", secretID, string(raw)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func randomPassword() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 24)
+	for i := range b {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// rotator is the rotation Lambda of the tests: the four steps of the AWS
+// PostgreSQL rotation templates, single user or alternating users, against
+// the real database, through the SDK.
+type rotator struct {
+	pg          *pgtest.Server
+	client      *secretsmanager.Client
+	alternating map[string]bool // by secret name
+	// pause is how long testSecret waits: the window in which the database
+	// has the new password and AWSCURRENT still names the old one.
+	pause time.Duration
+	steps atomic.Int64
+}
+
+func (r *rotator) get(ctx context.Context, id, stage, version string) (creds.Database, string, error) {
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)}
+	if stage != "" {
+		in.VersionStage = aws.String(stage)
+	}
+	if version != "" {
+		in.VersionId = aws.String(version)
+	}
+	out, err := r.client.GetSecretValue(ctx, in)
+	if err != nil {
+		return creds.Database{}, "", err
+	}
+	d, err := creds.ParseDatabase(aws.ToString(out.SecretString))
+	return d, aws.ToString(out.VersionId), err
+}
+
+func login(ctx context.Context, d creds.Database) (*pgx.Conn, error) {
+	cs, err := d.ConnString()
+	if err != nil {
+		return nil, err
+	}
+	return pgx.Connect(ctx, cs+" sslmode=disable")
+}
+
+func (r *rotator) name(arn string) string {
+	for n := range r.alternating {
+		if strings.Contains(arn, ":secret:"+n+"-") || arn == n {
+			return n
+		}
+	}
+	return arn
+}
+
+func (r *rotator) fn(ctx context.Context, st smtest.RotationStep) error {
+	r.steps.Add(1)
+	switch st.Step {
+	case "createSecret":
+		cur, _, err := r.get(ctx, st.SecretID, "AWSCURRENT", "")
+		if err != nil {
+			return err
+		}
+		if _, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token); err == nil {
+			return nil // already created: a retried step
+		}
+		next := cur
+		next.Password = randomPassword()
+		if r.alternating[r.name(st.SecretID)] {
+			if base, ok := strings.CutSuffix(cur.Username, "_clone"); ok {
+				next.Username = base
+			} else {
+				next.Username = cur.Username + "_clone"
+			}
+		}
+		raw, _ := next.SecretJSON()
+		_, err = r.client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(st.SecretID),
+			ClientRequestToken: aws.String(st.Token), SecretString: aws.String(string(raw)), VersionStages: []string{"AWSPENDING"}})
+		return err
+	case "setSecret":
+		pending, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token)
+		if err != nil {
+			return err
+		}
+		if conn, err := login(ctx, pending); err == nil { // already set
+			return conn.Close(ctx)
+		}
+		if r.alternating[r.name(st.SecretID)] {
+			// The master user changes the other user's password.
+			return r.pg.SetPassword(ctx, pending.Username, pending.Password)
+		}
+		// Single user: the user changes its own password with the current one.
+		cur, _, err := r.get(ctx, st.SecretID, "AWSCURRENT", "")
+		if err != nil {
+			return err
+		}
+		conn, err := login(ctx, cur)
+		if err != nil {
+			return fmt.Errorf("setSecret: cannot log in with AWSCURRENT: %w", err)
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "ALTER ROLE CURRENT_USER PASSWORD "+pgtest.QuoteLiteral(pending.Password))
+		return err
+	case "testSecret":
+		pending, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token)
+		if err != nil {
+			return err
+		}
+		conn, err := login(ctx, pending)
+		if err != nil {
+			return fmt.Errorf("testSecret: %w", err)
+		}
+		var one int
+		err = conn.QueryRow(ctx, "select 1").Scan(&one)
+		_ = conn.Close(ctx)
+		time.Sleep(r.pause)
+		return err
+	case "finishSecret":
+		desc, err := r.client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(st.SecretID)})
+		if err != nil {
+			return err
+		}
+		current := ""
+		for v, stages := range desc.VersionIdsToStages {
+			for _, s := range stages {
+				if s == "AWSCURRENT" {
+					current = v
+				}
+			}
+		}
+		if current == st.Token {
+			return nil
+		}
+		_, err = r.client.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(st.SecretID),
+			VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String(st.Token), RemoveFromVersionId: aws.String(current)})
+		return err
+	}
+	return fmt.Errorf("unknown step %q", st.Step)
+}
+
+// naiveDB is what a program without this package does: read the secret
+// once at start-up and connect with it for ever.
+func naiveDB(t testing.TB, c *secretcache.Cache, id string) *sql.DB {
+	t.Helper()
+	d, err := secretcache.GetJSON[creds.Database](context.Background(), c, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := d.ConnString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(cs + " sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdlib.OpenDB(*cfg)
+}
+
+func configurePool(db *sql.DB, lifetime time.Duration) {
+	db.SetMaxOpenConns(4)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxLifetime(lifetime)
+}
+
+// load runs a steady rate of queries against a pool until stopped.
+type load struct {
+	name   string
+	ok     atomic.Int64
+	failed atomic.Int64
+	start  time.Time
+	end    time.Time
+	mu     sync.Mutex
+	errs   map[string]int
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// startLoad sends qps queries per second from workers goroutines; get
+// returns the pool to use for each query.
+func startLoad(name string, get func() *sql.DB, qps, workers int) *load {
+	l := &load{name: name, errs: map[string]int{}, stop: make(chan struct{}), start: time.Now()}
+	period := time.Duration(workers) * time.Second / time.Duration(qps)
+	for w := range workers {
+		l.wg.Go(func() {
+			next := l.start.Add(time.Duration(w) * period / time.Duration(workers))
+			for {
+				if d := time.Until(next); d > 0 {
+					select {
+					case <-l.stop:
+						return
+					case <-time.After(d):
+					}
+				} else {
+					select {
+					case <-l.stop:
+						return
+					default:
+					}
+				}
+				next = next.Add(period)
+				if behind := time.Since(next); behind > time.Second { // catch up at most 1 s
+					next = time.Now()
+				}
+				l.query(get())
+			}
+		})
+	}
+	return l
+}
+
+func (l *load) query(db *sql.DB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var n int
+	if err := db.QueryRowContext(ctx, "select 1").Scan(&n); err != nil {
+		l.failed.Add(1)
+		msg := err.Error()
+		var se *sqlsecret.Error
+		var sq interface{ SQLState() string }
+		if errors.As(err, &se) {
+			msg = fmt.Sprintf("SQLSTATE %s after %d attempts, last %s", se.SQLState, se.Attempts, se.Stage)
+		} else if errors.As(err, &sq) {
+			msg = "SQLSTATE " + sq.SQLState()
+		}
+		l.mu.Lock()
+		l.errs[msg]++
+		l.mu.Unlock()
+		return
+	}
+	l.ok.Add(1)
+}
+
+func (l *load) halt() {
+	close(l.stop)
+	l.wg.Wait()
+	l.end = time.Now()
+}
+
+func (l *load) total() int64 { return l.ok.Load() + l.failed.Load() }
+
+func (l *load) qps() float64 { return float64(l.total()) / l.end.Sub(l.start).Seconds() }
+
+func (l *load) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("%s: %d queries in %.1fs (%.0f/s), %d failed %v", l.name, l.total(), l.end.Sub(l.start).Seconds(), l.qps(), l.failed.Load(), l.errs)
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
