@@ -216,9 +216,9 @@ type Connector struct {
 	cfg   config
 	extra string
 
-	flights   [2]flights // refreshes of AWSCURRENT and AWSPENDING
-	lastGood  atomic.Pointer[goodCreds]
-	refusal   atomic.Pointer[refusal]
+	flights  [2]flights // refreshes of AWSCURRENT and AWSPENDING
+	lastGood atomic.Pointer[goodCreds]
+	refusal  atomic.Pointer[refusal]
 
 	connects, failures, attempts, authFailures, refreshes, pendingUsed, lastGoodUsed atomic.Uint64
 }
