@@ -121,6 +121,10 @@ func (c *cli) help(_ context.Context, args []string) int {
 		c.usage(c.stdout)
 		return exitOK
 	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		c.helpHelp(c.stdout)
+		return exitOK
+	}
 	cmd, ok := findCommand(args[0])
 	if !ok {
 		fmt.Fprintf(c.stderr, "secretcache help: unknown command %q\n", truncate(args[0], 64))
