@@ -234,7 +234,7 @@ func TestHealthNoCache(t *testing.T) {
 func TestComponents(t *testing.T) {
 	clk := newClock()
 	c := newCache(t, newScripted(nil), clk)
-	m := monitor.New(c, monitor.WithClock(clk), monitor.WithCheckTimeout(50*time.Millisecond))
+	m := monitor.New(c, monitor.WithClock(clk), monitor.WithCheckTimeout(50*time.Millisecond), quiet)
 	ctx := context.Background()
 	m.RegisterComponent("ok", func(context.Context) monitor.ComponentHealth {
 		return monitor.ComponentHealth{Status: "healthy", Message: "line1\nline2\x1b[31m", Details: map[string]any{"pools": 3}}
@@ -312,7 +312,7 @@ func TestHealthHandler(t *testing.T) {
 		src.set(func(s *scripted) {
 			s.breakers = []secretcache.BreakerState{{Name: "us-east-1", Primary: true, State: tc.breaker}}
 		})
-		m := monitor.New(c, append([]monitor.Option{monitor.WithClock(clk)}, tc.opts...)...)
+		m := monitor.New(c, append([]monitor.Option{monitor.WithClock(clk), quiet}, tc.opts...)...)
 		code, body, hdr := get(m.HealthHandler(), http.MethodGet, "/health/secrets?verbose=1&x=%00")
 		if code != tc.wantCode {
 			t.Errorf("%s %d: got %d", tc.breaker, len(tc.opts), code)

@@ -217,5 +217,8 @@ func (s *syncBuffer) String() string {
 
 var _ = monitor.New
 
+// quiet discards the monitor's own warnings in tests that provoke them.
+var quiet = monitor.WithLogger(slog.New(slog.DiscardHandler))
+
 // nilCtx is a nil context, for the tests of functions documented to accept one.
 var nilCtx context.Context
