@@ -95,18 +95,20 @@ func ExampleMonitor_Collector() {
 }
 
 func ExampleMonitor_Health() {
-	m := monitor.New(nil, monitor.WithThresholds(monitor.Thresholds{MinSuccessRate: 0.99}))
+	c := exampleCache()
+	defer c.Close()
+	m := monitor.New(c, monitor.WithThresholds(monitor.Thresholds{MinSuccessRate: 0.99}))
 	for range 9 {
 		m.ObserveCall("GetSecretValue", "us-east-1", time.Millisecond, nil)
 	}
 	m.ObserveCall("GetSecretValue", "us-east-1", time.Millisecond,
 		secretcache.NewError(secretcache.ErrThrottled, "prod/db", nil))
 	h := m.Health(context.Background())
-	fmt.Println(h.Perf.Status, h.Perf.SuccessRatePercent)
-	fmt.Println(h.Reasons[1])
+	fmt.Println(h.Status, h.Perf.SuccessRatePercent)
+	fmt.Println(h.Reasons)
 	// Output:
 	// degraded 90
-	// backend success rate 90.0% over 10 calls is below 99.0%
+	// [backend success rate 90.0% over 10 calls is below 99.0%]
 }
 
 func ExampleMonitor_RegisterComponent() {
