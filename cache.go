@@ -688,5 +688,8 @@ func (c *Cache) Close() error {
 	return nil
 }
 
+// Closed reports whether Close was called.
+func (c *Cache) Closed() bool { return c.closed.Load() }
+
 // Source returns the source the cache reads from.
 func (c *Cache) Source() Source { return c.src }

@@ -47,7 +47,7 @@ type BreakerState struct {
 	State         string    `json:"state"`                     // "closed", "open" or "half-open"
 	Failures      int       `json:"failures"`                  // consecutive failures
 	LastErrorKind string    `json:"last_error_kind,omitempty"` // KindName of the last failure
-	Since         time.Time `json:"since"`                     // when State last changed
+	Since         time.Time `json:"since,omitzero"`            // when State last changed
 }
 
 // BreakerReporter is implemented by sources that fail over between breakers.
