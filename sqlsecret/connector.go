@@ -24,6 +24,7 @@ const (
 	StageCurrent  = "AWSCURRENT"
 	StagePending  = "AWSPENDING"
 	StageLastGood = "last-good"
+	StagePinned   = "pinned" // the version a PoolSpec pool was built from
 )
 
 // DefaultMaxAttempts is the default bound on connection attempts of one
@@ -301,7 +302,15 @@ type candidate struct {
 // the secret cannot be read, and with a secretcache.ErrInvalidRequest error
 // naming the field when the secret is not a valid PostgreSQL secret.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.connect(ctx)
+	return c.count(c.connect(ctx))
+}
+
+// connectPinned connects with cand first (a PoolSpec pool).
+func (c *Connector) connectPinned(ctx context.Context, cand candidate) (driver.Conn, error) {
+	return c.count(c.connectFrom(ctx, cand))
+}
+
+func (c *Connector) count(conn driver.Conn, err error) (driver.Conn, error) {
 	if err != nil {
 		c.failures.Add(1)
 		return nil, err
@@ -328,6 +337,12 @@ func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
 			cand = candidate{db: g.db, version: g.version, stage: StageLastGood}
 		}
 	}
+	return c.connectFrom(ctx, cand)
+}
+
+// connectFrom connects with cand, then with the other credentials as
+// described at Connector.
+func (c *Connector) connectFrom(ctx context.Context, cand candidate) (driver.Conn, error) {
 	tried := map[string]bool{}
 	var last *Error
 	next := 0

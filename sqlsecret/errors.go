@@ -22,7 +22,7 @@ var ErrAuth = errors.New("authentication failed")
 type Error struct {
 	SecretID  string
 	VersionID string // version of the credentials last tried, if any
-	Stage     string // stage they were read as: "AWSCURRENT", "AWSPENDING", or "last-good"
+	Stage     string // how they were chosen: "AWSCURRENT", "AWSPENDING", "last-good" or "pinned"
 	SQLState  string // the server's SQLSTATE, if it answered with an error
 	Attempts  int    // connection attempts made
 	msg       string // the driver's message, without the password

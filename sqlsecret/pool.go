@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/secretcache/secretcache"
@@ -15,63 +18,90 @@ import (
 // errors to rotate.Rotating.ReportFailure.
 func IsAuthError(err error) bool { return err != nil && isAuth(err) }
 
-// PoolSpec returns a rotate.Spec that builds, for each version of the
-// secret, a *sql.DB pinned to that version's credentials, and validates it
-// by opening a connection (a ping on the new, empty pool). With
-// rotate.Rotating this gives "test the new credentials before switching":
-// when a new version is wrong, the pool of the old version keeps serving
-// and the Rotating reports itself degraded. configure, if not nil, sets the
-// pool limits of each new *sql.DB. opts are the Connector options that
-// apply to a connection (WithParam, WithDatabase, WithConfig, WithLogger);
-// the retry options do not apply to a pinned pool. PoolSpec fails for an
-// invalid option.
+// PoolSpec returns a rotate.Spec for the secret id read through c that
+// builds, for each version of the secret, a *sql.DB whose connections use
+// that version's credentials first, and validates it by logging in with
+// exactly those credentials. With rotate.Rotating this gives "test the new
+// credentials before switching": when a new version is wrong, the pool of
+// the old version keeps serving and the Rotating reports itself degraded.
+// Should the database refuse a pool's own version (a single-user rotation
+// changed the password before the pool was replaced), its new connections
+// look for other credentials as a Connector does (AWSCURRENT refreshed,
+// AWSPENDING, the last good ones), so queries keep working meanwhile.
 //
-// Build fails with a secretcache.ErrInvalidRequest (or ErrNotJSON,
-// ErrWrongType) error naming the field when the version is not a valid
-// PostgreSQL secret, and Validate with an *Error (errors.Is ErrAuth when the
-// password is refused); neither holds the password.
-func PoolSpec(configure func(*sql.DB), opts ...Option) (rotate.Spec[*sql.DB], error) {
-	cfg, err := newConfig(opts)
+// configure, if not nil, sets the pool limits of each new *sql.DB. opts
+// are Connector options. PoolSpec fails with secretcache.ErrInvalidRequest
+// for a nil cache or a bad id, and with the option's error for an invalid
+// option. Build fails for a secret other than id, and, naming the field,
+// for a version that is not a valid PostgreSQL secret; Validate fails with
+// an *Error (errors.Is ErrAuth when the password is refused). Neither error
+// holds a password.
+func PoolSpec(c *secretcache.Cache, id string, configure func(*sql.DB), opts ...Option) (rotate.Spec[*sql.DB], error) {
+	conn, err := New(c, id, opts...)
 	if err != nil {
 		return rotate.Spec[*sql.DB]{}, err
 	}
-	extra := cfg.paramString()
+	var pools sync.Map // *sql.DB -> *pinned
 	return rotate.Spec[*sql.DB]{
 		Build: func(_ context.Context, s *secretcache.Secret) (*sql.DB, error) {
-			c := &Connector{id: s.Name, cfg: cfg, extra: extra}
-			cand, err := c.parse(s, StageCurrent)
+			if !sameSecret(id, s) {
+				return nil, &secretcache.Error{Op: "sqlsecret", ID: id, Kind: secretcache.ErrMismatch,
+					Err: errors.New("PoolSpec was given another secret than the one it was made for")}
+			}
+			cand, err := conn.parse(s, StagePinned)
 			if err != nil {
 				return nil, err
 			}
-			pc, err := c.connConfig(cand.db)
-			if err != nil {
-				return nil, err
-			}
-			db := sql.OpenDB(&pinned{inner: stdlib.GetConnector(*pc), id: s.Name, version: s.VersionID, password: cand.db.Password})
+			p := &pinned{c: conn, cand: cand}
+			db := sql.OpenDB(p)
 			if configure != nil {
 				configure(db)
 			}
+			pools.Store(db, p)
 			return db, nil
 		},
-		Validate: func(ctx context.Context, db *sql.DB) error { return db.PingContext(ctx) },
-		Close:    func(db *sql.DB) error { return db.Close() },
+		Validate: func(ctx context.Context, db *sql.DB) error {
+			p, ok := pools.Load(db)
+			if !ok {
+				return errors.New("sqlsecret: pool not built by this PoolSpec")
+			}
+			return p.(*pinned).validate(ctx)
+		},
+		Close: func(db *sql.DB) error {
+			pools.Delete(db)
+			return db.Close()
+		},
 	}, nil
 }
 
-// pinned is a connector with fixed credentials whose errors are sanitized.
-type pinned struct {
-	inner    driver.Connector
-	id       string
-	version  string
-	password string
-}
-
-func (p *pinned) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := p.inner.Connect(ctx)
-	if err != nil {
-		return nil, sanitize(err, p.id, p.version, "", p.password, 1)
+// sameSecret reports whether s is the secret id names (by name, full ARN,
+// or ARN without its random suffix). A source that tells neither passes.
+func sameSecret(id string, s *secretcache.Secret) bool {
+	if s.Name == "" && s.ARN == "" {
+		return true
 	}
-	return conn, nil
+	return id == s.Name || id == s.ARN || strings.HasPrefix(id, "arn:") && strings.HasPrefix(s.ARN, id+"-") && len(s.ARN) == len(id)+7
 }
 
-func (p *pinned) Driver() driver.Driver { return p.inner.Driver() }
+// pinned connects with one version's credentials first.
+type pinned struct {
+	c    *Connector
+	cand candidate
+}
+
+func (p *pinned) Connect(ctx context.Context) (driver.Conn, error) { return p.c.connectPinned(ctx, p.cand) }
+
+func (p *pinned) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
+
+// validate logs in with exactly the pinned credentials.
+func (p *pinned) validate(ctx context.Context) error {
+	conn, err := p.c.dial(ctx, p.cand)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return e
+		}
+		return sanitize(err, p.c.id, p.cand.version, p.cand.stage, p.cand.db.Password, 1)
+	}
+	return conn.Close()
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/rotate"
 	"github.com/secretcache/secretcache/sqlsecret"
 )
 
@@ -43,6 +44,21 @@ func TestRotationUnderLoad(t *testing.T) {
 		naive := naiveDB(t, e.cache, id)
 		configurePool(naive, poolLifetime)
 
+		// A rotate.Rotating pool (PoolSpec) under a lighter load alongside.
+		spec, err := sqlsecret.PoolSpec(e.cache, id, func(db *sql.DB) { configurePool(db, poolLifetime) }, opts()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp, err := rotate.New(e.cache, id, spec, rotate.WithDrain(300*time.Millisecond),
+			rotate.WithPollInterval(50*time.Millisecond), rotate.WithLogger(quiet()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rp.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+
+		lr := startLoad("rotating pool", rp.Get, 100, 4)
 		lo := startLoad("ours", func() *sql.DB { return oursDB }, loadQPS, 8)
 		ln := startLoad("naive", func() *sql.DB { return naive }, loadQPS, 8)
 		start := time.Now()
@@ -56,6 +72,8 @@ func TestRotationUnderLoad(t *testing.T) {
 		time.Sleep(2 * poolLifetime) // every connection has been replaced since the last rotation
 		lo.halt()
 		ln.halt()
+		lr.halt()
+		_ = rp.Close()
 		_ = oursDB.Close()
 		_ = naive.Close()
 
@@ -63,11 +81,15 @@ func TestRotationUnderLoad(t *testing.T) {
 		t.Logf("%s: %d rotations in %.1fs", id, rotations, took.Seconds())
 		t.Logf("  %v", lo)
 		t.Logf("  %v", ln)
+		t.Logf("  %v (%d pool rotations)", lr, rp.Health().Rotations)
 		t.Logf("  connector: %+v", st)
-		report.WriteString(strings.Join([]string{id, lo.String(), ln.String()}, "\n  ") + "\n")
+		report.WriteString(strings.Join([]string{id, lo.String(), ln.String(), lr.String()}, "\n  ") + "\n")
 
 		if lo.failed.Load() != 0 {
 			t.Errorf("%s: %d of our queries failed: %v", id, lo.failed.Load(), lo.errs)
+		}
+		if lr.failed.Load() != 0 {
+			t.Errorf("%s: %d queries of the rotating pool failed: %v", id, lr.failed.Load(), lr.errs)
 		}
 		if lo.qps() < 200 {
 			t.Errorf("%s: load was %.0f queries/s, want at least 200", id, lo.qps())
