@@ -89,7 +89,9 @@ type pinned struct {
 	cand candidate
 }
 
-func (p *pinned) Connect(ctx context.Context) (driver.Conn, error) { return p.c.connectPinned(ctx, p.cand) }
+func (p *pinned) Connect(ctx context.Context) (driver.Conn, error) {
+	return p.c.connectPinned(ctx, p.cand)
+}
 
 func (p *pinned) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
 
