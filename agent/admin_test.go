@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -288,4 +290,92 @@ func TestListenErrors(t *testing.T) {
 		t.Errorf("Listen on a taken admin port: %v", err)
 	}
 	a.Close()
+}
+
+func TestMonitoringEndpoints(t *testing.T) {
+	e := newEnv(t, envOpt{cfg: func(c *Config) { c.Prefetch = []string{"m/one"} }})
+	e.waitReady()
+	mustCreate(t, e.srv, "m/two", "VALUE-TWO")
+	for range 3 {
+		e.get("/v1/m/two")
+	}
+	e.get("/v1/nope")
+	e.do("GET", "/v1/m/two") // 403
+	st, metrics := e.adminGet("/metrics")
+	if st != 200 {
+		t.Fatalf("/metrics: %d", st)
+	}
+	for _, want := range []string{
+		`secretcache_reads_total{outcome="hit"} 2`,
+		`secretcache_agent_requests_total{result="ok"} 3`,
+		`secretcache_agent_requests_total{result="error"} 1`,
+		`secretcache_agent_requests_total{result="bad_token"} 1`,
+		`secretcache_agent_ready 1`,
+		`secretcache_backend_call_duration_seconds_count{operation="GetSecretValue",outcome="success",region="us-east-1"}`,
+		`secretcache_breaker_state{primary="true",region="us-east-1"} 0`,
+		"go_goroutines", "process_resident_memory_bytes",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	st, health := e.adminGet("/health/secrets")
+	var h map[string]any
+	if err := json.Unmarshal([]byte(health), &h); err != nil || h["status"] == nil {
+		t.Errorf("/health/secrets: %d %s", st, health)
+	}
+	if !strings.Contains(health, `"agent"`) || !strings.Contains(health, "prefetch") {
+		t.Errorf("/health/secrets lacks the agent component (failed prefetch of m/one): %s", health)
+	}
+	if st, stats := e.adminGet("/secrets-cache-stats"); st != 200 || !strings.Contains(stats, "{") {
+		t.Errorf("/secrets-cache-stats: %d %s", st, stats)
+	}
+	st, report := e.adminGet("/report")
+	if st != 200 || !strings.Contains(report, "m/two") || !strings.Contains(report, "prefetch: 0 of 1") {
+		t.Errorf("/report: %d %s", st, report)
+	}
+	for name, body := range map[string]string{"metrics": metrics, "health": health, "report": report} {
+		if strings.Contains(body, "VALUE-TWO") {
+			t.Errorf("%s shows a secret value", name)
+		}
+	}
+	_, page := e.adminGet("/")
+	if !strings.Contains(page, `href="/metrics"`) {
+		t.Error("status page lacks the monitoring links")
+	}
+}
+
+func TestAuditLog(t *testing.T) {
+	var buf syncWriter
+	e := newEnv(t, envOpt{
+		cfg:  func(c *Config) { c.AuditLog = true },
+		opts: []Option{WithLogger(slog.New(slog.NewJSONHandler(&buf, nil)))},
+	})
+	mustCreate(t, e.srv, "audited", "AUDIT-VALUE")
+	e.get("/v1/audited")
+	e.get("/v1/audited")
+	logs := buf.String()
+	if strings.Count(logs, `"audited"`) < 2 {
+		t.Errorf("audit log lacks the reads: %s", logs)
+	}
+	if strings.Contains(logs, "AUDIT-VALUE") || strings.Contains(logs, testToken) {
+		t.Error("the log shows a secret value or the token")
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/monitor"
 )
 
 // Agent is the secretcache sidecar: an HTTP server compatible with the AWS
@@ -46,7 +47,7 @@ type Agent struct {
 	adminLn  net.Listener
 	prefetch PrefetchStatus
 
-	observe atomic.Pointer[func(op, region string, d time.Duration, err error)]
+	mon *monitor.Monitor
 }
 
 // Option configures New.
@@ -183,9 +184,14 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: log, started: time.Now(),
 		hits: &hitTable{max: int64(2*cfg.CacheSize + 100)}}
+	monOpts := []monitor.Option{monitor.WithLogger(log)}
+	if r := cfg.PrimaryRegion(); r != "" {
+		monOpts = append(monOpts, monitor.WithRegion(r))
+	}
+	a.mon = monitor.New(nil, monOpts...)
 	a.src = o.src
 	if a.src == nil {
-		src, closeFn, err := newAWSSource(ctx, cfg, o.awsCfg, log, a.observeCall)
+		src, closeFn, err := newAWSSource(ctx, cfg, o.awsCfg, log, a.mon.ObserveCall)
 		if err != nil {
 			return nil, err
 		}
@@ -211,6 +217,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 		secretcache.WithLogger(log),
 		secretcache.WithReadHook(a.hits.hook),
 	}
+	if cfg.AuditLog {
+		copts = append(copts, secretcache.WithReadHook(monitor.AuditHook(log)))
+	}
 	for _, p := range cfg.TTLPolicies {
 		copts = append(copts, secretcache.WithPolicy(p.Pattern, time.Duration(p.TTLSeconds)*time.Second))
 	}
@@ -224,7 +233,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 	a.api = &api{
 		cache: cache, tok: newTokenChecker(token, cfg.SSRFHeaders), prefix: cfg.PathPrefix,
 		maxConn: int64(cfg.MaxConn), timeout: time.Duration(cfg.RequestTimeoutSeconds) * time.Second,
-		caching: cfg.Caching(), serveStale: cfg.IgnoreTransientErrors, ready: &a.ready, log: log,
+		fetchTimeout: time.Duration(cfg.FetchTimeoutMS) * time.Millisecond,
+		caching:      cfg.Caching(), serveStale: cfg.IgnoreTransientErrors, ready: &a.ready, log: log,
 	}
 	if err := a.setupMonitoring(); err != nil {
 		_ = cache.Close()
@@ -239,12 +249,6 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 	}
 	a.admin = admin
 	return a, nil
-}
-
-func (a *Agent) observeCall(op, region string, d time.Duration, err error) {
-	if fn := a.observe.Load(); fn != nil {
-		(*fn)(op, region, d, err)
-	}
 }
 
 func (a *Agent) runClosers() {

@@ -87,6 +87,7 @@ type Config struct {
 	ShutdownSeconds       int         `toml:"shutdown_timeout_seconds"`
 	MaxBackendConns       int         `toml:"max_backend_connections"` // 0 = unlimited
 	LogFormat             string      `toml:"log_format"`              // text or json
+	AuditLog              bool        `toml:"audit_log"`               // one log record per secret read (never values)
 }
 
 // DefaultConfig returns the defaults: the AWS agent's for its keys.
@@ -361,6 +362,7 @@ var keys = []key{
 	{"shutdown_timeout_seconds", intKey(func(c *Config) *int { return &c.ShutdownSeconds }, 1, 300)},
 	{"max_backend_connections", intKey(func(c *Config) *int { return &c.MaxBackendConns }, 0, 10000)},
 	{"log_format", enumKey(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
+	{"audit_log", boolKey(func(c *Config) *bool { return &c.AuditLog })},
 }
 
 func findKey(name string) (key, bool) {

@@ -53,7 +53,8 @@ type api struct {
 	prefix       string
 	maxConn      int64
 	conns        atomic.Int64
-	timeout      time.Duration
+	timeout      time.Duration // request_timeout_seconds
+	fetchTimeout time.Duration // fetch_timeout_ms
 	caching      bool
 	serveStale   bool
 	ready        *atomic.Bool
@@ -215,8 +216,15 @@ func unescape(s string) (string, error) {
 
 // serveSecret reads the secret and writes it, or the error.
 func (s *api) serveSecret(w http.ResponseWriter, r *http.Request, q query) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-	defer cancel()
+	// A read waits at most fetch_timeout for the backend (the cache bounds
+	// each call), so the request's own timer is needed only when
+	// request_timeout_seconds is shorter. A cached read then starts no timer.
+	ctx := r.Context()
+	if s.timeout < s.fetchTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	var opts []secretcache.GetOption
 	if q.stage != "" || q.versionID != "" {
 		opts = make([]secretcache.GetOption, 0, 2)

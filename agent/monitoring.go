@@ -1,5 +1,89 @@
 package agent
 
-// setupMonitoring attaches the monitor package's handlers to the admin
-// listener.
-func (a *Agent) setupMonitoring() error { return nil }
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/secretcache/secretcache/monitor"
+)
+
+// Admin paths served with monitoring.
+const (
+	PathMetrics = monitor.MetricsPath // Prometheus metrics: the monitor's, the agent's, Go and process
+	PathHealth  = monitor.HealthPath  // health JSON; 503 when unhealthy
+	PathStats   = monitor.StatsPath   // cache statistics JSON
+	PathReport  = "/report"           // text report (secretcache report)
+)
+
+// setupMonitoring attaches the monitor to the cache and puts its endpoints
+// on the admin listener, with the agent's own metrics and health.
+func (a *Agent) setupMonitoring() error {
+	m := a.mon
+	m.SetCache(a.cache)
+	m.RegisterComponent("agent", func(context.Context) monitor.ComponentHealth {
+		st := monitor.ComponentHealth{Status: monitor.StatusHealthy, Details: map[string]any{
+			"ready": a.Ready(), "open_connections": a.api.conns.Load(),
+			"rejected_over_max_conn": a.api.rejected.Load(), "bad_token": a.api.badTokens.Load(),
+		}}
+		a.mu.Lock()
+		p := a.prefetch
+		a.mu.Unlock()
+		switch {
+		case !a.Ready():
+			st.Status, st.Message = monitor.StatusDegraded, "start-up prefetch running"
+		case len(p.Failed) > 0 || p.Error != "":
+			st.Status = monitor.StatusDegraded
+			st.Message = fmt.Sprintf("prefetch: %d of %d secrets not fetched", p.IDs-p.Fetched, p.IDs)
+		}
+		return st
+	})
+	reg := prometheus.NewRegistry()
+	counter := func(result, help string, fn func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: monitor.DefaultNamespace, Subsystem: "agent", Name: "requests_total",
+			Help: "Secret requests answered by the agent, by result.", ConstLabels: prometheus.Labels{"result": result},
+		}, fn)
+	}
+	cs := []prometheus.Collector{
+		m.Collector(),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		counter("ok", "", func() float64 { return float64(a.api.servedOK.Load()) }),
+		counter("error", "", func() float64 { return float64(a.api.servedFailed.Load()) }),
+		counter("rejected", "", func() float64 { return float64(a.api.rejected.Load()) }),
+		counter("bad_token", "", func() float64 { return float64(a.api.badTokens.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
+			Name: "open_connections", Help: "Client connections open on the API listener."},
+			func() float64 { return float64(a.api.conns.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
+			Name: "ready", Help: "1 once the start-up prefetch is done."},
+			func() float64 {
+				if a.Ready() {
+					return 1
+				}
+				return 0
+			}),
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("agent: metrics: %w", err)
+		}
+	}
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
+	})
+	a.extras = append(a.extras, func(mux *http.ServeMux) error {
+		mux.Handle("GET "+PathMetrics, metrics)
+		mux.Handle("GET "+PathHealth, m.HealthHandler())
+		mux.Handle("GET "+PathStats, m.StatsHandler())
+		return nil
+	})
+	a.links = []string{PathMetrics, PathHealth, PathStats, PathReport}
+	a.monitorReport = m.Report
+	return nil
+}
