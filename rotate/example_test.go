@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/monitor"
 	"github.com/secretcache/secretcache/rotate"
 )
 
@@ -201,7 +202,7 @@ func ExampleRegistry_Check() {
 	fmt.Println(reg.Invalidate("c"))
 	// Output:
 	// degraded
-	// 2 resources, 1 healthy; "b" (degraded, validation_failed)
+	// 2 resource(s), 1 healthy; "b" (degraded, validation_failed)
 	// rotate: invalidate "c": unknown resource
 }
 
@@ -217,4 +218,22 @@ func ExampleRegistry_Shutdown() {
 	defer cancel()
 	fmt.Println(reg.Shutdown(ctx), a.Get() == nil)
 	// Output: <nil> true
+}
+
+func ExampleRegistry_RegisterWith() {
+	src := newFakeSource()
+	src.set("prod/api-key/payments", "token-1")
+	c := exampleCache(src)
+	defer c.Close()
+	ctx := context.Background()
+	reg, _ := rotate.NewRegistry(c)
+	_, _ = rotate.Register(reg, "payments", "prod/api-key/payments", clientSpec(), rotate.WithLogger(quiet()))
+	_ = reg.Start(ctx)
+	defer reg.Shutdown(ctx)
+
+	m := monitor.New(c)
+	reg.RegisterWith(m, "") // under "rotating_resources" in /health/secrets
+	comp := m.Health(ctx).Components[rotate.DefaultComponent]
+	fmt.Println(comp.Status, comp.Message)
+	// Output: healthy 1 resource(s), 1 healthy
 }

@@ -295,7 +295,7 @@ func (g *Registry) Check(context.Context) (status, message string, details map[s
 			bad = append(bad, strconv.Quote(h.Name)+" ("+why+")")
 		}
 	}
-	message = fmt.Sprintf("%d resources, %d healthy", len(hs), counts[StatusHealthy])
+	message = fmt.Sprintf("%d resource(s), %d healthy", len(hs), counts[StatusHealthy])
 	if len(bad) > 0 {
 		message += "; " + strings.Join(bad, ", ")
 	}
