@@ -102,7 +102,7 @@ func TestNewRequiresToken(t *testing.T) {
 			t.Errorf("token %q: %d, want %d", tok, rec.status, want)
 		}
 	}
-	if len(NewToken()) != 64 || NewToken() == NewToken() {
+	if t1, t2 := NewToken(), NewToken(); len(t1) != 64 || t1 == t2 {
 		t.Error("NewToken is not 64 random hex digits")
 	}
 }

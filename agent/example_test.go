@@ -1,0 +1,215 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/agent"
+	"github.com/secretcache/secretcache/smtest"
+)
+
+// An agent in front of the smtest fake, answering like the AWS agent.
+func Example() {
+	srv := smtest.NewServer()
+	defer srv.Close()
+	_, _ = srv.CreateSecret("", "prod/db", `{"username":"app","password":"hunter2"}`)
+
+	cfg := agent.DefaultConfig()
+	cfg.ListenAddr = "127.0.0.1:0"
+	a, err := agent.New(context.Background(), cfg,
+		agent.WithAWSConfig(srv.AWSConfig("")), // production: the AWS SDK's default chain
+		agent.WithToken("my-token"),            // production: AWS_TOKEN=file:///var/run/awssmatoken
+		agent.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+
+	for _, target := range []string{"/v1/prod/db?field=password", "/v1/prod/nope"} {
+		req := httptest.NewRequest("GET", target, nil)
+		req.Header.Set("X-Aws-Parameters-Secrets-Token", "my-token")
+		req.Header.Set("Accept", "text/plain")
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, req)
+		fmt.Println(rec.Code, rec.Body.String())
+	}
+	// Output:
+	// 200 hunter2
+	// 400 {"__type":"ResourceNotFoundException", "message":"Secrets Manager can't find the specified secret."}
+}
+
+// Run serves until the context ends, then drains in-flight requests.
+func ExampleAgent_Run() {
+	srv := smtest.NewServer()
+	defer srv.Close()
+	_, _ = srv.CreateSecret("", "api/key", "k-123")
+
+	cfg := agent.DefaultConfig()
+	cfg.ListenAddr = "127.0.0.1:0" // a free port; the default is 127.0.0.1:2773
+	cfg.AdminAddr = "127.0.0.1:0"  // status page, /metrics; "off" disables it
+	cfg.Prefetch = []string{"api/key"}
+	cfg.PrefetchJitterSeconds = 0
+	a, err := agent.New(context.Background(), cfg, agent.WithAWSConfig(srv.AWSConfig("")),
+		agent.WithToken("t"), agent.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := a.Listen(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background()) // signal.NotifyContext in a program
+	done := make(chan error)
+	go func() { done <- a.Serve(ctx) }()
+	for !a.Ready() { // or poll GET /ready
+		time.Sleep(time.Millisecond)
+	}
+	req, _ := http.NewRequest("GET", "http://"+a.Addr()+"/secretsmanager/get?secretId=api/key", nil)
+	req.Header.Set("X-Vault-Token", "t")
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode, strings.Contains(string(body), `"SecretString":"k-123"`))
+	}
+	stop()
+	fmt.Println(<-done)
+	// Output:
+	// 200 true
+	// <nil>
+}
+
+// A TOML file with the AWS agent's keys and secretcache's.
+func ExampleConfig_Parse() {
+	cfg := agent.DefaultConfig()
+	err := cfg.Parse([]byte(`
+log_level = "INFO"
+http_port = "2773"     # quoted or bare numbers, as the AWS agent accepts
+ttl_seconds = 300
+regions = ["us-east-1", "us-west-2"]
+prefetch = ["prod/db"]
+
+[[ttl_policies]]
+pattern = "prod/payments/*"
+ttl_seconds = 60
+`))
+	fmt.Println(err, cfg.Addr(), cfg.TTL(), cfg.PrimaryRegion(), cfg.TTLPolicies[0].Pattern)
+
+	bad := agent.DefaultConfig()
+	fmt.Println(bad.Parse([]byte("ttl_seconds = 7200")))
+	fmt.Println(bad.Parse([]byte("tll_seconds = 60")))
+	var ce *agent.ConfigError
+	fmt.Println(errors.As(bad.Parse([]byte("max_conn = 0")), &ce), ce.Key)
+	// Output:
+	// <nil> 127.0.0.1:2773 5m0s us-east-1 prod/payments/*
+	// config: ttl_seconds = 7200: must be an integer from 0 to 3600
+	// config: tll_seconds: unknown key (see docs/agent.md for the list)
+	// true max_conn
+}
+
+// The Lambda extension's variables apply over the file.
+func ExampleConfig_ApplyLambdaEnv() {
+	env := map[string]string{"SECRETS_MANAGER_TTL": "120", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "2999"}
+	cfg := agent.DefaultConfig()
+	_, err := cfg.ApplyLambdaEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	fmt.Println(err, cfg.TTLSeconds, cfg.Addr())
+
+	env["SECRETS_MANAGER_TTL"] = "900"
+	_, err = cfg.ApplyLambdaEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	fmt.Println(err)
+	// Output:
+	// <nil> 120 127.0.0.1:2999
+	// config: SECRETS_MANAGER_TTL = "900": must be an integer from 0 to 300
+}
+
+// Set applies one setting from its text form, as flags do.
+func ExampleConfig_Set() {
+	cfg := agent.DefaultConfig()
+	fmt.Println(cfg.Set("prefetch", "prod/db, prod/api"), cfg.Prefetch)
+	fmt.Println(cfg.Set("ttl_seconds", "1h"))
+	// Output:
+	// <nil> [prod/db prod/api]
+	// config: ttl_seconds = "1h": must be an integer from 0 to 3600
+}
+
+// Validate checks what single keys cannot.
+func ExampleConfig_Validate() {
+	cfg := agent.DefaultConfig()
+	cfg.PathPrefix = "v1"
+	fmt.Println(cfg.Validate())
+	// Output:
+	// config: path_prefix = "v1": must begin with /
+}
+
+// The token as the AWS agent reads it: first variable set, file:// form.
+func ExampleResolveToken() {
+	dir, _ := os.MkdirTemp("", "token")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "awssmatoken")
+	_ = os.WriteFile(path, []byte(agent.NewToken()+"\n"), 0o600)
+
+	env := map[string]string{"AWS_TOKEN": "file://" + path, "AWS_SESSION_TOKEN": "ignored"}
+	tok, err := agent.ResolveToken(agent.DefaultSSRFEnvVariables, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	fmt.Println(len(tok), err)
+
+	_, err = agent.ResolveToken(agent.DefaultSSRFEnvVariables, func(string) (string, bool) { return "", false })
+	fmt.Println(errors.Is(err, agent.ErrNoToken))
+	// Output:
+	// 64 <nil>
+	// true
+}
+
+// MarshalSecret writes the AWS agent's JSON.
+func ExampleMarshalSecret() {
+	s := &secretcache.Secret{ARN: "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTest-NhBWsc", Name: "MyTest",
+		VersionID: "5767290c-d089-49ed-b97c-17086f8c9d79", VersionStages: []string{"AWSCURRENT"},
+		String: "hunter2", CreatedDate: time.Unix(1569534789, 46e6)}
+	fmt.Println(string(agent.MarshalSecret(s)))
+	// Output:
+	// {"ARN":"arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTest-NhBWsc","Name":"MyTest","VersionId":"5767290c-d089-49ed-b97c-17086f8c9d79","SecretString":"hunter2","VersionStages":["AWSCURRENT"],"CreatedDate":"1569534789.046"}
+}
+
+// Status is what the status page shows: metadata and read counts only.
+func ExampleAgent_Status() {
+	srv := smtest.NewServer()
+	defer srv.Close()
+	_, _ = srv.CreateSecret("", "app/key", "v")
+	a, err := agent.New(context.Background(), agent.DefaultConfig(), agent.WithAWSConfig(srv.AWSConfig("")),
+		agent.WithToken("t"), agent.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+	for range 3 {
+		req := httptest.NewRequest("GET", "/v1/app/key", nil)
+		req.Header.Set("X-Vault-Token", "t")
+		a.Handler().ServeHTTP(httptest.NewRecorder(), req)
+	}
+	for _, e := range a.Status().Entries {
+		fmt.Println(e.ID, e.Stages, "misses", e.Misses, "hits", e.Hits)
+	}
+	fmt.Println(strings.Contains(a.Report(), "app/key"))
+	// Output:
+	// app/key [AWSCURRENT] misses 1 hits 2
+	// true
+}
+
+// IsLoopback tells whether an address stays on the host.
+func ExampleIsLoopback() {
+	fmt.Println(agent.IsLoopback("127.0.0.1:2773"), agent.IsLoopback("[::1]:2773"), agent.IsLoopback("0.0.0.0:2773"), agent.IsLoopback("garbage"))
+	// Output:
+	// true true false false
+}
