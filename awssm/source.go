@@ -87,6 +87,11 @@ func New(cfg aws.Config, opts ...Option) (*Source, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	if worst := time.Duration(c.maxAttempts) * c.attemptTimeout; len(names) > 1 && worst >= c.timeout {
+		s.log.Warn("awssm: a region that does not answer can use up the whole timeout before failover; "+
+			"lower the attempts or the attempt timeout, or raise the timeout",
+			"max_attempts", c.maxAttempts, "attempt_timeout", c.attemptTimeout, "timeout", c.timeout)
+	}
 	for i, name := range names {
 		client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
 			o.Region = name

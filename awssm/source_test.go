@@ -601,6 +601,11 @@ func TestOptionValidation(t *testing.T) {
 	if _, err := awssm.New(aws.Config{Region: "bad region"}); err == nil {
 		t.Error("bad config region: no error")
 	}
+	var logs logBuffer
+	if _, err := awssm.New(cfg, awssm.WithRegions(primary, replica), awssm.WithTimeout(time.Second),
+		awssm.WithLogger(logs.logger())); err != nil || !strings.Contains(logs.String(), "use up the whole timeout") {
+		t.Errorf("no warning for a timeout that leaves no time to fail over: %v %s", err, logs.String())
+	}
 	src, err := awssm.New(cfg)
 	if err != nil || len(src.Breakers()) != 1 || src.Breakers()[0].Name != primary || src.Breakers()[0].State != "closed" {
 		t.Fatal(err)
