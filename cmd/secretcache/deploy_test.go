@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/secretcache/secretcache/agent"
+)
+
+const deployDir = "../../deploy"
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// TestMain removes the binary built by buildStatic.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// buildStatic builds the command as the Dockerfile does (CGO off), once per
+// test run, and checks the binary is static (no interpreter, no shared
+// libraries).
+func buildStatic(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "secretcache-bin")
+		if buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(buildDir, "secretcache")
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", builtBin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("static build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	bin := builtBin
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Error("the binary has an ELF interpreter: not static")
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("the binary needs shared libraries %v", libs)
+	}
+	return bin
+}
+
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deployDir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(b)
+	for _, want := range []string{"CGO_ENABLED=0", "./cmd/secretcache", "FROM gcr.io/distroless/static", "USER 65532", `CMD ["agent"]`} {
+		if !strings.Contains(df, want) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	buildStatic(t)
+}
+
+func TestSeedTokenScript(t *testing.T) {
+	sh := needShell(t)
+	script := filepath.Join(deployDir, "systemd", "secretcache-seed-token")
+	for _, s := range []string{script, filepath.Join(deployDir, "systemd", "install"), filepath.Join(deployDir, "systemd", "uninstall")} {
+		if out, err := exec.Command(sh, "-n", s).CombinedOutput(); err != nil {
+			t.Errorf("%s: syntax: %v %s", s, err, out)
+		}
+	}
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "run", "secretcache", "token")
+	group := ""
+	if g, err := user.LookupGroupId(strconv.Itoa(os.Getgid())); err == nil {
+		group = g.Name
+	}
+	run := func(arg string) string {
+		cmd := exec.Command(sh, script, arg)
+		cmd.Env = append(os.Environ(), "SECRETCACHE_TOKEN_FILE="+tokenFile, "SECRETCACHE_TOKEN_GROUP="+group)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("seed-token %s: %v %s", arg, err, out)
+		}
+		return string(out)
+	}
+	run("start")
+	first, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).Match(first) {
+		t.Errorf("token %q is not 64 hex digits", first)
+	}
+	fi, _ := os.Stat(tokenFile)
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("token file mode %v, want 0640", fi.Mode().Perm())
+	}
+	run("start")
+	second, _ := os.ReadFile(tokenFile)
+	if string(first) == string(second) {
+		t.Error("a restart kept the same token")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(tokenFile))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left behind: %v", entries)
+	}
+	// The agent reads it the AWS way.
+	tok, err := agent.ResolveToken(agent.DefaultSSRFEnvVariables, func(k string) (string, bool) {
+		if k == "AWS_TOKEN" {
+			return "file://" + tokenFile, true
+		}
+		return "", false
+	})
+	if err != nil || tok != string(second) {
+		t.Errorf("ResolveToken: %q %v", tok, err)
+	}
+	run("stop")
+	if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
+		t.Errorf("stop left the token: %v", err)
+	}
+	if err := exec.Command(sh, script, "bogus").Run(); err == nil {
+		t.Error("an unknown action succeeded")
+	}
+}
+
+func needShell(t *testing.T) string {
+	t.Helper()
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sh is required under CI=true")
+		}
+		t.Skip("no sh")
+	}
+	return sh
+}
+
+func TestSystemdUnits(t *testing.T) {
+	unit, err := os.ReadFile(filepath.Join(deployDir, "systemd", "secretcache-agent.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Environment=AWS_TOKEN=file:///run/secretcache/token", "Requires=secretcache-seed-token.service",
+		"ExecStart=/usr/local/bin/secretcache agent --config /etc/secretcache/agent.toml", "KillSignal=SIGTERM", "User=secretcache"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("agent unit lacks %q", want)
+		}
+	}
+	// systemd's own checker, where it runs (it wants the binaries in place,
+	// so only its syntax complaints count).
+	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
+		for _, u := range []string{"secretcache-agent.service", "secretcache-seed-token.service"} {
+			out, _ := exec.Command(sa, "verify", filepath.Join(deployDir, "systemd", u)).CombinedOutput()
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, "Unknown key") || strings.Contains(line, "Unknown section") ||
+					strings.Contains(line, "Failed to parse") || strings.Contains(line, "Invalid") {
+					t.Errorf("systemd-analyze verify %s: %s", u, line)
+				}
+			}
+		}
+	}
+	// The sample configuration is valid.
+	code, out, errOut := runCLI(context.Background(), nil, "agent", "--check", "--config", filepath.Join(deployDir, "systemd", "agent.toml"))
+	if code != 0 || !strings.Contains(out, "configuration OK: API 127.0.0.1:2773, admin 127.0.0.1:2774") {
+		t.Errorf("sample agent.toml: %d %q %q", code, out, errOut)
+	}
+}
+
+func TestKubernetesSidecar(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(deployDir, "kubernetes", "sidecar.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(b)
+	for _, want := range []string{"restartPolicy: Always", "path: /ready", "AWS_TOKEN", "file:///var/run/secretcache/token",
+		`args: ["agent", "--config", "/etc/secretcache/agent.toml"]`, "medium: Memory"} {
+		if !strings.Contains(y, want) {
+			t.Errorf("sidecar.yaml lacks %q", want)
+		}
+	}
+	// The embedded agent.toml passes --check.
+	i := strings.Index(y, "agent.toml: |\n")
+	if i < 0 {
+		t.Fatal("no agent.toml in the ConfigMap")
+	}
+	var toml strings.Builder
+	for _, line := range strings.Split(y[i+len("agent.toml: |\n"):], "\n") {
+		if !strings.HasPrefix(line, "    ") && line != "" {
+			break
+		}
+		toml.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	p := filepath.Join(t.TempDir(), "agent.toml")
+	if err := os.WriteFile(p, []byte(toml.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(context.Background(), nil, "agent", "--check", "--config", p)
+	if code != 0 || !strings.Contains(out, "admin 0.0.0.0:2774") {
+		t.Errorf("sidecar agent.toml: %d %q %q", code, out, errOut)
+	}
+	if py, err := exec.LookPath("python3"); err == nil {
+		check := exec.Command(py, "-c", "import sys,yaml; docs=list(yaml.safe_load_all(open(sys.argv[1]))); assert [d['kind'] for d in docs]==['ServiceAccount','ConfigMap','Deployment']", filepath.Join(deployDir, "kubernetes", "sidecar.yaml"))
+		if out, err := check.CombinedOutput(); err != nil && !strings.Contains(string(out), "No module named 'yaml'") {
+			t.Errorf("sidecar.yaml does not parse as YAML: %v %s", err, out)
+		}
+	}
+}
