@@ -21,7 +21,8 @@ func (g *Registry) ComponentCheck() func(context.Context) monitor.ComponentHealt
 // RegisterWith reports the registry in m's health (and its health endpoint)
 // as the component name (DefaultComponent when empty): a degraded resource
 // makes the service degraded, one without a resource makes it unhealthy.
-// It does nothing for a nil monitor.
+// It does nothing for a nil monitor; a name the monitor refuses (over 128
+// bytes, control characters) is logged and ignored by it.
 func (g *Registry) RegisterWith(m *monitor.Monitor, name string) {
 	if m == nil {
 		return
