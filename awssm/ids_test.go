@@ -1,0 +1,96 @@
+package awssm
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/secretcache/secretcache"
+)
+
+const arnA = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbCdEf"
+
+func TestMatches(t *testing.T) {
+	cases := []struct {
+		sent, arn, name string
+		want            bool
+	}{
+		{"app", arnA, "app", true},
+		{"app", arnA, "app2", false},
+		{"App", arnA, "app", false}, // names are case-sensitive
+		{arnA, arnA, "app", true},
+		{arnA[:len(arnA)-7], arnA, "app", true},                                  // partial ARN
+		{arnA[:len(arnA)-7], arnA, "other", false},                               // partial ARN, other name
+		{arnA[:len(arnA)-8], arnA, "ap", false},                                  // a shorter prefix is not a partial ARN
+		{arnA, arnA + "-XyZ123", "app-AbCdEf", true},                             // a full ARN is also the partial ARN of app-AbCdEf
+		{strings.Replace(arnA, "us-east-1", "us-west-2", 1), arnA, "app", false}, // another region
+		{strings.Replace(arnA, "123456789012", "999999999999", 1), arnA, "app", false},
+	}
+	for _, c := range cases {
+		if got := matches(c.sent, c.arn, c.name); got != c.want {
+			t.Errorf("matches(%q, %q, %q) = %v", c.sent, c.arn, c.name, got)
+		}
+	}
+}
+
+func TestClassifyCode(t *testing.T) {
+	for code, kind := range map[string]error{
+		"ResourceNotFoundException": secretcache.ErrNotFound,
+		"AccessDeniedException":     secretcache.ErrAccessDenied,
+		"DecryptionFailure":         secretcache.ErrDecryption,
+		"InvalidParameterException": secretcache.ErrInvalidRequest,
+		"ThrottlingException":       secretcache.ErrThrottled,
+		"InternalServiceError":      secretcache.ErrUnavailable,
+		"SomethingNew":              secretcache.ErrUnavailable,
+	} {
+		if c := classifyCode(code, "", 400, 0); c.kind != kind {
+			t.Errorf("%s: %v", code, c.kind)
+		}
+	}
+	for msg, kind := range map[string]error{
+		"You can't perform this operation on the secret because it was marked for deletion.": secretcache.ErrDeleted,
+		"You tried to perform the operation on a secret that's currently marked deleted.":    secretcache.ErrDeleted,
+		"You provided a VersionStage that is not associated to the provided VersionId.":      secretcache.ErrInvalidRequest,
+	} {
+		if c := classifyCode("InvalidRequestException", msg, 400, 0); c.kind != kind {
+			t.Errorf("%q: %v", msg, c.kind)
+		}
+	}
+	if c := classifyCode("", "", 503, 0); c.kind != secretcache.ErrUnavailable || !c.breaker {
+		t.Error("503", c)
+	}
+	if c := classifyCode("", "", 429, 0); c.kind != secretcache.ErrThrottled || !c.breaker {
+		t.Error("429", c)
+	}
+	if c := classifyCode("", "", 403, 0); c.kind != secretcache.ErrAccessDenied || c.failover {
+		t.Error("403", c)
+	}
+}
+
+// Any id: no panic; an ARN sent to another region and reported back is
+// the ARN asked for, and matches the secret it names.
+func FuzzARNRoundTrip(f *testing.F) {
+	for _, s := range []string{arnA, arnA[:len(arnA)-7], "app", "arn:", "arn:aws:secretsmanager:::secret:",
+		"arn:aws-cn:secretsmanager:cn-north-1:1:secret:a:b", "arn:aws:secretsmanager:us-east-1:1:secret:x-"} {
+		f.Add(s, "us-west-2")
+	}
+	f.Fuzz(func(t *testing.T, id, region string) {
+		if validRegion(region) != nil {
+			return
+		}
+		sent := inRegion(id, region)
+		_ = validateRef(secretcache.Ref{ID: id})
+		a, ok := parseARN(id)
+		if !ok {
+			if sent != id {
+				t.Fatalf("non-ARN %q rewritten to %q", id, sent)
+			}
+			return
+		}
+		if got := reportARN(id, sent); got != id {
+			t.Fatalf("round trip %q -> %q -> %q", id, sent, got)
+		}
+		if !matches(id, id, a.resource) {
+			t.Fatalf("%q does not match itself", id)
+		}
+	})
+}
