@@ -203,9 +203,7 @@ func probe[T any](s *Source, r *region, call attempt[T]) {
 	if err != nil {
 		return
 	}
-	s.probes.Add(1)
-	go func() {
-		defer s.probes.Done()
+	go func() { // ends within the source's timeout
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.timeout)
 		defer cancel()
 		_, raw := call(ctx, r)

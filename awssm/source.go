@@ -42,7 +42,6 @@ type Source struct {
 
 	batchOffUntil atomic.Int64 // unix nanos: single gets until then
 	batchWarned   atomic.Bool
-	probes        sync.WaitGroup
 }
 
 var (
