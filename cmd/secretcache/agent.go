@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -84,6 +85,12 @@ PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE, SECRETS_MANAGER_TTL, ...),
 SECRETCACHE_* variables, flags. SIGINT or SIGTERM drains in-flight requests
 and exits 0.
 
+As a Lambda extension (AWS_LAMBDA_RUNTIME_API set, the binary in
+/opt/extensions), the agent registers with the Extensions API under its file
+name, lets Lambda start the function only once the prefetch is done, and
+stops on the SHUTDOWN event; the token is then AWS_SESSION_TOKEN, as with the
+AWS Parameters and Secrets Lambda Extension.
+
 Flags:
 `)
 	flagHelp(w, newAgentFlags().fs)
@@ -131,6 +138,14 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	if err := applyAgentFlags(&cfg, f, set); err != nil {
 		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
 		return exitUsage
+	}
+	lambdaRT, inLambda := c.lookupEnv(envLambdaRuntimeAPI)
+	inLambda = inLambda && lambdaRT != "" && !*f.dev
+	if inLambda {
+		// Lambda gives extensions about 2 s to stop, and starts them all
+		// at once: no jitter needed.
+		cfg.ShutdownSeconds = 1
+		cfg.PrefetchJitterSeconds = 0
 	}
 	if *f.dev {
 		cfg.PrefetchJitterSeconds = 0
@@ -182,6 +197,19 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
 		return exitError
 	}
+	if inLambda {
+		ext, err := registerLambda(ctx, lambdaRT, c.extensionName(), log)
+		if err != nil {
+			a.Close()
+			fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
+			return exitError
+		}
+		log.Info("lambda: registered as an extension", "name", c.extensionName())
+		lctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go ext.loop(lctx, a.Ready, stop)
+		ctx = lctx
+	}
 	if dev != nil {
 		dev.banner(c.stdout, a)
 		if *f.devExitAfter > 0 {
@@ -195,6 +223,15 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// extensionName is the name Lambda knows the extension by: the file name of
+// the executable in /opt/extensions.
+func (c *cli) extensionName() string {
+	if c.argv0 == "" {
+		return "secretcache"
+	}
+	return filepath.Base(c.argv0)
 }
 
 // applyAgentFlags applies the flags given (on the command line or through

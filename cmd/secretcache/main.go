@@ -37,12 +37,13 @@ const (
 type cli struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
+	argv0          string // the program's path, for the Lambda extension name
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c := &cli{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv}
+	c := &cli{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, argv0: os.Args[0]}
 	os.Exit(c.run(ctx, os.Args[1:]))
 }
 
