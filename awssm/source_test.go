@@ -3,6 +3,8 @@ package awssm_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -609,5 +611,61 @@ func TestOptionValidation(t *testing.T) {
 	src, err := awssm.New(cfg)
 	if err != nil || len(src.Breakers()) != 1 || src.Breakers()[0].Name != primary || src.Breakers()[0].State != "closed" {
 		t.Fatal(err)
+	}
+}
+
+// Through the cache: readers see no error while the primary region cycles
+// through throttling, 500s, resets and a blackhole, since the replica is
+// healthy.
+func TestCacheReadersSeeNoErrorDuringFailover(t *testing.T) {
+	srv := newServer(t)
+	var ids []string
+	for i := 0; i < 10; i++ {
+		id := fmt.Sprintf("svc/%d", i)
+		replicated(t, srv, id, "v"+id)
+		ids = append(ids, id)
+	}
+	src := newSource(t, srv)
+	c, err := secretcache.New(src, secretcache.WithTTL(200*time.Millisecond), secretcache.WithClock(wallClock{}),
+		secretcache.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for g := 0; g < 4; g++ {
+		wg.Go(func() {
+			for n := g; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := ids[n%len(ids)]
+				v, err := c.GetString(bg, id)
+				if err != nil || v != "v"+id {
+					mu.Lock()
+					errs = append(errs, fmt.Errorf("%s: %q %v", id, v, err))
+					mu.Unlock()
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	for _, f := range []smtest.Fault{{ErrorCode: "ThrottlingException"}, {ErrorCode: "InternalServiceError"},
+		{Reset: true}, {Blackhole: true}, {Latency: time.Second}} {
+		srv.SetFault(primary, "", f)
+		time.Sleep(300 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d reads failed, first: %v", len(errs), errs[0])
+	}
+	if st := c.Stats(); st.Reads() == 0 || srv.Calls(replica, "") == 0 {
+		t.Fatalf("no failover happened: %+v", st)
 	}
 }
