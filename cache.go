@@ -26,7 +26,9 @@ type Cache struct {
 
 	store *otter.Cache[string, *entry]
 	loads singleflight.Group // misses and refreshes on expiry, by key
-	force singleflight.Group // Refresh calls, by key
+
+	forceMu sync.Mutex
+	forcing map[string]*forceState // Refresh calls under way, by key
 
 	coarse atomic.Int64  // unix nanos, updated every tick when cfg.clock is nil
 	gen    atomic.Uint64 // bumped by Invalidate and Clear: fetches begun before do not store

@@ -812,3 +812,48 @@ func TestCloseDoesNotWaitForBackgroundFetch(t *testing.T) {
 		t.Fatal("Close waited for a hanging background fetch")
 	}
 }
+
+func TestRefreshNeverReturnsAFetchBegunBeforeTheCall(t *testing.T) {
+	src := newScript()
+	src.set("db", "old")
+	c, _ := newCache(t, src)
+	block := make(chan struct{})
+	src.mu.Lock()
+	src.block = block
+	src.mu.Unlock()
+	first := make(chan string)
+	go func() { s, _ := c.Refresh(ctx, "db"); first <- s.String }()
+	for src.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// The first fetch is under way (it will answer "old"). The secret
+	// rotates; callers from now on must see the new value.
+	src.set("db", "new")
+	var wg sync.WaitGroup
+	results := make(chan string, 20)
+	for range 20 {
+		wg.Go(func() {
+			s, err := c.Refresh(ctx, "db")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results <- s.String
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(block)
+	wg.Wait()
+	close(results)
+	if v := <-first; v != "old" {
+		t.Fatalf("first refresh got %q", v)
+	}
+	for v := range results {
+		if v != "new" {
+			t.Fatalf("a Refresh called after the rotation got %q", v)
+		}
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d fetches; 21 refreshes in two bursts should cost 2", n)
+	}
+}

@@ -140,12 +140,15 @@ func (s *script) wait(ctx context.Context) error {
 	}
 }
 
+// Fetch answers with the state at the time of the call, like a request
+// that reached the backend, even when the test holds it back.
 func (s *script) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
 	s.calls.Add(1)
-	if err := s.wait(ctx); err != nil {
-		return nil, err
+	sec, err := s.answer(ref)
+	if werr := s.wait(ctx); werr != nil {
+		return nil, werr
 	}
-	return s.answer(ref)
+	return sec, err
 }
 
 // batchScript adds FetchBatch to script.

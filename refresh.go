@@ -155,9 +155,11 @@ func (c *Cache) applyRefresh(old *entry, s *Secret, err error, gen uint64) {
 }
 
 // Refresh fetches the secret now, bypassing the cache, stores it and returns
-// it (the caller's copy). Concurrent Refresh calls of one secret share one
-// fetch. On a permanent error the cached value is dropped; on a transient
-// one it is kept.
+// it (the caller's copy). The fetch always starts after the call: callers
+// that arrive while a fetch of the same secret is under way share the next
+// one, so one burst of callers (many connections refused at once) costs at
+// most two fetches. On a permanent error the cached value is dropped; on a
+// transient one it is kept.
 func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Secret, error) {
 	o := applyOptions(opts)
 	key, ref, err := makeKey(id, o.stage, o.versionID)
@@ -168,17 +170,64 @@ func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Sec
 		return nil, &Error{Op: "refresh", ID: id, Kind: ErrClosed}
 	}
 	c.st.refreshForced.inc()
-	ch := c.force.DoChan(key, func() (any, error) {
-		return c.fetchAndStore(context.WithoutCancel(ctx), key, ref, o.ttl)
-	})
+	f := c.joinForced(context.WithoutCancel(ctx), key, ref, o.ttl)
 	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, wrap("refresh", id, r.Err)
+	case <-f.done:
+		if f.err != nil {
+			return nil, wrap("refresh", id, f.err)
 		}
-		return r.Val.(*entry).secret.Clone(), nil
+		return f.e.secret.Clone(), nil
 	case <-ctx.Done():
 		return nil, &Error{Op: "refresh", ID: id, Kind: ErrUnavailable, Err: ctx.Err()}
+	}
+}
+
+// forced is one Refresh fetch; forceState holds the one running for a key
+// and the one that will start when it ends.
+type forced struct {
+	done chan struct{}
+	e    *entry
+	err  error
+}
+
+type forceState struct{ running, next *forced }
+
+func (c *Cache) joinForced(ctx context.Context, key string, ref Ref, ttl time.Duration) *forced {
+	c.forceMu.Lock()
+	defer c.forceMu.Unlock()
+	if c.forcing == nil {
+		c.forcing = map[string]*forceState{}
+	}
+	st := c.forcing[key]
+	if st == nil {
+		st = &forceState{}
+		c.forcing[key] = st
+	}
+	if st.running != nil { // under way since before this call: wait for the next one
+		if st.next == nil {
+			st.next = &forced{done: make(chan struct{})}
+		}
+		return st.next
+	}
+	st.running = &forced{done: make(chan struct{})}
+	go c.runForced(ctx, key, ref, ttl, st)
+	return st.running
+}
+
+func (c *Cache) runForced(ctx context.Context, key string, ref Ref, ttl time.Duration, st *forceState) {
+	for {
+		f := st.running
+		f.e, f.err = c.fetchAndStore(ctx, key, ref, ttl)
+		c.forceMu.Lock()
+		st.running, st.next = st.next, nil
+		if st.running == nil {
+			delete(c.forcing, key)
+		}
+		c.forceMu.Unlock()
+		close(f.done)
+		if st.running == nil {
+			return
+		}
 	}
 }
 
