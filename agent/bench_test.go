@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,59 +127,6 @@ func BenchmarkLoopback(b *testing.B) {
 		base, _ := startBenchAgent(b)
 		benchGet(b, base+"/v1/bench/db?field=password", -1)
 	})
-}
-
-// BenchmarkLoopbackPaired measures the agent and the bare server in the
-// same loop: every goroutine alternates one request to each and times
-// both, so that both see the same machine load (the machine is shared).
-// It reports the mean time of a request to each and the throughput ratio
-// (bare / agent; 1 = as fast as the bare server).
-func BenchmarkLoopbackPaired(b *testing.B) {
-	base, body := startBenchAgent(b)
-	bare := startBareServer(b, body)
-	tr := &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	var bareNs, agentNs, n atomic.Int64
-	b.SetParallelism(4)
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		mk := func(url string) *http.Request {
-			req, _ := http.NewRequest(http.MethodGet, url, nil)
-			req.Header.Set("X-Aws-Parameters-Secrets-Token", testToken)
-			return req
-		}
-		reqs := [2]*http.Request{mk(bare + "/secretsmanager/get?secretId=bench/db"), mk(base + "/secretsmanager/get?secretId=bench/db")}
-		buf := make([]byte, 4096)
-		var local [2]int64
-		i := 0
-		for pb.Next() {
-			k := i & 1
-			i++
-			start := time.Now()
-			resp, err := client.Do(reqs[k])
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			m, _ := io.ReadFull(resp.Body, buf)
-			resp.Body.Close()
-			local[k] += int64(time.Since(start))
-			if resp.StatusCode != http.StatusOK || m != len(body) {
-				b.Errorf("status %d, %d bytes", resp.StatusCode, m)
-				return
-			}
-		}
-		bareNs.Add(local[0])
-		agentNs.Add(local[1])
-		n.Add(int64(i))
-	})
-	if half := float64(n.Load()) / 2; half > 0 && agentNs.Load() > 0 {
-		b.ReportMetric(float64(bareNs.Load())/half, "bare-ns/req")
-		b.ReportMetric(float64(agentNs.Load())/half, "agent-ns/req")
-		b.ReportMetric(float64(bareNs.Load())/float64(agentNs.Load()), "ratio")
-	}
 }
 
 // BenchmarkHandler measures the agent's own work per cached request,

@@ -208,7 +208,7 @@ func parseQuery(raw string, withID bool) (q query, msg string) {
 
 // unescape form-decodes s, without allocating when there is nothing to do.
 func unescape(s string) (string, error) {
-	if !strings.ContainsAny(s, "%+") {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
 		return s, nil
 	}
 	return url.QueryUnescape(s)

@@ -71,55 +71,82 @@ func appendNullable(b []byte, s string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonPlain marks the bytes of valid UTF-8 text that appendString writes
+// as they are: everything but control characters, the quote and the
+// backslash.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string the way serde_json does: only the
 // quote, the backslash and control characters are escaped (\b \f \n \r \t
 // by name, others as \u00XX); everything else, HTML characters included, is
 // written as is. Invalid UTF-8 becomes U+FFFD so that the output is always
 // valid JSON.
 func appendString(b []byte, s string) []byte {
+	if !utf8.ValidString(s) {
+		return appendInvalidUTF8(b, s)
+	}
 	b = append(b, '"')
-	start := 0
+	for i := 0; i < len(s); {
+		start := i
+		for i < len(s) && jsonPlain[s[i]] {
+			i++
+		}
+		b = append(b, s[start:i]...)
+		if i < len(s) {
+			b = appendEscaped(b, s[i])
+			i++
+		}
+	}
+	return append(b, '"')
+}
+
+func appendEscaped(b []byte, c byte) []byte {
+	switch c {
+	case '"':
+		return append(b, '\\', '"')
+	case '\\':
+		return append(b, '\\', '\\')
+	case '\b':
+		return append(b, '\\', 'b')
+	case '\f':
+		return append(b, '\\', 'f')
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	}
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// appendInvalidUTF8 is appendString for text that is not valid UTF-8.
+func appendInvalidUTF8(b []byte, s string) []byte {
+	b = append(b, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+		if c < utf8.RuneSelf {
+			if jsonPlain[c] {
+				b = append(b, c)
+			} else {
+				b = appendEscaped(b, c)
+			}
 			i++
 			continue
 		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, s[start:i]...)
-				b = append(b, "\ufffd"...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\ufffd"...)
+		} else {
+			b = append(b, s[i:i+size]...)
 		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"':
-			b = append(b, '\\', '"')
-		case '\\':
-			b = append(b, '\\', '\\')
-		case '\b':
-			b = append(b, '\\', 'b')
-		case '\f':
-			b = append(b, '\\', 'f')
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
+		i += size
 	}
-	b = append(b, s[start:]...)
 	return append(b, '"')
 }
 
