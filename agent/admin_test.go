@@ -324,8 +324,16 @@ func TestMonitoringEndpoints(t *testing.T) {
 	if err := json.Unmarshal([]byte(health), &h); err != nil || h["status"] == nil {
 		t.Errorf("/health/secrets: %d %s", st, health)
 	}
-	if !strings.Contains(health, `"agent"`) || !strings.Contains(health, "prefetch") {
-		t.Errorf("/health/secrets lacks the agent component (failed prefetch of m/one): %s", health)
+	if !strings.Contains(health, `"agent"`) || !strings.Contains(health, "still not cached") || st != 503 {
+		t.Errorf("/health/secrets lacks the degraded agent component (failed prefetch of m/one): %d %s", st, health)
+	}
+	// Once the secret exists and is read, the agent component recovers.
+	mustCreate(t, e.srv, "m/one", "v")
+	if st, body := e.get("/v1/m/one?refreshNow=true"); st != 200 {
+		t.Fatalf("m/one: %d %s", st, body)
+	}
+	if _, health := e.adminGet("/health/secrets"); strings.Contains(health, "still not cached") {
+		t.Errorf("the agent component stays degraded after the secret was cached: %s", health)
 	}
 	if st, stats := e.adminGet("/secrets-cache-stats"); st != 200 || !strings.Contains(stats, "{") {
 		t.Errorf("/secrets-cache-stats: %d %s", st, stats)

@@ -119,13 +119,16 @@ func WithLookupEnv(fn func(string) (string, bool)) Option {
 }
 
 // WithCacheOptions adds options to the cache the agent builds, after the
-// ones the configuration implies (so they win).
+// ones the configuration implies (so they win). A nil or invalid option
+// makes New fail with the cache's error.
 func WithCacheOptions(opts ...secretcache.Option) Option {
 	return func(o *options) error { o.cacheOpts = append(o.cacheOpts, opts...); return nil }
 }
 
 // NewLogger returns the logger the configuration asks for: level debug,
-// info, warn, error or none, format text or json, writing to w.
+// info, warn, error or none (any case), format text or json, writing to w.
+// An unknown level means info and an unknown format text (Config.Validate
+// refuses both before this is reached).
 func NewLogger(level, format string, w io.Writer) *slog.Logger {
 	var lvl slog.Level
 	switch strings.ToLower(level) {
@@ -263,19 +266,26 @@ func (a *Agent) Config() Config { return a.cfg }
 // Cache returns the agent's cache.
 func (a *Agent) Cache() *secretcache.Cache { return a.cache }
 
-// Handler returns the API handler (the AWS-agent-compatible endpoints).
-// Connection limits apply only when it is served by Serve.
+// Handler returns the API handler (the AWS-agent-compatible endpoints; see
+// the package documentation for every rule). It refuses oversized targets
+// (414), forwarded requests (400), bad tokens (403), other methods (405),
+// unknown paths (404) and malformed or unknown parameters (400) before
+// touching the cache. The connection limit (max_conn) and the header size
+// cap apply only when it is served by Serve.
 func (a *Agent) Handler() http.Handler { return a.api }
 
 // AdminHandler returns the admin handler: status page, readiness and
-// monitoring endpoints.
+// monitoring endpoints. It answers GET and HEAD only (405 otherwise),
+// refuses targets over MaxURLBytes (414), 404s unknown paths, and never
+// shows a secret value.
 func (a *Agent) AdminHandler() http.Handler { return a.admin }
 
 // Ready reports whether the start-up prefetch is done.
 func (a *Agent) Ready() bool { return a.ready.Load() }
 
 // Listen binds the API listener and, unless admin_addr is "off", the admin
-// listener. Errors name the address.
+// listener. Errors name the address (a port in use, an address not on this
+// host); calling it twice is an error.
 func (a *Agent) Listen() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -375,7 +375,7 @@ func findKey(name string) (key, bool) {
 }
 
 // Keys returns the TOML keys the configuration accepts, in documentation
-// order.
+// order; any other key in a file is an error.
 func Keys() []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
@@ -385,9 +385,11 @@ func Keys() []string {
 }
 
 // Set sets one key from its text form, as a flag or environment variable
-// gives it: numbers and booleans as text, lists comma-separated. An unknown
-// key or a bad value returns a *ConfigError naming the key and what it
-// accepts. ttl_policies cannot be set this way.
+// gives it: numbers and booleans as text, lists comma-separated (empty
+// items dropped; an empty value is an empty list). An unknown key, an empty
+// or malformed number or boolean, or a value out of range returns a
+// *ConfigError naming the key and what it accepts, and changes nothing.
+// ttl_policies cannot be set this way.
 func (c *Config) Set(name, value string) error {
 	return c.setAs(name, name, value)
 }
@@ -546,6 +548,7 @@ func withPort(addr string, port int) string {
 }
 
 // SetPort sets the API port, keeping the host of listen_addr if it is set.
+// A port outside 0-65535 is a *ConfigError and changes nothing.
 func (c *Config) SetPort(port int) error {
 	if port < 0 || port > 65535 {
 		return badValue("http_port", port, "must be an integer from 0 to 65535")
@@ -713,8 +716,9 @@ func validRegion(r string) bool {
 	return true
 }
 
-// IsLoopback reports whether addr (host:port) binds only the loopback
-// interface.
+// IsLoopback reports whether addr (host:port, or a bare host) binds only
+// the loopback interface. A malformed address, an empty host (all
+// interfaces) or a host name other than localhost is not loopback.
 func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {

@@ -213,3 +213,121 @@ func ExampleIsLoopback() {
 	// Output:
 	// true true false false
 }
+
+// LoadFile reads a TOML file; errors name the file and the key.
+func ExampleConfig_LoadFile() {
+	dir, _ := os.MkdirTemp("", "cfg")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "agent.toml")
+	_ = os.WriteFile(path, []byte("max_conn = 5000\ncache_size = 0\n"), 0o600)
+	cfg := agent.DefaultConfig()
+	err := cfg.LoadFile(path)
+	fmt.Println(strings.TrimPrefix(err.Error(), path+": "))
+	// Output:
+	// config: cache_size = 0: must be an integer from 1 to 100000
+}
+
+// Check also returns warnings about settings that have no effect.
+func ExampleConfig_Check() {
+	cfg := agent.DefaultConfig()
+	cfg.TTLSeconds = 0 // caching off
+	cfg.Prefetch = []string{"prod/db"}
+	warnings, err := cfg.Check()
+	fmt.Println(err, warnings)
+	// Output:
+	// <nil> [prefetch has no effect with caching off (ttl_seconds = 0 or cache_enabled = false)]
+}
+
+// SetPort keeps the host of listen_addr.
+func ExampleConfig_SetPort() {
+	cfg := agent.DefaultConfig()
+	cfg.ListenAddr = "0.0.0.0:2773"
+	fmt.Println(cfg.SetPort(8080), cfg.Addr())
+	fmt.Println(cfg.SetPort(-1))
+	// Output:
+	// <nil> 0.0.0.0:8080
+	// config: http_port = -1: must be an integer from 0 to 65535
+}
+
+// Keys lists every TOML key.
+func ExampleKeys() {
+	fmt.Println(len(agent.Keys()) > 20, agent.Keys()[:3])
+	// Output:
+	// true [log_level http_address http_port]
+}
+
+// NewToken makes a token as the AWS agent's installer does.
+func ExampleNewToken() {
+	tok := agent.NewToken()
+	fmt.Println(len(tok), strings.Trim(tok, "0123456789abcdef") == "")
+	// Output:
+	// 64 true
+}
+
+// NewLogger builds the configured logger.
+func ExampleNewLogger() {
+	log := agent.NewLogger("WARN", "text", os.Stdout)
+	log.Info("not shown")
+	fmt.Println(log.Enabled(context.Background(), slog.LevelWarn))
+	// Output:
+	// true
+}
+
+// Any secretcache.Source can stand behind the agent.
+func ExampleWithSource() {
+	src := secretcache.SourceFunc(func(_ context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+		if ref.ID != "static/key" {
+			return nil, secretcache.NewError(secretcache.ErrNotFound, ref.ID, nil)
+		}
+		return &secretcache.Secret{Name: ref.ID, VersionID: "v1", VersionStages: []string{"AWSCURRENT"}, String: "k"}, nil
+	})
+	a, err := agent.New(context.Background(), agent.DefaultConfig(), agent.WithSource(src),
+		agent.WithToken("t"), agent.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+	for _, id := range []string{"static/key", "other"} {
+		req := httptest.NewRequest("GET", "/v1/"+id, nil)
+		req.Header.Set("X-Vault-Token", "t")
+		rec := httptest.NewRecorder()
+		a.Handler().ServeHTTP(rec, req)
+		fmt.Println(rec.Code, rec.Body.String())
+	}
+	// Output:
+	// 200 {"ARN":null,"Name":"static/key","VersionId":"v1","SecretString":"k","VersionStages":["AWSCURRENT"],"CreatedDate":null}
+	// 400 {"__type":"ResourceNotFoundException", "message":"Secrets Manager can't find the specified secret."}
+}
+
+// The admin handler: status page, JSON, readiness, metrics, health.
+func ExampleAgent_AdminHandler() {
+	srv := smtest.NewServer()
+	defer srv.Close()
+	_, _ = srv.CreateSecret("", "app/key", "v")
+	cfg := agent.DefaultConfig()
+	cfg.Prefetch = []string{"app/key"}
+	a, err := agent.New(context.Background(), cfg, agent.WithAWSConfig(srv.AWSConfig("")),
+		agent.WithToken("t"), agent.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer a.Close()
+	fmt.Println(a.Prefetch(context.Background()))
+	for _, path := range []string{"/status.json", "/metrics", "/secrets-cache-stats", "/nope"} {
+		rec := httptest.NewRecorder()
+		a.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		fmt.Println(path, rec.Code, strings.Contains(rec.Body.String(), "app/key") || path != "/status.json")
+	}
+	rec := httptest.NewRecorder()
+	a.AdminHandler().ServeHTTP(rec, httptest.NewRequest("POST", "/status", nil))
+	fmt.Println("POST", rec.Code)
+	// Output:
+	// <nil>
+	// /status.json 200 true
+	// /metrics 200 true
+	// /secrets-cache-stats 200 true
+	// /nope 404 true
+	// POST 405
+}

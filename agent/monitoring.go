@@ -36,9 +36,25 @@ func (a *Agent) setupMonitoring() error {
 		switch {
 		case !a.Ready():
 			st.Status, st.Message = monitor.StatusDegraded, "start-up prefetch running"
-		case len(p.Failed) > 0 || p.Error != "":
-			st.Status = monitor.StatusDegraded
-			st.Message = fmt.Sprintf("prefetch: %d of %d secrets not fetched", p.IDs-p.Fetched, p.IDs)
+		case p.Error != "":
+			st.Status, st.Message = monitor.StatusDegraded, "prefetch: "+p.Error
+		case len(p.Failed) > 0:
+			// Degraded while a secret that failed to prefetch is still not
+			// cached (a later read may have fetched it).
+			cached := map[string]bool{}
+			for e := range a.cache.Entries() {
+				cached[e.Ref.ID] = true
+			}
+			missing := 0
+			for id := range p.Failed {
+				if !cached[id] {
+					missing++
+				}
+			}
+			if missing > 0 {
+				st.Status = monitor.StatusDegraded
+				st.Message = fmt.Sprintf("prefetch: %d secrets not fetched and still not cached", missing)
+			}
 		}
 		return st
 	})

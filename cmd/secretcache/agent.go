@@ -183,8 +183,20 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 		defer dev.srv.Close()
 		opts = append(opts, agent.WithAWSConfig(dev.srv.AWSConfig(cfg.PrimaryRegion())), agent.WithToken(dev.token))
 	}
+	// As a Lambda extension, register first, so that a failure to start is
+	// reported to Lambda.
+	var ext *lambdaExtension
+	if inLambda {
+		if ext, err = registerLambda(ctx, lambdaRT, c.extensionName(), log); err != nil {
+			fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
+			return exitError
+		}
+	}
 	a, err := agent.New(ctx, cfg, opts...)
 	if err != nil {
+		if ext != nil {
+			ext.reportInitError(err.Error())
+		}
 		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
 		var ce *agent.ConfigError
 		if errors.As(err, &ce) || errors.Is(err, agent.ErrNoToken) {
@@ -194,16 +206,13 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	}
 	if err := a.Listen(); err != nil {
 		a.Close()
+		if ext != nil {
+			ext.reportInitError(err.Error())
+		}
 		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
 		return exitError
 	}
-	if inLambda {
-		ext, err := registerLambda(ctx, lambdaRT, c.extensionName(), log)
-		if err != nil {
-			a.Close()
-			fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
-			return exitError
-		}
+	if ext != nil {
 		log.Info("lambda: registered as an extension", "name", c.extensionName())
 		lctx, stop := context.WithCancel(ctx)
 		defer stop()

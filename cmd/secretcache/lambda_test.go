@@ -20,6 +20,7 @@ type fakeRuntime struct {
 	firstNext  time.Time
 	shutdown   chan struct{}
 	registered chan struct{}
+	initError  string
 }
 
 func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -33,7 +34,7 @@ func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		close(f.registered)
 	case r.Method == "GET" && r.URL.Path == "/2020-01-01/extension/event/next":
 		if r.Header.Get("Lambda-Extension-Identifier") != "ext-id-1" {
-			http.Error(w, "bad id", 403)
+			http.Error(w, "bad id", http.StatusForbidden)
 			return
 		}
 		f.mu.Lock()
@@ -53,6 +54,11 @@ func (f *fakeRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_, _ = w.Write([]byte(`{"eventType":"SHUTDOWN","shutdownReason":"spindown","deadlineMs":1}`))
+	case r.Method == "POST" && r.URL.Path == "/2020-01-01/extension/init/error":
+		f.mu.Lock()
+		f.initError = r.Header.Get("Lambda-Extension-Function-Error-Type")
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
 	default:
 		http.NotFound(w, r)
 	}
@@ -125,6 +131,20 @@ func TestLambdaExtension(t *testing.T) {
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("took %v", d)
 	}
+
+	// A failure to start after registering is reported to Lambda.
+	rt2 := &fakeRuntime{shutdown: make(chan struct{}), registered: make(chan struct{})}
+	hs2 := httptest.NewServer(rt2)
+	defer hs2.Close()
+	env["AWS_LAMBDA_RUNTIME_API"] = strings.TrimPrefix(hs2.URL, "http://")
+	if code, _, errOut := runCLI(context.Background(), env, "agent", "--listen-addr", "192.0.2.1:2773", "--admin-addr", "off"); code != exitError {
+		t.Errorf("unbindable address: %d %q", code, errOut)
+	}
+	rt2.mu.Lock()
+	if rt2.initError != "Extension.InitError" {
+		t.Errorf("init error not reported: %q", rt2.initError)
+	}
+	rt2.mu.Unlock()
 
 	// A runtime API that refuses registration stops the agent with an error.
 	env["AWS_LAMBDA_RUNTIME_API"] = "127.0.0.1:1"
