@@ -26,8 +26,15 @@ var (
 	buildDir  string
 )
 
-// TestMain removes the binary built by buildStatic.
+// TestMain runs the command itself when the tests re-execute their own
+// binary as the CLI (see TestSignals), and removes the binary built by
+// buildStatic.
 func TestMain(m *testing.M) {
+	if os.Getenv("SECRETCACHE_TEST_RUN_MAIN") == "1" {
+		os.Args = append([]string{"secretcache"}, os.Args[1:]...)
+		main()
+		return
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
@@ -83,7 +90,8 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
 	}
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
+		t.Log("static build check skipped (-short or -race: it would rebuild everything without the race detector)")
 		return
 	}
 	buildStatic(t)

@@ -399,15 +399,12 @@ func TestGetDirect(t *testing.T) {
 	}
 }
 
-// TestSignals builds the binary and checks that SIGTERM and SIGINT drain
-// and exit 0.
+// TestSignals runs the command as a process (the test binary re-executed
+// as main, see TestMain) and checks that SIGTERM and SIGINT drain and exit 0.
 func TestSignals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := buildStatic(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		cmd := exec.Command(bin, "agent", "--dev", "--port", "0", "--admin-addr", "off")
+		cmd := exec.Command(os.Args[0], "agent", "--dev", "--port", "0", "--admin-addr", "off")
+		cmd.Env = append(os.Environ(), "SECRETCACHE_TEST_RUN_MAIN=1")
 		stdout, _ := cmd.StdoutPipe()
 		var errb syncBuffer
 		cmd.Stderr = &errb
