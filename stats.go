@@ -105,7 +105,6 @@ type EntryInfo struct {
 	FetchedAt  time.Time     `json:"fetched_at"`
 	ExpiresAt  time.Time     `json:"expires_at,omitzero"`  // zero for a version id, which never expires
 	Stale      bool          `json:"stale"`                // past its TTL (served only while the source fails)
-	Hits       uint64        `json:"hits"`                 // reads served from this entry and its predecessors
 	Failures   int           `json:"failures"`             // consecutive failed refreshes
 	LastError  string        `json:"last_error,omitempty"` // KindName of the last failure
 	Size       int           `json:"size"`                 // approximate bytes
