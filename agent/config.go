@@ -54,7 +54,7 @@ type TTLPolicy struct {
 // Config is the agent's configuration. Start from DefaultConfig, then apply
 // a TOML file (LoadFile or Parse), the Lambda extension's environment
 // variables (ApplyLambdaEnv), then single settings (Set), and call Validate.
-// Every setting has a TOML key; the table in docs/agent.md lists them.
+// Every setting has a TOML key; the configuration table in README.md lists them.
 type Config struct {
 	// Keys of the AWS Secrets Manager Agent.
 	LogLevel              string   `toml:"log_level"`               // debug, info, warn, error or none
@@ -428,7 +428,7 @@ func (c *Config) Parse(data []byte) error {
 	for _, name := range names {
 		k, ok := findKey(name)
 		if !ok {
-			return &ConfigError{Key: truncate(name, 64), Allowed: "unknown key (see docs/agent.md for the list)"}
+			return &ConfigError{Key: truncate(name, 64), Allowed: "unknown key (see the configuration table in README.md)"}
 		}
 		if err := k.set(&next, name, raw[name]); err != nil {
 			return err

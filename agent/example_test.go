@@ -115,7 +115,7 @@ ttl_seconds = 60
 	// Output:
 	// <nil> 127.0.0.1:2773 5m0s us-east-1 prod/payments/*
 	// config: ttl_seconds = 7200: must be an integer from 0 to 3600
-	// config: tll_seconds: unknown key (see docs/agent.md for the list)
+	// config: tll_seconds: unknown key (see the configuration table in README.md)
 	// true max_conn
 }
 

@@ -166,7 +166,7 @@ func appendError(b []byte, code, msg string) []byte {
 
 // MarshalSecret returns the JSON the agent answers with for s: the
 // GetSecretValue shape, byte for byte as the AWS Secrets Manager Agent
-// writes it (see the API section of docs/agent.md). It holds the secret
+// writes it (see "The agent" in README.md). It holds the secret
 // value; a nil s gives "null".
 func MarshalSecret(s *secretcache.Secret) []byte {
 	if s == nil {

@@ -46,7 +46,7 @@ func newAgentFlags() *agentFlags {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	return &agentFlags{
 		fs:             fs,
-		config:         fs.String("config", "", "TOML `file` with the AWS agent's keys and ours (see docs/agent.md)"),
+		config:         fs.String("config", "", "TOML `file` with the AWS agent's keys and ours (see README.md)"),
 		port:           fs.Int("port", agent.DefaultHTTPPort, "API `port` (http_port); 0 picks a free one"),
 		listen:         fs.String("listen-addr", "", "API `host:port` (listen_addr); 127.0.0.1 unless set, 0.0.0.0 for containers"),
 		admin:          fs.String("admin-addr", agent.DefaultAdminAddr, "admin listener `host:port`, or off (admin_addr): status page, /metrics, /health/secrets"),
