@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // APIKey is an API key secret. It decodes from a JSON object whose key is
@@ -66,7 +68,7 @@ func (k APIKey) Validate() error {
 		return invalid("validate", "api_key", "empty")
 	case len(k.Key) > 8192 || badText(k.Key):
 		return invalid("validate", "api_key", "too long or not a valid header value")
-	case k.Header != "" && !validHeaderName(k.Header):
+	case k.Header != "" && !token(k.Header):
 		return invalid("validate", "header", "not a valid HTTP header name")
 	}
 	return nil
@@ -83,21 +85,6 @@ func (k APIKey) Apply(h http.Header) {
 		return
 	}
 	h.Set("Authorization", "Bearer "+k.Key)
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 // SecretJSON returns the secret as JSON with the real key.
@@ -129,3 +116,7 @@ func (k APIKey) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String()))
 func (k APIKey) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("api_key", redact(k.Key)), slog.String("header", k.Header))
 }
+
+// token reports whether s is an RFC 9110 token (a header name or an auth
+// scheme) of at most 256 bytes.
+func token(s string) bool { return len(s) <= 256 && httpguts.ValidHeaderFieldName(s) }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"golang.org/x/net/http/httpguts"
 )
 
 // MaxValue is the longest credential, in bytes, the transport sends.
@@ -48,7 +49,7 @@ func WithField(key string) Option {
 // fails for a name that is not an HTTP token.
 func WithHeader(name string) Option {
 	return func(t *Transport) error {
-		if !validToken(name) {
+		if !token(name) {
 			return errors.New("httpsecret: header name must be an HTTP token of at most 256 bytes")
 		}
 		t.header, t.scheme = http.CanonicalHeaderKey(name), ""
@@ -60,7 +61,7 @@ func WithHeader(name string) Option {
 // "Bearer"). It fails for a scheme that is not an HTTP token.
 func WithScheme(scheme string) Option {
 	return func(t *Transport) error {
-		if !validToken(scheme) {
+		if !token(scheme) {
 			return errors.New("httpsecret: scheme must be an HTTP token of at most 256 bytes")
 		}
 		t.header, t.scheme = "Authorization", scheme
@@ -206,20 +207,6 @@ func validID(id string) bool {
 		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
 			return false
 		}
-	}
-	return true
-}
-
-func validToken(s string) bool {
-	if s == "" || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
 	}
 	return true
 }
@@ -379,3 +366,7 @@ func (t *Transport) newCredential(ctx context.Context, old string) (string, bool
 }
 
 func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// token reports whether s is an RFC 9110 token (a header name or an auth
+// scheme) of at most 256 bytes.
+func token(s string) bool { return len(s) <= 256 && httpguts.ValidHeaderFieldName(s) }
