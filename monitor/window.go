@@ -131,18 +131,30 @@ func (s *snapshots) delta(now time.Time, window time.Duration, cur snap) snap {
 
 // cleanLabel makes s safe as a label value or a line of text: invalid UTF-8
 // and control characters are dropped and the result cut to 128 bytes.
-func cleanLabel(s string) string {
-	if len(s) > 4*maxLabelValue {
-		s = s[:4*maxLabelValue]
+func cleanLabel(s string) string { return truncate(printable(s, maxLabelValue), maxLabelValue) }
+
+// cleanText is cleanLabel for longer free text (component messages, error
+// texts): up to n bytes, control characters dropped, "..." where cut.
+func cleanText(s string, n int) string {
+	s = printable(s, n)
+	if len(s) > n {
+		return truncate(s, n) + "..."
 	}
-	s = strings.ToValidUTF8(s, "")
-	s = strings.Map(func(r rune) rune {
+	return s
+}
+
+// printable drops invalid UTF-8 and control characters from the first 4n
+// bytes of s.
+func printable(s string, n int) string {
+	if len(s) > 4*n {
+		s = s[:4*n]
+	}
+	return strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) || r == utf8.RuneError {
 			return -1
 		}
 		return r
-	}, s)
-	return truncate(s, maxLabelValue)
+	}, strings.ToValidUTF8(s, ""))
 }
 
 // truncate cuts s to at most n bytes at a rune boundary.
@@ -154,23 +166,4 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// cleanText is cleanLabel for longer free text (component messages, error
-// texts): up to n bytes, control characters dropped.
-func cleanText(s string, n int) string {
-	if len(s) > 4*n {
-		s = s[:4*n]
-	}
-	s = strings.ToValidUTF8(s, "")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == utf8.RuneError {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > n {
-		return truncate(s, n) + "..."
-	}
-	return s
 }
