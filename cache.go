@@ -344,7 +344,9 @@ func (c *Cache) lookup(ctx context.Context, op, id string, opts []GetOption) (*e
 	// stored key was validated when it was stored, and the keys of other
 	// stages and versions begin with a NUL, which no valid id does.
 	if len(opts) == 0 && len(id) > 0 && id[0] != 0 {
-		if e, ok := c.store.GetIfPresent(id); ok && !c.closed.Load() {
+		// No closed check here: Close empties the store and install refuses
+		// to store after Close, so a closed cache has nothing to hit.
+		if e, ok := c.store.GetIfPresent(id); ok {
 			now := c.nowNano()
 			if now < e.refreshAt {
 				c.st.hits.inc()
@@ -557,7 +559,7 @@ func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 	var prev *entry
 	ok := false
 	c.store.Compute(e.key, func(cur *entry, found bool) (*entry, otter.ComputeOp) {
-		if c.gen.Load() != gen || (expect != nil && cur != expect) {
+		if c.closed.Load() || c.gen.Load() != gen || (expect != nil && cur != expect) {
 			return cur, otter.CancelOp
 		}
 		ok = true
@@ -582,7 +584,7 @@ func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 func (c *Cache) storeFailure(key string, ref Ref, err error, gen uint64, expect *entry) {
 	now := c.clockNano()
 	c.store.Compute(key, func(cur *entry, found bool) (*entry, otter.ComputeOp) {
-		if c.gen.Load() != gen || (expect != nil && cur != expect) {
+		if c.closed.Load() || c.gen.Load() != gen || (expect != nil && cur != expect) {
 			return cur, otter.CancelOp
 		}
 		failures := 1
