@@ -32,6 +32,7 @@ type Cache struct {
 
 	coarse atomic.Int64  // unix nanos, updated every tick when cfg.clock is nil
 	gen    atomic.Uint64 // bumped by Invalidate and Clear: fetches begun before do not store
+	seq    atomic.Uint64 // numbers fetches as they start: an older answer never replaces a newer one
 
 	refreshCh chan *entry
 	pending   atomic.Int64 // entries handed to the refresher and not yet applied
@@ -56,6 +57,7 @@ type changeFunc struct{ fn func(ChangeEvent) }
 type entry struct {
 	key       string
 	ref       Ref
+	seq       uint64 // when the fetch that produced the value started (Cache.seq)
 	secret    *Secret
 	err       error // cached failure, for secret == nil
 	size      int
@@ -513,13 +515,13 @@ func sameSecret(id string, s *Secret) bool {
 // fetchAndStore fetches ref and stores the outcome: the value, or on failure
 // a cached failure (or a failure count on the value it had).
 func (c *Cache) fetchAndStore(ctx context.Context, key string, ref Ref, ttl time.Duration) (*entry, error) {
-	gen := c.gen.Load()
+	gen, seq := c.gen.Load(), c.seq.Add(1)
 	s, err := c.fetch(ctx, ref)
 	if err != nil {
-		c.storeFailure(key, ref, err, gen, nil)
+		c.storeFailure(key, ref, err, gen, seq, nil)
 		return nil, err
 	}
-	e := c.newEntry(key, ref, s, c.clockNano(), ttl)
+	e := c.newEntry(key, ref, s, c.clockNano(), ttl, seq)
 	c.install(e, gen, nil)
 	return e, nil
 }
@@ -538,11 +540,11 @@ func (c *Cache) ttlFor(ref Ref, s *Secret) time.Duration {
 	return c.cfg.ttl
 }
 
-func (c *Cache) newEntry(key string, ref Ref, s *Secret, now int64, ttl time.Duration) *entry {
+func (c *Cache) newEntry(key string, ref Ref, s *Secret, now int64, ttl time.Duration, seq uint64) *entry {
 	if ttl <= 0 {
 		ttl = c.ttlFor(ref, s)
 	}
-	e := &entry{key: key, ref: ref, secret: s, size: s.size() + len(key), ttl: ttl, fetchedAt: now}
+	e := &entry{key: key, ref: ref, seq: seq, secret: s, size: s.size() + len(key), ttl: ttl, fetchedAt: now}
 	if ref.VersionID != "" { // a version never changes
 		e.refreshAt, e.expireAt = math.MaxInt64, math.MaxInt64
 	} else {
@@ -552,14 +554,15 @@ func (c *Cache) newEntry(key string, ref Ref, s *Secret, now int64, ttl time.Dur
 	return e
 }
 
-// install stores e unless the cache was invalidated since gen, or, with
-// expect set, unless the stored entry is no longer expect. It reports a new
-// version to the change callbacks.
+// install stores e unless the cache was closed or invalidated since gen,
+// unless the stored entry came from a fetch that started later than e's, or,
+// with expect set, unless the stored entry is no longer expect. It reports a
+// new version to the change callbacks.
 func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 	var prev *entry
 	ok := false
 	c.store.Compute(e.key, func(cur *entry, found bool) (*entry, otter.ComputeOp) {
-		if c.closed.Load() || c.gen.Load() != gen || (expect != nil && cur != expect) {
+		if c.closed.Load() || c.gen.Load() != gen || (expect != nil && cur != expect) || (found && cur.seq > e.seq) {
 			return cur, otter.CancelOp
 		}
 		ok = true
@@ -578,13 +581,14 @@ func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 	return true
 }
 
-// storeFailure records a failed fetch of key: a permanent error drops the
-// value (a revoked secret must not live on) and caches the failure; a
-// transient one keeps the value and backs off.
-func (c *Cache) storeFailure(key string, ref Ref, err error, gen uint64, expect *entry) {
+// storeFailure records a failed fetch of key that started at seq: a
+// permanent error drops the value (a revoked secret must not live on) and
+// caches the failure; a transient one keeps the value and backs off. A
+// failure older than the stored value changes nothing.
+func (c *Cache) storeFailure(key string, ref Ref, err error, gen, seq uint64, expect *entry) {
 	now := c.clockNano()
 	c.store.Compute(key, func(cur *entry, found bool) (*entry, otter.ComputeOp) {
-		if c.closed.Load() || c.gen.Load() != gen || (expect != nil && cur != expect) {
+		if c.closed.Load() || c.gen.Load() != gen || (expect != nil && cur != expect) || (found && cur.seq > seq) {
 			return cur, otter.CancelOp
 		}
 		failures := 1
@@ -593,7 +597,7 @@ func (c *Cache) storeFailure(key string, ref Ref, err error, gen uint64, expect 
 		}
 		retry := now + int64(c.backoff(failures))
 		if found && cur.secret != nil && !IsPermanent(err) {
-			n := &entry{key: key, ref: cur.ref, secret: cur.secret, size: cur.size, ttl: cur.ttl,
+			n := &entry{key: key, ref: cur.ref, seq: cur.seq, secret: cur.secret, size: cur.size, ttl: cur.ttl,
 				fetchedAt: cur.fetchedAt, refreshAt: cur.refreshAt, expireAt: cur.expireAt,
 				failures: failures, retryAt: retry, lastErr: err}
 			n.read.Store(cur.read.Load())
@@ -603,7 +607,7 @@ func (c *Cache) storeFailure(key string, ref Ref, err error, gen uint64, expect 
 			c.cfg.logger.Warn("secretcache: dropping cached secret after permanent error",
 				"secret", ref.ID, "kind", KindName(err))
 		}
-		return &entry{key: key, ref: ref, err: err, size: len(key) + 64, failures: failures,
+		return &entry{key: key, ref: ref, seq: seq, err: err, size: len(key) + 64, failures: failures,
 			retryAt: retry, lastErr: err}, otter.WriteOp
 	})
 }
@@ -612,9 +616,12 @@ func (c *Cache) storeFailure(key string, ref Ref, err error, gen uint64, expect 
 func (c *Cache) backoff(n int) time.Duration {
 	d := c.cfg.backoffBase
 	for i := 1; i < n && d < c.cfg.backoffMax; i++ {
+		if d > c.cfg.backoffMax/2 { // doubling would pass max (or overflow)
+			d = c.cfg.backoffMax
+			break
+		}
 		d *= 2
 	}
-	d = min(d, c.cfg.backoffMax)
 	return d/2 + rand.N(d/2+1)
 }
 

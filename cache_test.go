@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -690,8 +691,13 @@ func TestWarm(t *testing.T) {
 	if src.calls.Load() != 0 || src.batches.Load() != 3 {
 		t.Fatal("reads after Warm missed")
 	}
-	if err := c.Warm(ctx, "ok", ""); !errors.Is(err, secretcache.ErrInvalidRequest) {
+	src.set("ok", "v")
+	before := src.batchIDs.Load()
+	if err := c.Warm(ctx, "ok", "", "bad id"); !errors.Is(err, secretcache.ErrInvalidRequest) {
 		t.Fatal(err)
+	}
+	if src.batchIDs.Load() != before+1 {
+		t.Fatal("an invalid id stopped Warm from fetching the valid one")
 	}
 	err := c.Warm(ctx, "w1", "missing-1", "missing-2")
 	var se *secretcache.Error
@@ -855,5 +861,53 @@ func TestRefreshNeverReturnsAFetchBegunBeforeTheCall(t *testing.T) {
 	}
 	if n := src.calls.Load(); n != 2 {
 		t.Fatalf("%d fetches; 21 refreshes in two bursts should cost 2", n)
+	}
+}
+
+// seqSource answers the first fetch with v1 after a delay the test controls,
+// and later fetches with v2 at once.
+type seqSource struct {
+	calls   atomic.Int64
+	release chan struct{}
+}
+
+func (s *seqSource) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+	if s.calls.Add(1) == 1 {
+		<-s.release
+		return &secretcache.Secret{Name: ref.ID, VersionID: "v1", VersionStages: []string{"AWSCURRENT"}, String: "old"}, nil
+	}
+	return &secretcache.Secret{Name: ref.ID, VersionID: "v2", VersionStages: []string{"AWSCURRENT"}, String: "new"}, nil
+}
+
+func TestOlderFetchNeverReplacesNewer(t *testing.T) {
+	src := &seqSource{release: make(chan struct{})}
+	var changes atomic.Int64
+	c, _ := newCache(t, src, secretcache.WithOnChange(func(secretcache.ChangeEvent) { changes.Add(1) }))
+	slow := make(chan string)
+	go func() { v, _ := c.GetString(ctx, "db"); slow <- v }()
+	for src.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if s, err := c.Refresh(ctx, "db"); err != nil || s.String != "new" {
+		t.Fatal(s, err)
+	}
+	close(src.release)
+	<-slow // the slow miss got its own (older) answer...
+	if got := mustString(t, c, "db"); got != "new" {
+		t.Fatalf("an answer fetched before the refresh replaced it: %q", got)
+	}
+	if n := changes.Load(); n != 0 {
+		t.Fatalf("%d change events; v2 -> v1 must never be reported", n)
+	}
+}
+
+func TestHugeBackoffDoesNotOverflow(t *testing.T) {
+	src := newScript()
+	src.fail("a", secretcache.NewError(secretcache.ErrUnavailable, "a", nil))
+	c, _ := newCache(t, src, secretcache.WithBackoff(time.Second, time.Duration(math.MaxInt64)))
+	for range 80 {
+		if _, err := c.Refresh(ctx, "a"); !errors.Is(err, secretcache.ErrUnavailable) {
+			t.Fatal(err)
+		}
 	}
 }

@@ -240,7 +240,10 @@ type getOptions struct {
 func WithVersionStage(stage string) GetOption { return func(o *getOptions) { o.stage = stage } }
 
 // WithVersionID reads one exact version. Such a version never changes, so it
-// is never refreshed.
+// is never refreshed: it stays cached until evicted, invalidated or
+// refreshed by hand. A deletion or a revoked permission is therefore not
+// noticed for a pinned version; read by stage, or call Refresh or
+// Invalidate, where that matters.
 func WithVersionID(id string) GetOption { return func(o *getOptions) { o.versionID = id } }
 
 // WithEntryTTL overrides the TTL for the entry this read stores on a miss.

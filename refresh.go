@@ -99,9 +99,10 @@ func (c *Cache) refreshEntries(ctx context.Context, due []*entry) {
 			for i, e := range chunk {
 				refs[i] = e.ref
 			}
+			seq := c.seq.Add(1)
 			res := c.fetchBatch(ctx, refs)
 			for i, e := range chunk {
-				c.applyRefresh(e, res[i].Secret, res[i].Err, gen)
+				c.applyRefresh(e, res[i].Secret, res[i].Err, gen, seq)
 			}
 		}
 		return
@@ -110,8 +111,9 @@ func (c *Cache) refreshEntries(ctx context.Context, due []*entry) {
 	g.SetLimit(8)
 	for _, e := range due {
 		g.Go(func() error {
+			seq := c.seq.Add(1)
 			s, err := c.fetch(ctx, e.ref)
-			c.applyRefresh(e, s, err, gen)
+			c.applyRefresh(e, s, err, gen, seq)
 			return nil
 		})
 	}
@@ -142,16 +144,16 @@ func (c *Cache) countedErr(ref Ref, err error) error {
 
 // applyRefresh stores the outcome of refreshing old, if old is still the
 // cached entry.
-func (c *Cache) applyRefresh(old *entry, s *Secret, err error, gen uint64) {
+func (c *Cache) applyRefresh(old *entry, s *Secret, err error, gen, seq uint64) {
 	defer c.pending.Add(-1)
 	defer old.refreshing.Store(false)
 	if err != nil {
 		c.cfg.logger.Warn("secretcache: background refresh failed", "secret", old.ref.ID,
 			"kind", KindName(err), "transient", IsTransient(err))
-		c.storeFailure(old.key, old.ref, err, gen, old)
+		c.storeFailure(old.key, old.ref, err, gen, seq, old)
 		return
 	}
-	c.install(c.newEntry(old.key, old.ref, s, c.clockNano(), old.ttl), gen, old)
+	c.install(c.newEntry(old.key, old.ref, s, c.clockNano(), old.ttl, seq), gen, old)
 }
 
 // Refresh fetches the secret now, bypassing the cache, stores it and returns
@@ -232,19 +234,22 @@ func (c *Cache) runForced(ctx context.Context, key string, ref Ref, ttl time.Dur
 }
 
 // Warm fetches the ids that are not cached yet, in batches of MaxBatch when
-// the source can, so that first reads hit. It validates every id before
-// fetching any; it returns the per-id failures joined (each an *Error naming
-// its id), having stored what it could.
+// the source can, so that first reads hit. An invalid id (empty, oversized,
+// with spaces or control characters) is reported and skipped; the others
+// are still fetched. It returns the per-id failures joined, each an *Error
+// naming its id, having stored what it could; duplicates count once.
 func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 	if c.closed.Load() {
 		return &Error{Op: "warm", Kind: ErrClosed}
 	}
 	var refs []Ref
+	var errs []error
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		key, ref, err := makeKey(id, "", "")
 		if err != nil {
-			return c.invalidArg("warm", id, err)
+			errs = append(errs, c.invalidArg("warm", id, err))
+			continue
 		}
 		if seen[key] {
 			continue
@@ -255,49 +260,49 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 		}
 		refs = append(refs, ref)
 	}
-	if len(refs) == 0 {
-		return nil
-	}
+	n := len(refs) + len(errs)
 	gen := c.gen.Load()
-	var errs []error
-	store := func(ref Ref, s *Secret, err error) {
+	store := func(ref Ref, s *Secret, err error, seq uint64) {
 		if err != nil {
-			c.storeFailure(ref.ID, ref, err, gen, nil)
+			c.storeFailure(ref.ID, ref, err, gen, seq, nil)
 			errs = append(errs, wrap("warm", ref.ID, err))
 			return
 		}
-		c.install(c.newEntry(ref.ID, ref, s, c.clockNano(), 0), gen, nil)
+		c.install(c.newEntry(ref.ID, ref, s, c.clockNano(), 0, seq), gen, nil)
 	}
 	if c.batch != nil {
 		for chunk := range slices.Chunk(refs, MaxBatch) {
 			if err := ctx.Err(); err != nil {
 				return &Error{Op: "warm", Kind: ErrUnavailable, Err: err}
 			}
+			seq := c.seq.Add(1)
 			res := c.fetchBatch(ctx, chunk)
 			for i, ref := range chunk {
-				store(ref, res[i].Secret, res[i].Err)
+				store(ref, res[i].Secret, res[i].Err, seq)
 			}
 		}
-		return warmErr(errs, len(refs))
+		return warmErr(errs, n)
 	}
 	type res struct {
 		s   *Secret
 		err error
+		seq uint64
 	}
 	out := make([]res, len(refs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, ref := range refs {
 		g.Go(func() error {
+			out[i].seq = c.seq.Add(1)
 			out[i].s, out[i].err = c.fetch(gctx, ref)
 			return nil
 		})
 	}
 	_ = g.Wait()
 	for i, ref := range refs {
-		store(ref, out[i].s, out[i].err)
+		store(ref, out[i].s, out[i].err, out[i].seq)
 	}
-	return warmErr(errs, len(refs))
+	return warmErr(errs, n)
 }
 
 func warmErr(errs []error, n int) error {
