@@ -16,7 +16,9 @@
 // partial ARN; whatever the answer leaves unclear is read again alone, so a
 // batch never hands one ref another's secret. If the principal may not call
 // BatchGetSecretValue, FetchBatch falls back to GetSecretValue and remembers
-// it. ListNames lists secret names by prefix with ListSecrets, for
+// it; any other refusal of a whole batch call (a validation error, a bad
+// page token) reads each ref alone too, so that every secret gets its own
+// answer. ListNames lists secret names by prefix with ListSecrets, for
 // prefetching.
 //
 // # Retries, timeouts, failover
@@ -27,8 +29,10 @@
 // bounded by WithAttemptTimeout; WithTimeout bounds a whole call, regions
 // included. The regions of WithRegions are tried in order: a transient
 // failure (throttling, 5xx, timeout, network error) moves on to the next,
-// with an ARN rewritten to that region; not found, access denied, deleted,
-// decryption failures and invalid requests are answers, returned at once.
+// with an ARN of a listed region rewritten to that region (an ARN of any
+// other region is sent unchanged: it names another region's secret); not
+// found, access denied, deleted, decryption failures and invalid requests
+// are answers, returned at once.
 //
 // Every region has a circuit breaker (sony/gobreaker): after WithBreaker's
 // count of consecutive transient failures it opens and the region is skipped

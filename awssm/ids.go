@@ -3,6 +3,7 @@ package awssm
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/secretcache/secretcache"
@@ -27,12 +28,16 @@ func (a secretARN) String() string {
 	return "arn:" + a.partition + ":secretsmanager:" + a.region + ":" + a.account + ":secret:" + a.resource
 }
 
-// inRegion returns id as it must be sent to region: an ARN with its region
-// replaced (a replica's ARN differs from the primary's only there), a name
-// unchanged.
-func inRegion(id, region string) string {
+// inRegion returns id as it must be sent to region, one of the source's
+// regions (all of them in regions): an ARN naming another of those regions
+// with its region replaced (the failover list holds replicas of one secret,
+// whose ARNs differ only there); any other id unchanged. An ARN of a region
+// outside the list is never rewritten: a secret of the same name in a listed
+// region may be another secret altogether, so the ARN goes as it is and AWS
+// answers for it.
+func inRegion(id, region string, regions []string) string {
 	a, ok := parseARN(id)
-	if !ok || a.region == region {
+	if !ok || a.region == region || !slices.Contains(regions, a.region) {
 		return id
 	}
 	a.region = region
@@ -102,16 +107,26 @@ func isCurrent(ref secretcache.Ref) bool {
 	return ref.VersionID == "" && (ref.VersionStage == "" || ref.VersionStage == secretcache.DefaultStage)
 }
 
-// reportARN returns the ARN to report for a secret served by another region
-// than the one id names: the served ARN with its region set back to id's,
-// so that the secret matches the id it was asked by.
-func reportARN(id, served string) string {
+// reportARN returns the ARN to report for a secret returned (served) for
+// id, which was sent as sent (see inRegion). Only when inRegion rewrote id,
+// and the answer is in the region it was sent to, is the served ARN's
+// region set back to id's, so that the replica's secret matches the id it
+// was asked by. Otherwise the ARN is reported as returned, and checkAnswer
+// refuses it if it is not the one id names.
+func reportARN(id, sent, served string) string {
+	if sent == id {
+		return served
+	}
 	want, ok := parseARN(id)
 	if !ok {
 		return served
 	}
+	to, ok := parseARN(sent)
+	if !ok {
+		return served
+	}
 	got, ok := parseARN(served)
-	if !ok || got.region == want.region {
+	if !ok || got.region != to.region || got.region == want.region {
 		return served
 	}
 	got.region = want.region

@@ -66,8 +66,10 @@ func TestClassifyCode(t *testing.T) {
 	}
 }
 
-// Any id: no panic; an ARN sent to another region and reported back is
-// the ARN asked for, and matches the secret it names.
+// Any id: no panic; an ARN of a listed region sent to another listed region
+// and reported back is the ARN asked for, and matches the secret it names;
+// an ARN of a region outside the list is neither rewritten nor reported
+// with another region.
 func FuzzARNRoundTrip(f *testing.F) {
 	for _, s := range []string{arnA, arnA[:len(arnA)-7], "app", "arn:", "arn:aws:secretsmanager:::secret:",
 		"arn:aws-cn:secretsmanager:cn-north-1:1:secret:a:b", "arn:aws:secretsmanager:us-east-1:1:secret:x-"} {
@@ -77,20 +79,69 @@ func FuzzARNRoundTrip(f *testing.F) {
 		if validRegion(region) != nil {
 			return
 		}
-		sent := inRegion(id, region)
 		_ = validateRef(secretcache.Ref{ID: id})
 		a, ok := parseARN(id)
 		if !ok {
-			if sent != id {
+			if sent := inRegion(id, region, []string{region}); sent != id {
 				t.Fatalf("non-ARN %q rewritten to %q", id, sent)
 			}
 			return
 		}
-		if got := reportARN(id, sent); got != id {
+		sent := inRegion(id, region, []string{region, a.region})
+		if got := reportARN(id, sent, sent); got != id {
 			t.Fatalf("round trip %q -> %q -> %q", id, sent, got)
+		}
+		if a.region != region {
+			if sent := inRegion(id, region, []string{region}); sent != id {
+				t.Fatalf("ARN of unlisted region %q rewritten to %q", id, sent)
+			}
+			other := a
+			other.region = region
+			if got := reportARN(id, id, other.String()); got != other.String() {
+				t.Fatalf("answer %q for unrewritten %q reported as %q", other, id, got)
+			}
 		}
 		if !matches(id, id, a.resource) {
 			t.Fatalf("%q does not match itself", id)
 		}
 	})
+}
+
+// Only an ARN of one of the source's regions is rewritten, and only an
+// answer to a rewritten ARN, from the region it was sent to, is reported
+// back in the ARN's region.
+func TestInRegionAndReportARN(t *testing.T) {
+	east := "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db"
+	west := "arn:aws:secretsmanager:us-west-2:123456789012:secret:prod/db"
+	eu := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db"
+	both := []string{"us-east-1", "us-west-2"}
+	for _, c := range []struct {
+		id, region string
+		regions    []string
+		want       string
+	}{
+		{east, "us-west-2", both, west},
+		{east + "-AbCdEf", "us-west-2", both, west + "-AbCdEf"},
+		{east, "us-east-1", both, east},
+		{eu, "us-east-1", both, eu},
+		{eu, "us-west-2", both, eu},
+		{eu + "-AbCdEf", "us-east-1", []string{"us-east-1"}, eu + "-AbCdEf"},
+		{"prod/db", "us-west-2", both, "prod/db"},
+	} {
+		if got := inRegion(c.id, c.region, c.regions); got != c.want {
+			t.Errorf("inRegion(%q, %q, %q) = %q, want %q", c.id, c.region, c.regions, got, c.want)
+		}
+	}
+	for _, c := range []struct{ id, sent, served, want string }{
+		{east, west, west + "-AbCdEf", east + "-AbCdEf"}, // a replica answered
+		{east, west, eu + "-AbCdEf", eu + "-AbCdEf"},     // not the region asked
+		{eu, eu, "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf",
+			"arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf"}, // not rewritten
+		{eu, eu, eu + "-AbCdEf", eu + "-AbCdEf"},
+		{"prod/db", "prod/db", west + "-AbCdEf", west + "-AbCdEf"},
+	} {
+		if got := reportARN(c.id, c.sent, c.served); got != c.want {
+			t.Errorf("reportARN(%q, %q, %q) = %q, want %q", c.id, c.sent, c.served, got, c.want)
+		}
+	}
 }

@@ -39,6 +39,7 @@ type Source struct {
 	cfg     config
 	log     *slog.Logger
 	regions []*region
+	names   []string // the regions' names, for inRegion
 
 	batchOffUntil atomic.Int64 // unix nanos: single gets until then
 	batchWarned   atomic.Bool
@@ -103,6 +104,7 @@ func New(cfg aws.Config, opts ...Option) (*Source, error) {
 		})
 		s.regions = append(s.regions, s.newRegion(name, i == 0, client))
 	}
+	s.names = names
 	return s, nil
 }
 
@@ -146,9 +148,10 @@ func (s *Source) Breakers() []secretcache.BreakerState {
 // Fetch reads one secret version with GetSecretValue: ref.ID is a name, a
 // full ARN or a partial ARN (without the random suffix); ref.VersionStage or
 // ref.VersionID pick the version (neither means AWSCURRENT). It tries the
-// regions in order, failing over on transient errors; an ARN is rewritten to
-// the region it is sent to, and the returned ARN is in the region the ref
-// names. An empty, oversized (over secretcache.MaxIDLength) or malformed id,
+// regions in order, failing over on transient errors. An ARN of one of the
+// source's regions is rewritten to the region it is sent to, and the
+// returned ARN is in the region the ref names; an ARN of any other region is
+// sent unchanged and its answer reported as returned. An empty, oversized (over secretcache.MaxIDLength) or malformed id,
 // stage or version id fails with secretcache.ErrInvalidRequest before any
 // call; an answer for another secret, version or stage with
 // secretcache.ErrMismatch. Errors are *secretcache.Error whose Err chain
@@ -167,7 +170,8 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 
 func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 	return func(ctx context.Context, r *region) (*secretcache.Secret, error) {
-		in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(inRegion(ref.ID, r.name))}
+		sent := inRegion(ref.ID, r.name, s.names)
+		in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(sent)}
 		if ref.VersionID != "" {
 			in.VersionId = aws.String(ref.VersionID)
 		}
@@ -178,7 +182,7 @@ func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 		if err != nil {
 			return nil, err
 		}
-		sec := newSecret(ref.ID, out.ARN, out.Name, out.VersionId, out.VersionStages, out.SecretString,
+		sec := newSecret(ref.ID, sent, out.ARN, out.Name, out.VersionId, out.VersionStages, out.SecretString,
 			out.SecretBinary, out.CreatedDate)
 		if err := checkAnswer(ref, sec); err != nil {
 			return nil, err
@@ -187,9 +191,9 @@ func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 	}
 }
 
-func newSecret(id string, arn, name, versionID *string, stages []string, str *string, bin []byte, created *time.Time) *secretcache.Secret {
+func newSecret(id, sent string, arn, name, versionID *string, stages []string, str *string, bin []byte, created *time.Time) *secretcache.Secret {
 	return &secretcache.Secret{
-		ARN:           reportARN(id, aws.ToString(arn)),
+		ARN:           reportARN(id, sent, aws.ToString(arn)),
 		Name:          aws.ToString(name),
 		VersionID:     aws.ToString(versionID),
 		VersionStages: slices.Clone(stages),
@@ -207,8 +211,11 @@ func newSecret(id string, arn, name, versionID *string, stages []string, str *st
 // transient error, is read again with GetSecretValue. Refs for another stage
 // or a version id, and a lone ref, use GetSecretValue. If the caller may not
 // call BatchGetSecretValue, FetchBatch falls back to single gets and keeps
-// doing so for BatchRecheckAfter (logged once). A failure of the whole call
-// sets the error of every ref it held. Invalid refs get
+// doing so for BatchRecheckAfter (logged once). Any other failure of the
+// whole call that is not transient (a ValidationException, an
+// InvalidNextTokenException, ...) says nothing about the secrets: each ref
+// it held is read again with GetSecretValue. A transient failure of the
+// whole call, in every region, sets the error of every ref it held. Invalid refs get
 // secretcache.ErrInvalidRequest without a call; an empty refs gets an empty
 // result.
 func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secretcache.Result {
@@ -315,6 +322,14 @@ func (s *Source) batch(ctx, parent context.Context, ids []string, refs []secretc
 			}
 			return nil, ids
 		}
+		if !secretcache.IsTransient(err) {
+			// The call was refused as a whole (a bad parameter, a bad page
+			// token, ...): that is no answer about any one secret, and
+			// must not drop their cached values. Ask for each alone.
+			s.log.Warn("awssm: BatchGetSecretValue failed; reading each secret with GetSecretValue",
+				"secrets", len(ids), "error", err)
+			return nil, ids
+		}
 		res := make(map[string]secretcache.Result, len(ids))
 		for _, id := range ids {
 			res[id] = secretcache.Result{Err: &secretcache.Error{Op: "fetch", ID: id, Kind: kind, Err: cause}}
@@ -339,7 +354,7 @@ func (s *Source) batch(ctx, parent context.Context, ids []string, refs []secretc
 		switch {
 		case len(hits) == 1 && len(errs) == 0:
 			v := ans.values[hits[0]]
-			sec := newSecret(id, v.ARN, v.Name, v.VersionId, v.VersionStages, v.SecretString, v.SecretBinary, v.CreatedDate)
+			sec := newSecret(id, sent, v.ARN, v.Name, v.VersionId, v.VersionStages, v.SecretString, v.SecretBinary, v.CreatedDate)
 			if checkAnswer(refs[byID[id][0]], sec) != nil {
 				again = append(again, id)
 				continue
@@ -375,7 +390,7 @@ func (s *Source) batchCall(ids []string) attempt[*batchAnswer] {
 	return func(ctx context.Context, r *region) (*batchAnswer, error) {
 		a := &batchAnswer{region: r.name, sent: make([]string, len(ids))}
 		for i, id := range ids {
-			a.sent[i] = inRegion(id, r.name)
+			a.sent[i] = inRegion(id, r.name, s.names)
 		}
 		in := &secretsmanager.BatchGetSecretValueInput{SecretIdList: slices.Clone(a.sent)}
 		seen := map[string]bool{}
