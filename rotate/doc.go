@@ -8,8 +8,9 @@
 // ping, a test login), swaps it in atomically, and closes the old one after
 // a drain period so the work still using it can finish. If building or
 // validating fails, the old resource stays in use, the attempt is retried
-// with capped, jittered exponential backoff, and Health reports the
-// resource degraded with the kind of the failure. Get is a lock-free load
+// with capped, jittered exponential backoff (a poll finding the refused
+// version again does not retry it sooner), and Health reports the resource
+// degraded with the kind of the failure. Get is a lock-free load
 // of the resource in use.
 //
 // The change callbacks of the cache run on its refresher goroutine; a

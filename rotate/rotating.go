@@ -180,13 +180,21 @@ type Rotating[T any] struct {
 	state atomic.Int32
 	flags atomic.Uint32
 	kick  chan struct{}
-	done  chan struct{}
 	wg    sync.WaitGroup
+
+	// life is cancelled by Shutdown: it ends the worker and cancels every
+	// Build, Validate and read under way, the callers' ones included.
+	life     context.Context
+	kill     context.CancelFunc
+	finished chan struct{} // closed once Shutdown's work is over
 
 	lastFailRefresh atomic.Int64 // unix nanos of the last refresh caused by ReportFailure
 	useFailures     atomic.Uint64
 
-	rotMu sync.Mutex // one build at a time
+	// rotSem is a one-slot semaphore: one Start, ForceRotation or worker
+	// attempt at a time. A channel, not a mutex, so that waiting for it
+	// can give up when a context ends.
+	rotSem chan struct{}
 
 	mu        sync.Mutex // guards what follows
 	removeCb  func()
@@ -238,7 +246,9 @@ func New[T any](c *secretcache.Cache, id string, spec Spec[T], opts ...Option) (
 			return nil
 		}
 	}
-	return &Rotating[T]{cache: c, id: id, spec: spec, o: o, kick: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	life, kill := context.WithCancel(context.Background())
+	return &Rotating[T]{cache: c, id: id, spec: spec, o: o, kick: make(chan struct{}, 1),
+		life: life, kill: kill, finished: make(chan struct{}), rotSem: make(chan struct{}, 1)}, nil
 }
 
 func invalidArg(id, msg string) error {
@@ -270,8 +280,12 @@ func (r *Rotating[T]) Name() string { return r.o.name }
 // (nothing is kept running then, and Start may be called again), with
 // ErrClosed after Close, and it does nothing when already started.
 func (r *Rotating[T]) Start(ctx context.Context) error {
-	r.rotMu.Lock()
-	defer r.rotMu.Unlock()
+	ctx, release := r.bind(ctx)
+	defer release()
+	if err := r.lock(ctx); err != nil {
+		return r.closedOr("start", err)
+	}
+	defer r.unlock()
 	switch r.state.Load() {
 	case stateStarted:
 		return nil
@@ -282,19 +296,26 @@ func (r *Rotating[T]) Start(ctx context.Context) error {
 	s, err := r.cache.Get(ctx, r.id)
 	if err != nil {
 		remove()
-		return r.err("read", "", nil, err)
+		return r.closedOr("read", err)
 	}
 	g, err := r.build(ctx, s)
 	if err != nil {
 		remove()
-		return err
+		return r.closedOr("start", err)
 	}
 	r.mu.Lock()
-	r.removeCb = remove
 	r.lastRot = g.builtAt
 	r.mu.Unlock()
 	r.cur.Store(g)
-	r.state.Store(stateStarted)
+	if !r.state.CompareAndSwap(stateNew, stateStarted) {
+		// Shutdown began while this was building; it closes what is
+		// in use once this returns, g included.
+		remove()
+		return r.err("start", "", ErrClosed, nil)
+	}
+	r.mu.Lock()
+	r.removeCb = remove
+	r.mu.Unlock()
 	r.wg.Add(1)
 	go r.worker()
 	r.o.logger.Info("rotate: resource ready", "resource", r.o.name, "secret", r.id, "version", g.meta.VersionID)
@@ -371,8 +392,12 @@ func (r *Rotating[T]) Invalidate() {
 // is an *Error matching ErrBuild or ErrValidation, or the cache's error. It
 // fails with ErrNotStarted before Start and ErrClosed after Close.
 func (r *Rotating[T]) ForceRotation(ctx context.Context) error {
-	r.rotMu.Lock()
-	defer r.rotMu.Unlock()
+	ctx, release := r.bind(ctx)
+	defer release()
+	if err := r.lock(ctx); err != nil {
+		return r.closedOr("rotate", err)
+	}
+	defer r.unlock()
 	switch r.state.Load() {
 	case stateNew:
 		return r.err("rotate", "", ErrNotStarted, nil)
@@ -382,18 +407,50 @@ func (r *Rotating[T]) ForceRotation(ctx context.Context) error {
 	return r.attempt(ctx, flagRefresh|flagForce)
 }
 
+// bind returns ctx, also cancelled when Shutdown begins, and its release.
+func (r *Rotating[T]) bind(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(r.life, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// lock takes the rotation slot, or gives up when ctx ends.
+func (r *Rotating[T]) lock(ctx context.Context) error {
+	select {
+	case r.rotSem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case r.rotSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Rotating[T]) unlock() { <-r.rotSem }
+
+// closedOr returns an ErrClosed *Error when Shutdown has begun (err is
+// then only what the cancellation caused), else err as an *Error of op.
+func (r *Rotating[T]) closedOr(op string, err error) error {
+	re, isErr := err.(*Error)
+	if r.life.Err() != nil {
+		if isErr {
+			err = re.Err
+		}
+		return r.err(op, "", ErrClosed, err)
+	}
+	if isErr {
+		return err
+	}
+	return r.err(op, "", nil, err)
+}
+
 // worker runs the rotations that callbacks, polls and retries ask for.
 func (r *Rotating[T]) worker() {
 	defer r.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-r.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	ctx := r.life
 	var pollC <-chan time.Time
 	if r.o.poll > 0 {
 		t := time.NewTicker(r.o.poll)
@@ -405,7 +462,7 @@ func (r *Rotating[T]) worker() {
 	defer retry.Stop()
 	for {
 		select {
-		case <-r.done:
+		case <-ctx.Done():
 			return
 		case <-r.kick:
 		case <-pollC:
@@ -417,11 +474,13 @@ func (r *Rotating[T]) worker() {
 		if f == 0 {
 			continue
 		}
-		r.rotMu.Lock()
+		if r.lock(ctx) != nil {
+			return
+		}
 		if r.state.Load() == stateStarted {
 			_ = r.attempt(ctx, f)
 		}
-		r.rotMu.Unlock()
+		r.unlock()
 		r.mu.Lock()
 		next := r.nextRetry
 		r.mu.Unlock()
@@ -432,7 +491,7 @@ func (r *Rotating[T]) worker() {
 	}
 }
 
-// attempt does one rotation check with rotMu held.
+// attempt does one rotation check with the rotation slot held.
 func (r *Rotating[T]) attempt(ctx context.Context, f uint32) error {
 	var (
 		s   *secretcache.Secret
@@ -467,13 +526,35 @@ func (r *Rotating[T]) attempt(ctx context.Context, f uint32) error {
 		r.recovered()
 		return nil
 	}
+	if f&(flagRefresh|flagForce|flagFailure) == 0 && r.backingOff(s.VersionID) {
+		// A poll or a change callback found the version that failed last
+		// time: it is tried again when the backoff says so (the retry
+		// timer), not at every poll. For a database each attempt is a
+		// login refused, and enough of them can lock the account.
+		return nil
+	}
 	g, err := r.build(ctx, s)
 	if err != nil {
+		if r.life.Err() != nil {
+			return r.err("rotate", s.VersionID, ErrClosed, err)
+		}
 		r.failed(s.VersionID, err)
 		return err
 	}
+	if r.life.Err() != nil {
+		r.closeGen(g)
+		return r.err("rotate", s.VersionID, ErrClosed, nil)
+	}
 	r.swap(g)
 	return nil
+}
+
+// backingOff reports whether version is the one whose last attempt failed
+// and its retry is not due yet.
+func (r *Rotating[T]) backingOff(version string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failures > 0 && version != "" && version == r.pendingV && time.Now().Before(r.nextRetry)
 }
 
 // build makes and validates a resource from s, closing it on failure.
@@ -570,13 +651,18 @@ func (r *Rotating[T]) recovered() {
 }
 
 // backoff returns the jittered wait after n consecutive failures: base
-// doubled n-1 times, capped at max, then drawn from its upper half.
+// doubled n-1 times, capped at max, then drawn from its upper half. The
+// doubling stops before it could overflow, however large max is.
 func backoff(base, maxD time.Duration, n int) time.Duration {
 	d := base
 	for i := 1; i < n && d < maxD; i++ {
+		if d > maxD/2 {
+			d = maxD
+			break
+		}
 		d *= 2
 	}
-	d = min(d, maxD)
+	d = max(min(d, maxD), 1)
 	return d/2 + rand.N(d/2+1)
 }
 
@@ -587,53 +673,53 @@ func (r *Rotating[T]) err(op, version string, kind, cause error) *Error {
 // Shutdown stops rotating and closes the resource in use and every
 // replaced one still in its drain period, all at once, without waiting for
 // the drain periods: by the time a program shuts down, the work that used
-// them is over. It waits for the Close functions until ctx is done and then
-// returns ctx's error (the closes go on in the background). Get returns the
-// zero T afterwards. It is safe to call more than once and before Start.
+// them is over. It cancels the context of a Build, Validate or secret read
+// under way (a Start's or ForceRotation's too, which then fail with
+// ErrClosed). It waits for that rotation to end and for the Close
+// functions until ctx is done and then returns ctx's error (the rest goes
+// on in the background). Get returns the zero T afterwards. It is safe to
+// call more than once and before Start; a later call waits for the first
+// one's work in the same way.
 func (r *Rotating[T]) Shutdown(ctx context.Context) error {
-	r.stop()
-	r.mu.Lock()
-	gens := append([]*generation[T](nil), r.retired...)
-	r.mu.Unlock()
-	if g := r.cur.Swap(nil); g != nil {
-		gens = append(gens, g)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var wg sync.WaitGroup
-		for _, g := range gens {
-			wg.Go(func() { r.closeGen(g) })
-		}
-		wg.Wait()
-	}()
+	r.closeOnce.Do(func() {
+		r.state.Store(stateClosed)
+		r.kill() // cancels the rotation in progress and ends the worker
+		go r.finish()
+	})
 	select {
-	case <-done:
+	case <-r.finished:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
+// finish waits for the rotation in progress and the worker to end, then
+// closes every resource; it closes r.finished when done.
+func (r *Rotating[T]) finish() {
+	defer close(r.finished)
+	r.rotSem <- struct{}{} // a Start in progress has added to wg by now
+	<-r.rotSem
+	r.wg.Wait()
+	r.mu.Lock()
+	if r.removeCb != nil {
+		r.removeCb()
+		r.removeCb = nil
+	}
+	gens := append([]*generation[T](nil), r.retired...)
+	r.mu.Unlock()
+	if g := r.cur.Swap(nil); g != nil {
+		gens = append(gens, g)
+	}
+	var wg sync.WaitGroup
+	for _, g := range gens {
+		wg.Go(func() { r.closeGen(g) })
+	}
+	wg.Wait()
+}
+
 // Close is Shutdown without a deadline. It always returns nil.
 func (r *Rotating[T]) Close() error {
 	_ = r.Shutdown(context.Background())
 	return nil
-}
-
-// stop ends the worker and the change subscription.
-func (r *Rotating[T]) stop() {
-	r.closeOnce.Do(func() {
-		close(r.done)  // cancels the worker's rotation in progress
-		r.rotMu.Lock() // waits for a rotation in progress to end
-		r.state.Store(stateClosed)
-		r.rotMu.Unlock()
-		r.wg.Wait()
-		r.mu.Lock()
-		if r.removeCb != nil {
-			r.removeCb()
-			r.removeCb = nil
-		}
-		r.mu.Unlock()
-	})
 }

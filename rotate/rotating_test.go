@@ -620,3 +620,229 @@ func TestHealthJSONHasNoValues(t *testing.T) {
 		t.Fatal(string(js))
 	}
 }
+
+// A bad new version found by the poll is retried on the backoff's
+// schedule, not at every poll: each attempt at a database is a refused
+// login, and enough of them lock the account.
+func TestPollDoesNotBypassBackoff(t *testing.T) {
+	src := newFakeSource()
+	src.set("db", "pw1")
+	c := newCache(t, src, secretcache.WithTTL(time.Hour))
+	var mu sync.Mutex
+	var attempts []time.Time
+	spec := rotate.Spec[*resource]{
+		Build: func(_ context.Context, s *secretcache.Secret) (*resource, error) {
+			return &resource{version: s.VersionID, value: s.String}, nil
+		},
+		Validate: func(_ context.Context, r *resource) error {
+			if r.value != "bad" {
+				return nil
+			}
+			mu.Lock()
+			attempts = append(attempts, time.Now())
+			mu.Unlock()
+			return errors.New("login failed")
+		},
+	}
+	const base = 20 * time.Millisecond
+	r, err := rotate.New(c, "db", spec, rotate.WithPollInterval(time.Millisecond), // a poll every 1 ms
+		rotate.WithBackoff(base, time.Hour), rotate.WithLogger(quiet()), rotate.WithDrain(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	src.set("db", "bad")
+	if _, err := c.Refresh(context.Background(), "db"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond) // about 400 polls
+	mu.Lock()
+	got := append([]time.Time(nil), attempts...)
+	mu.Unlock()
+	// 10-20, 20-40, 40-80, 80-160, 160-320 ms between attempts: at most 5
+	// in 400 ms (6 if the clock is generous), never one per poll.
+	if len(got) < 2 || len(got) > 6 {
+		t.Fatalf("%d attempts of the bad version in 400 ms of 1 ms polls", len(got))
+	}
+	// Each wait is at least the lower half of its doubling window: the
+	// k-th wait (k from 1) at least base·2^(k-1)/2.
+	for k := 1; k < len(got); k++ {
+		gap := got[k].Sub(got[k-1])
+		if want := base << (k - 1) / 2; gap < want {
+			t.Fatalf("attempt %d came %v after the previous one, want at least %v (all: %v)", k+1, gap, want, gaps(got))
+		}
+	}
+	if h := r.Health(); h.Status != rotate.StatusDegraded || h.PendingVersionID != "v2" || h.Failures < len(got)-1 || h.Failures > len(got)+1 {
+		t.Fatalf("%+v after %d attempts", h, len(got))
+	}
+	// A ForceRotation still tries at once.
+	mu.Lock()
+	n := len(attempts)
+	mu.Unlock()
+	if err := r.ForceRotation(context.Background()); !errors.Is(err, rotate.ErrValidation) {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(attempts) != n+1 {
+		t.Fatalf("ForceRotation: %d attempts, want %d", len(attempts), n+1)
+	}
+}
+
+func gaps(ts []time.Time) []time.Duration {
+	var out []time.Duration
+	for i := 1; i < len(ts); i++ {
+		out = append(out, ts[i].Sub(ts[i-1]).Round(time.Millisecond))
+	}
+	return out
+}
+
+// slowSpec builds resources whose Build waits for release, honouring its
+// context or not.
+func slowSpec(release chan struct{}, building chan<- struct{}, honourCtx bool, closed *atomic.Int64) rotate.Spec[*resource] {
+	var first atomic.Bool
+	return rotate.Spec[*resource]{
+		Build: func(ctx context.Context, s *secretcache.Secret) (*resource, error) {
+			if first.CompareAndSwap(false, true) {
+				return &resource{version: s.VersionID, value: s.String}, nil // Start's
+			}
+			select {
+			case building <- struct{}{}:
+			default:
+			}
+			if honourCtx {
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			} else {
+				<-release
+			}
+			return &resource{version: s.VersionID, value: s.String}, nil
+		},
+		Close: func(*resource) error { closed.Add(1); return nil },
+	}
+}
+
+// Shutdown honours its context while a ForceRotation (holding the caller's
+// context) or the worker is in a slow Build, and cancels that Build.
+func TestShutdownDuringSlowBuild(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		honourCtx bool
+		force     bool
+	}{
+		{"force, build ignores ctx", false, true},
+		{"force, build honours ctx", true, true},
+		{"worker, build ignores ctx", false, false},
+		{"worker, build honours ctx", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newFakeSource()
+			src.set("db", "pw1")
+			c := newCache(t, src)
+			release := make(chan struct{})
+			building := make(chan struct{}, 1)
+			var closed atomic.Int64
+			r, err := rotate.New(c, "db", slowSpec(release, building, tc.honourCtx, &closed),
+				rotate.WithTimeout(time.Hour), rotate.WithLogger(quiet()), rotate.WithPollInterval(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			forced := make(chan error, 1)
+			if tc.force {
+				go func() { forced <- r.ForceRotation(context.Background()) }()
+			} else {
+				src.set("db", "pw2")
+				if _, err := c.Refresh(context.Background(), "db"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			<-building
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err = r.Shutdown(ctx)
+			if took := time.Since(start); took > 2*time.Second {
+				t.Fatalf("Shutdown took %v with a 50 ms context", took)
+			}
+			if tc.honourCtx {
+				if err != nil {
+					t.Fatalf("Shutdown: %v (the build should have been cancelled)", err)
+				}
+			} else if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if r.Get() != nil && tc.honourCtx {
+				t.Fatal("Get after Shutdown")
+			}
+			if h := r.Health(); h.Status != rotate.StatusUnhealthy {
+				t.Fatalf("%+v", h)
+			}
+			close(release)
+			if tc.force {
+				if err := <-forced; !errors.Is(err, rotate.ErrClosed) {
+					t.Fatalf("ForceRotation interrupted by Shutdown: %v", err)
+				}
+			}
+			if err := r.Shutdown(context.Background()); err != nil { // waits for the first one's work
+				t.Fatal(err)
+			}
+			want := int64(1) // Start's resource; the slow one is closed too when it was built
+			if !tc.honourCtx {
+				want = 2
+			}
+			if closed.Load() != want || r.Get() != nil {
+				t.Fatalf("%d resources closed, want %d", closed.Load(), want)
+			}
+		})
+	}
+}
+
+// Start with its own slow Build, and Start or ForceRotation waiting behind
+// one, give up with their context or when Shutdown begins.
+func TestStartAndForceHonourContextWhileWaiting(t *testing.T) {
+	src := newFakeSource()
+	src.set("db", "pw1")
+	c := newCache(t, src)
+	release := make(chan struct{})
+	building := make(chan struct{}, 1)
+	var closed atomic.Int64
+	r, _ := rotate.New(c, "db", slowSpec(release, building, false, &closed), rotate.WithLogger(quiet()), rotate.WithPollInterval(0))
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.ForceRotation(context.Background()) }()
+	<-building
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := r.ForceRotation(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("ForceRotation waiting for the slot: %v", err)
+	}
+	waiting := make(chan error, 1)
+	go func() { waiting <- r.ForceRotation(context.Background()) }()
+	time.Sleep(10 * time.Millisecond)
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer scancel()
+	_ = r.Shutdown(sctx)
+	select {
+	case err := <-waiting:
+		if !errors.Is(err, rotate.ErrClosed) {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a ForceRotation waiting for the slot did not end with Shutdown")
+	}
+	close(release)
+	r.Close()
+	if err := r.Start(context.Background()); !errors.Is(err, rotate.ErrClosed) {
+		t.Fatal(err)
+	}
+}
