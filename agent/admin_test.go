@@ -387,3 +387,26 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+// An admin listener beyond loopback (no token; secret names and metrics)
+// is warned about as the API is.
+func TestAdminBeyondLoopbackWarns(t *testing.T) {
+	for _, tc := range []struct {
+		admin string
+		warn  bool
+	}{{"0.0.0.0:0", true}, {"127.0.0.1:0", false}} {
+		var buf syncWriter
+		e := newEnv(t, envOpt{
+			cfg:  func(c *Config) { c.AdminAddr = tc.admin },
+			opts: []Option{WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))},
+		})
+		e.waitReady()
+		logs := buf.String()
+		if got := strings.Contains(logs, "admin listener listens beyond loopback"); got != tc.warn {
+			t.Errorf("admin_addr %s: warning %v, want %v:\n%s", tc.admin, got, tc.warn, logs)
+		}
+		if strings.Contains(logs, "the API listens beyond loopback") {
+			t.Errorf("API on loopback warned about:\n%s", logs)
+		}
+	}
+}

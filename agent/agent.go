@@ -385,6 +385,9 @@ func (a *Agent) Serve(ctx context.Context) error {
 	if !IsLoopback(apiLn.Addr().String()) {
 		a.log.Warn("the API listens beyond loopback; every client that can reach it and knows the token can read secrets", "addr", apiLn.Addr().String())
 	}
+	if adminLn != nil && !IsLoopback(adminLn.Addr().String()) {
+		a.log.Warn("the admin listener listens beyond loopback; every client that can reach it sees secret names, versions and metrics, with no token (admin_addr)", "addr", adminLn.Addr().String())
+	}
 	pctx, stopPrefetch := context.WithCancel(ctx)
 	var pwg sync.WaitGroup
 	pwg.Go(func() { a.runPrefetch(pctx) })
@@ -469,8 +472,10 @@ func (a *Agent) runPrefetch(ctx context.Context) {
 // Prefetch fetches the secrets of the prefetch and prefetch_prefix settings
 // (names under each prefix are listed through the source, which must then
 // have a ListNames method, as awssm.Source does), in batches, and retries
-// transient failures twice with a backoff. It returns what failed; the
-// status page shows it too.
+// transient failures twice with a backoff. A secret counts as fetched only
+// once the cache holds it; a listed name the cache would refuse is reported
+// as failed (invalid_request) and not asked for. It returns what failed;
+// the status page shows it too.
 func (a *Agent) Prefetch(ctx context.Context) error {
 	st := PrefetchStatus{Started: time.Now()}
 	defer func() {
@@ -506,8 +511,17 @@ func (a *Agent) Prefetch(ctx context.Context) error {
 		ids = ids[:a.cfg.CacheSize]
 	}
 	st.IDs = len(ids)
-	todo := ids
 	failed := map[string]error{}
+	todo := make([]string, 0, len(ids))
+	for _, id := range ids {
+		// prefetch is checked by Config.Check; names listed under a
+		// prefix are not, and the cache would refuse these.
+		if !validSecretID(id) {
+			failed[id] = secretcache.NewError(secretcache.ErrInvalidRequest, truncate(id, 64), errors.New("not a valid secret id"))
+			continue
+		}
+		todo = append(todo, id)
+	}
 	for round := 0; round < prefetchRounds && len(todo) > 0; round++ {
 		if round > 0 {
 			t := time.NewTimer(time.Duration(round) * time.Second)
@@ -521,18 +535,26 @@ func (a *Agent) Prefetch(ctx context.Context) error {
 		st.Attempts++
 		err := a.cache.Warm(ctx, todo...)
 		errs := perID(err)
+		// An id counts as fetched only when the cache holds it: not
+		// because Warm named no error for it (Warm may end early, for a
+		// cancelled context say, with one error naming no id).
+		cached := a.cachedIDs(todo)
 		var again []string
 		for _, id := range todo {
-			if e, ok := errs[id]; ok {
-				failed[id] = e
-				if secretcache.IsTransient(e) {
-					again = append(again, id)
-				}
-			} else if err != nil && len(errs) == 0 {
-				failed[id] = err // the whole call failed
-				again = append(again, id)
-			} else {
+			e, named := errs[id]
+			if !named && cached[id] {
 				delete(failed, id)
+				continue
+			}
+			if !named {
+				e = err // the whole call failed, or ended before this id
+				if e == nil {
+					e = secretcache.NewError(secretcache.ErrUnavailable, truncate(id, 64), errors.New("fetched but no longer cached"))
+				}
+			}
+			failed[id] = e
+			if secretcache.IsTransient(e) || !named && !errors.Is(e, secretcache.ErrClosed) {
+				again = append(again, id)
 			}
 		}
 		todo = again
@@ -559,6 +581,22 @@ func (a *Agent) prefetchResult(st *PrefetchStatus, failed map[string]error, ids 
 		a.log.Warn("prefetch: secret not fetched", "secret", id, "kind", secretcache.KindName(failed[id]))
 	}
 	return fmt.Errorf("agent: prefetch: %d of %d secrets not fetched", len(failed), len(ids))
+}
+
+// cachedIDs returns which of ids the cache holds a value of (the current
+// version, as Warm fetches).
+func (a *Agent) cachedIDs(ids []string) map[string]bool {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	out := make(map[string]bool, len(ids))
+	for e := range a.cache.Entries() {
+		if e.Ref.VersionID == "" && (e.Ref.VersionStage == "" || e.Ref.VersionStage == secretcache.DefaultStage) && want[e.Ref.ID] {
+			out[e.Ref.ID] = true
+		}
+	}
+	return out
 }
 
 // perID maps the per-secret errors inside a Warm error to their ids.

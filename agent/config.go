@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
@@ -654,8 +655,8 @@ func (c *Config) Check() (warnings []string, err error) {
 		return nil, badValue("refresh_ahead", c.RefreshAhead, "must be a number in [0, 1)")
 	}
 	for _, id := range c.Prefetch {
-		if id == "" || len(id) > secretcache.MaxIDLength || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-			return nil, badValue("prefetch", id, "must be secret names or ARNs")
+		if !validSecretID(id) {
+			return nil, badValue("prefetch", id, fmt.Sprintf("must be secret names or ARNs: 1 to %d bytes of UTF-8 without spaces or control characters", secretcache.MaxIDLength))
 		}
 	}
 	if c.CacheSize < 1 {
@@ -674,6 +675,21 @@ func (c *Config) Check() (warnings []string, err error) {
 		warnings = append(warnings, "prefetch has no effect with caching off (ttl_seconds = 0 or cache_enabled = false)")
 	}
 	return warnings, nil
+}
+
+// validSecretID reports whether the cache accepts id as a secret id: 1 to
+// secretcache.MaxIDLength bytes of valid UTF-8 with no space, control
+// character or U+FFFD.
+func validSecretID(id string) bool {
+	if id == "" || len(id) > secretcache.MaxIDLength {
+		return false
+	}
+	for _, r := range id { // invalid UTF-8 decodes as U+FFFD
+		if r <= ' ' || r == 0x7f || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 func checkHostPort(name, addr string) error {

@@ -303,3 +303,30 @@ func TestLambdaEnv(t *testing.T) {
 		t.Errorf("port with listen_addr: %s %v", c.Addr(), err)
 	}
 }
+
+// Check refuses every prefetch id the cache would refuse, naming the key,
+// and accepts what the cache accepts.
+func TestCheckPrefetchIDsAsTheCache(t *testing.T) {
+	for _, id := range []string{"", "has space", "tab\there", "nul\x00", "del\x7f", "rep\uFFFDlace", "bad\xffutf8",
+		"trunc\xe2\x82", strings.Repeat("x", 2049)} {
+		cfg := DefaultConfig()
+		cfg.Prefetch = []string{"fine/one", id}
+		_, err := cfg.Check()
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Key != "prefetch" {
+			t.Errorf("Check(prefetch %.20q) = %v, want a ConfigError for prefetch", id, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Prefetch = []string{"prod/db", "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf", "é/ünïcode", "a+b=c@d", strings.Repeat("x", 2048)}
+	if _, err := cfg.Check(); err != nil {
+		t.Errorf("valid ids refused: %v", err)
+	}
+	// The same ids set as a flag or variable would be.
+	if err := cfg.Set("prefetch", "a, b\uFFFD"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "prefetch") {
+		t.Errorf("Validate after Set: %v", err)
+	}
+}

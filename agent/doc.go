@@ -60,10 +60,11 @@
 //   - Start-up prefetch of listed ids and of every name under a prefix, in
 //     BatchGetSecretValue batches, after a random jitter; GET /ready answers
 //     200 only once it is done.
-//   - An admin listener (admin_addr, loopback by default) with an HTML status
-//     page of the cached secrets (age, version, stages, read counts, never
-//     values), /status.json, /report, /metrics (Prometheus),
-//     /health/secrets and /secrets-cache-stats.
+//   - An admin listener (admin_addr, loopback by default; a warning is
+//     logged when it is not, as for the API) with an HTML status page of
+//     the cached secrets (age, version, stages, read counts, never values),
+//     /status.json, /report, /metrics (Prometheus), /health/secrets and
+//     /secrets-cache-stats.
 //   - A configurable listen address for containers (listen_addr); SIGTERM
 //     drains in-flight requests.
 //
@@ -73,7 +74,7 @@
 // the target at MaxURLBytes (414), field= at MaxFieldBytes; ids, stages and
 // version ids are validated by the cache (400 InvalidParameterException);
 // slow clients are cut by read, write and idle timeouts; accepted
-// connections get an IP time-to-live of 1 so answers cannot leave the first
-// hop. Secret values never reach a log, an error, a metric or the status
+// connections of the API get an IP time-to-live of 1 so answers cannot
+// leave the first hop. Secret values never reach a log, an error, a metric or the status
 // page; the token never appears in an error or a log.
 package agent
