@@ -16,7 +16,10 @@
 // Secrets Manager call per interval.
 //
 // The credential never appears in errors or logs, is not added to a
-// redirect to another host, and can be limited to given hosts (WithHosts).
+// redirect to another host nor to a redirect from https to http, goes over
+// plain http only to a loopback host or with WithInsecureHTTP (any other
+// plain-http request fails with ErrPlainHTTP), and can be limited to given
+// hosts (WithHosts).
 // A credential that is empty, oversized or holds control characters (a
 // header injection) is refused with an error that does not show it.
 package httpsecret

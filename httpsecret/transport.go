@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,6 +24,11 @@ const MaxValue = 8192
 // DefaultRefreshInterval is the least time between two refreshes of the
 // secret caused by 401 answers.
 const DefaultRefreshInterval = time.Second
+
+// ErrPlainHTTP is matched (errors.Is) by the error of a request that
+// would carry the credential in clear: a plain-http URL whose host is not
+// loopback, on a transport without WithInsecureHTTP.
+var ErrPlainHTTP = errors.New("the credential is not sent over plain http to a host other than loopback; use https, or WithInsecureHTTP to allow it")
 
 // maxDrain is how much of a 401 body is read so the connection can be
 // reused.
@@ -85,7 +91,9 @@ func WithBase(rt http.RoundTripper) Option {
 // host:port, matched case-insensitively against the request's URL.Host);
 // requests for other hosts are sent without it. Without WithHosts every
 // request gets it, except a redirect to another host than the one first
-// asked. It fails for an empty list or an empty host.
+// asked. Either way the scheme rules of Transport apply too (https, or
+// plain http only to loopback or with WithInsecureHTTP; never after a
+// redirect from https). It fails for an empty list or an empty host.
 func WithHosts(hosts ...string) Option {
 	return func(t *Transport) error {
 		if len(hosts) == 0 {
@@ -100,6 +108,15 @@ func WithHosts(hosts ...string) Option {
 		}
 		return nil
 	}
+}
+
+// WithInsecureHTTP lets the credential go over plain http to any host.
+// Without it, a plain-http request gets it only when its host is loopback
+// (127.0.0.0/8, ::1, localhost), and any other plain-http request fails
+// with ErrPlainHTTP before anything is sent. Even with it, a redirect from
+// https to http never carries the credential.
+func WithInsecureHTTP() Option {
+	return func(t *Transport) error { t.insecureHTTP = true; return nil }
 }
 
 // WithRefreshInterval sets the least time between two refreshes of the
@@ -139,6 +156,12 @@ func WithLogger(l *slog.Logger) Option {
 // in-memory bodies), retries the request once with it. Otherwise the 401
 // is returned as it came.
 //
+// The credential goes over https, or over plain http to a loopback host
+// (127.0.0.1, ::1, localhost) or with WithInsecureHTTP; any other
+// plain-http request fails with ErrPlainHTTP. It never goes with a redirect
+// to another host than the one first asked, nor with a redirect from https
+// to http.
+//
 // The transport never modifies the caller's request and never puts the
 // credential in an error or a log. It is safe for concurrent use.
 type Transport struct {
@@ -149,6 +172,7 @@ type Transport struct {
 	scheme       string
 	base         http.RoundTripper
 	hosts        map[string]bool
+	insecureHTTP bool
 	refreshEvery time.Duration
 	logger       *slog.Logger
 
@@ -246,19 +270,54 @@ func (t *Transport) credential(ctx context.Context) (string, error) {
 	return v, nil
 }
 
-// applies reports whether req should carry the credential.
-func (t *Transport) applies(req *http.Request) bool {
-	host := strings.ToLower(req.URL.Host)
-	if t.hosts != nil {
-		return t.hosts[host] || t.hosts[strings.ToLower(req.URL.Hostname())]
-	}
-	// A redirect (req.Response set by http.Client): only to the host the
-	// client first asked.
-	first := req
+// applies reports whether req should carry the credential, or why it
+// must not be sent at all (a plain-http request the transport may not
+// send the credential with).
+func (t *Transport) applies(req *http.Request) (bool, error) {
+	// A redirect has req.Response set by http.Client, holding the request
+	// it answered; first is the request the client was asked to send.
+	first, viaHTTPS := req, false
 	for n := 0; first.Response != nil && first.Response.Request != nil && n < 100; n++ {
 		first = first.Response.Request
+		viaHTTPS = viaHTTPS || first.URL != nil && strings.EqualFold(first.URL.Scheme, "https")
 	}
-	return first == req || first.URL != nil && strings.EqualFold(first.URL.Host, req.URL.Host)
+	redirect := first != req
+	if t.hosts != nil {
+		if !t.hosts[strings.ToLower(req.URL.Host)] && !t.hosts[strings.ToLower(req.URL.Hostname())] {
+			return false, nil
+		}
+	} else if redirect && (first.URL == nil || !strings.EqualFold(first.URL.Host, req.URL.Host)) {
+		return false, nil // only to the host the client first asked
+	}
+	if strings.EqualFold(req.URL.Scheme, "https") {
+		return true, nil
+	}
+	switch {
+	case viaHTTPS:
+		return false, nil // a downgrade from https: never in clear
+	case t.insecureHTTP || loopback(req.URL.Hostname()):
+		return true, nil
+	case redirect:
+		return false, nil
+	}
+	return false, fmt.Errorf("httpsecret: %w", &secretcache.Error{Op: "httpsecret", ID: t.id, Kind: secretcache.ErrInvalidRequest,
+		Err: fmt.Errorf("%w (%s://%s)", ErrPlainHTTP, truncate(req.URL.Scheme, 16), truncate(req.URL.Host, 255))})
+}
+
+// loopback reports whether host (no port) is localhost or a loopback IP.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 func (t *Transport) set(req *http.Request, v string) {
@@ -276,15 +335,21 @@ func closeBody(req *http.Request) {
 }
 
 // RoundTrip implements http.RoundTripper. It fails, closing the request
-// body, for a nil request or URL and when the credential cannot be read or
-// is not a valid header value (an error naming the secret, never the
-// value).
+// body, for a nil request or URL, for a plain-http request the credential
+// may not go with (ErrPlainHTTP: see Transport), and when the credential
+// cannot be read or is not a valid header value (an error naming the
+// secret, never the value).
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req == nil || req.URL == nil {
 		closeBody(req)
 		return nil, errors.New("httpsecret: nil request or URL")
 	}
-	if !t.applies(req) {
+	ok, err := t.applies(req)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	if !ok {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()

@@ -330,3 +330,106 @@ func TestConcurrentRetries(t *testing.T) {
 		t.Fatalf("%d secret fetches for one rotation", src.calls.Load())
 	}
 }
+
+// fakeNet is a base transport that records what it is sent (URL and
+// Authorization header) and answers redirects from a table.
+type fakeNet struct {
+	mu        sync.Mutex
+	got       []string
+	redirects map[string]string
+}
+
+func (f *fakeNet) RoundTrip(req *http.Request) (*http.Response, error) {
+	f.mu.Lock()
+	f.got = append(f.got, req.URL.String()+" "+req.Header.Get("Authorization"))
+	loc := f.redirects[req.URL.String()]
+	f.mu.Unlock()
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}
+	if loc != "" {
+		resp.StatusCode = http.StatusFound
+		resp.Header.Set("Location", loc)
+	}
+	return resp, nil
+}
+
+func (f *fakeNet) sent() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.got
+	f.got = nil
+	return out
+}
+
+// The credential never goes in clear after a redirect from https, even to
+// the same host, and never over plain http to a host other than loopback
+// unless WithInsecureHTTP allows it.
+func TestPlainHTTP(t *testing.T) {
+	_, _, _, _, c := setup(t, "Authorization", "Bearer ")
+	fn := &fakeNet{redirects: map[string]string{
+		"https://api.example.com/down":   "http://api.example.com/next",
+		"https://api.example.com/same":   "https://api.example.com/next",
+		"http://127.0.0.1:8080/down":     "http://127.0.0.1:8080/next",
+		"http://api.example.com/up":      "https://api.example.com/next",
+		"https://api.example.com/twice":  "https://api.example.com/hop",
+		"https://api.example.com/hop":    "http://api.example.com/next",
+		"https://api.example.com/toloop": "http://127.0.0.1:8080/next",
+	}}
+	const key = "Bearer key-1"
+	for _, tc := range []struct {
+		name string
+		opts []httpsecret.Option
+		url  string
+		want []string // what was sent, each "URL Authorization"
+	}{
+		{"downgrade, same host", nil, "https://api.example.com/down",
+			[]string{"https://api.example.com/down " + key, "http://api.example.com/next "}},
+		{"downgrade, same host, WithHosts", []httpsecret.Option{httpsecret.WithHosts("api.example.com")}, "https://api.example.com/down",
+			[]string{"https://api.example.com/down " + key, "http://api.example.com/next "}},
+		{"downgrade, same host, WithInsecureHTTP", []httpsecret.Option{httpsecret.WithInsecureHTTP()}, "https://api.example.com/down",
+			[]string{"https://api.example.com/down " + key, "http://api.example.com/next "}},
+		{"downgrade on the second hop", []httpsecret.Option{httpsecret.WithInsecureHTTP()}, "https://api.example.com/twice",
+			[]string{"https://api.example.com/twice " + key, "https://api.example.com/hop " + key, "http://api.example.com/next "}},
+		{"downgrade to loopback", []httpsecret.Option{httpsecret.WithHosts("api.example.com", "127.0.0.1")}, "https://api.example.com/toloop",
+			[]string{"https://api.example.com/toloop " + key, "http://127.0.0.1:8080/next "}},
+		{"https to https", nil, "https://api.example.com/same",
+			[]string{"https://api.example.com/same " + key, "https://api.example.com/next " + key}},
+		{"loopback http", nil, "http://127.0.0.1:8080/down",
+			[]string{"http://127.0.0.1:8080/down " + key, "http://127.0.0.1:8080/next " + key}},
+		{"localhost http", nil, "http://LocalHost:9/x", []string{"http://LocalHost:9/x " + key}},
+		{"::1 http", nil, "http://[::1]:9/x", []string{"http://[::1]:9/x " + key}},
+		{"http allowed", []httpsecret.Option{httpsecret.WithInsecureHTTP()}, "http://api.example.com/up",
+			[]string{"http://api.example.com/up " + key, "https://api.example.com/next " + key}},
+		{"http to an unlisted host", []httpsecret.Option{httpsecret.WithHosts("other.example.com")}, "http://api.example.com/x",
+			[]string{"http://api.example.com/x "}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := httpsecret.New(c, "prod/api-key/svc", append([]httpsecret.Option{httpsecret.WithBase(fn), quiet}, tc.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code, _ := do(t, tr.Client(), "GET", tc.url, ""); code != 200 {
+				t.Fatal(code)
+			}
+			if got := fn.sent(); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("sent:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+	// Plain http to another host without WithInsecureHTTP: an error, and
+	// nothing sent.
+	for _, opts := range [][]httpsecret.Option{nil, {httpsecret.WithHosts("api.example.com")}} {
+		tr, _ := httpsecret.New(c, "prod/api-key/svc", append([]httpsecret.Option{httpsecret.WithBase(fn), quiet}, opts...)...)
+		body := &trackBody{Reader: strings.NewReader("x")}
+		req, _ := http.NewRequest("POST", "http://api.example.com/x", body)
+		_, err := tr.RoundTrip(req)
+		if !errors.Is(err, httpsecret.ErrPlainHTTP) || !errors.Is(err, secretcache.ErrInvalidRequest) || strings.Contains(err.Error(), "key-1") {
+			t.Fatalf("plain http: %v", err)
+		}
+		if !body.closed || len(fn.sent()) != 0 {
+			t.Fatal("body not closed, or the request went out")
+		}
+	}
+}
