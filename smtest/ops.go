@@ -267,15 +267,25 @@ func (srv *Server) find(region string, id *string) (*secret, error) {
 	return s, nil
 }
 
-// findWritable looks a secret up for a write: it must exist, be a primary
-// and not be scheduled for deletion.
-func (srv *Server) findWritable(region string, id *string) (*secret, error) {
+// findPrimary looks a secret up for a change that replicas refuse: it must
+// exist and be a primary.
+func (srv *Server) findPrimary(region string, id *string) (*secret, error) {
 	s, err := srv.find(region, id)
 	if err != nil {
 		return nil, err
 	}
 	if s.primary != nil {
 		return nil, errReplica()
+	}
+	return s, nil
+}
+
+// findWritable looks a secret up for a write: it must exist, be a primary
+// and not be scheduled for deletion.
+func (srv *Server) findWritable(region string, id *string) (*secret, error) {
+	s, err := srv.findPrimary(region, id)
+	if err != nil {
+		return nil, err
 	}
 	if s.deleted() {
 		return nil, errMarkedDeleted()
@@ -1012,12 +1022,9 @@ func (srv *Server) opDeleteSecret(ctx context.Context, region string, in *delete
 func (srv *Server) opRestoreSecret(ctx context.Context, region string, in *secretIDIn) (any, []ChangeEvent, error) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	s, err := srv.find(region, in.SecretId)
+	s, err := srv.findPrimary(region, in.SecretId)
 	if err != nil {
 		return nil, nil, err
-	}
-	if s.primary != nil {
-		return nil, nil, errReplica()
 	}
 	var evs []ChangeEvent
 	if s.deleted() {
@@ -1039,12 +1046,9 @@ func (srv *Server) opTagResource(ctx context.Context, region string, in *tagReso
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	s, err := srv.find(region, in.SecretId)
+	s, err := srv.findPrimary(region, in.SecretId)
 	if err != nil {
 		return nil, nil, err
-	}
-	if s.primary != nil {
-		return nil, nil, errReplica()
 	}
 	merged := mergeTags(s.tags, tags)
 	if len(merged) > 50 {
@@ -1060,12 +1064,9 @@ func (srv *Server) opUntagResource(ctx context.Context, region string, in *untag
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	s, err := srv.find(region, in.SecretId)
+	s, err := srv.findPrimary(region, in.SecretId)
 	if err != nil {
 		return nil, nil, err
-	}
-	if s.primary != nil {
-		return nil, nil, errReplica()
 	}
 	s.tags = slices.DeleteFunc(s.tags, func(t tag) bool { return slices.Contains(in.TagKeys, t.Key) })
 	return obj{}, srv.events(s, "UntagResource", nil), nil
@@ -1110,12 +1111,9 @@ func (srv *Server) opRemoveRegionsFromReplication(ctx context.Context, region st
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	s, err := srv.find(region, in.SecretId)
+	s, err := srv.findPrimary(region, in.SecretId)
 	if err != nil {
 		return nil, nil, err
-	}
-	if s.primary != nil {
-		return nil, nil, errReplica()
 	}
 	var evs []ChangeEvent
 	s.replicas = slices.DeleteFunc(s.replicas, func(r *replicaInfo) bool {
