@@ -149,3 +149,48 @@ func ExampleWithReadHook() {
 	// prod/db miss
 	// prod/db hit
 }
+
+func ExampleCache_GetBinary() {
+	src := secretcache.SourceFunc(func(_ context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+		return &secretcache.Secret{Name: ref.ID, VersionID: "v1", Binary: []byte{0xde, 0xad}}, nil
+	})
+	c, _ := secretcache.New(src)
+	defer c.Close()
+	b, _ := c.GetBinary(context.Background(), "prod/tls-key")
+	b[0] = 0 // the caller's own copy: the cache is unchanged
+	again, _ := c.GetBinary(context.Background(), "prod/tls-key")
+	_, err := c.GetString(context.Background(), "prod/tls-key")
+	fmt.Printf("%x %v\n", again, errors.Is(err, secretcache.ErrWrongType))
+	// Output: dead true
+}
+
+func ExampleCache_Stats() {
+	c, _ := secretcache.New(exampleSource())
+	defer c.Close()
+	ctx := context.Background()
+	_, _ = c.GetString(ctx, "prod/db")
+	_, _ = c.GetString(ctx, "prod/db")
+	_, _ = c.GetString(ctx, "prod/missing")
+	st := c.Stats()
+	fmt.Printf("reads %d, hit rate %.2f, backend calls %d, errors %v, entries %d\n",
+		st.Reads(), st.HitRate, st.BackendCalls, st.BackendErrors, st.Entries)
+	// Output: reads 3, hit rate 0.33, backend calls 2, errors map[not_found:1], entries 1
+}
+
+func ExampleCache_Entries() {
+	c, _ := secretcache.New(exampleSource())
+	defer c.Close()
+	_, _ = c.GetString(context.Background(), "prod/db")
+	for e := range c.Entries() { // metadata only, never values
+		fmt.Println(e.Ref.ID, e.Metadata.VersionID, e.TTL)
+	}
+	// Output: prod/db v1 5m0s
+}
+
+func ExampleCache_Close() {
+	c, _ := secretcache.New(exampleSource())
+	_ = c.Close()
+	_, err := c.GetString(context.Background(), "prod/db")
+	fmt.Println(errors.Is(err, secretcache.ErrClosed), c.Closed())
+	// Output: true true
+}
