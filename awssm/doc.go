@@ -21,6 +21,17 @@
 // answer. ListNames lists secret names by prefix with ListSecrets, for
 // prefetching.
 //
+// # Answers are checked
+//
+// Every answer, single or batched, from any region, is checked before it
+// becomes a secretcache.Secret: the secret, version and stage asked for, a
+// version id of AWS's form, a non-empty value (AWS stores no empty value, so
+// an empty or missing SecretString/SecretBinary is a broken answer, never a
+// secret whose value is ""), a sane CreatedDate. A malformed answer is
+// refused as a transient secretcache.ErrMismatch holding an *AnswerError:
+// the next region is asked (the region's breaker does not count it), and a
+// malformed batch entry is read again alone, once.
+//
 // # Retries, timeouts, failover
 //
 // Each region has its own client and its own retryer, the SDK's (standard
@@ -47,9 +58,12 @@
 // Every error is a *secretcache.Error of one of the core's kinds
 // (secretcache.ErrNotFound, ErrAccessDenied, ErrDecryption, ErrDeleted,
 // ErrInvalidRequest, ErrThrottled, ErrUnavailable, ErrMismatch) naming the
-// secret id; the AWS error stays reachable with errors.As (smithy.APIError
-// for an error code, *BatchEntryError for a per-secret batch error). No
-// error, log line or metric holds a secret value.
+// secret id. Under it is a *CallError (a failed call: operation, region,
+// HTTP status, AWS error code and message, request id, attempts), a
+// *BatchEntryError (a per-secret batch error) or an *AnswerError (an answer
+// refused); the SDK's errors stay reachable with errors.As (smithy.APIError
+// for an error code, *smithyhttp.ResponseError, ...). No error, log line or
+// metric holds a secret value.
 //
 // Calls carry "secretcache/<version>" in their user agent, so CloudTrail
 // shows them.

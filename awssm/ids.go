@@ -133,27 +133,6 @@ func reportARN(id, sent, served string) string {
 	return got.String()
 }
 
-// checkAnswer refuses an answer that is not the ref asked for: another
-// secret, version or stage. Never a wrong secret.
-func checkAnswer(ref secretcache.Ref, s *secretcache.Secret) error {
-	var why string
-	switch {
-	case s.ARN == "" && s.Name == "":
-		why = "the answer names no secret"
-	case !matches(ref.ID, s.ARN, s.Name) && !(s.ARN == "" && s.Name == nameOf(ref.ID)):
-		why = fmt.Sprintf("asked for %q, got %q", shortID(ref.ID), shortID(s.Name))
-	case ref.VersionID != "" && s.VersionID != ref.VersionID:
-		why = fmt.Sprintf("asked for version %q, got %q", ref.VersionID, s.VersionID)
-	case ref.VersionStage != "" && !s.HasStage(ref.VersionStage):
-		why = fmt.Sprintf("asked for stage %q, got %q", ref.VersionStage, s.VersionStages)
-	case ref.VersionStage == "" && ref.VersionID == "" && len(s.VersionStages) > 0 && !s.HasStage(secretcache.DefaultStage):
-		why = fmt.Sprintf("asked for stage %q, got %q", secretcache.DefaultStage, s.VersionStages)
-	default:
-		return nil
-	}
-	return &secretcache.Error{Op: "fetch", ID: shortID(ref.ID), Kind: secretcache.ErrMismatch, Err: errors.New(why)}
-}
-
 // nameOf returns the secret name in a name or a partial ARN.
 func nameOf(id string) string {
 	if a, ok := parseARN(id); ok {

@@ -2,6 +2,7 @@ package awssm
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -29,41 +30,37 @@ func (m attemptTimeout) HandleFinalize(ctx context.Context, in middleware.Finali
 	return out, md, err
 }
 
-// observe reports every operation, retries included, to the call observers.
-type observe struct {
-	s      *Source
-	region string
-}
-
-func (observe) ID() string { return "secretcache.CallObserver" }
-
-func (m observe) HandleInitialize(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (
-	middleware.InitializeOutput, middleware.Metadata, error) {
-	start := time.Now()
-	out, md, err := next.HandleInitialize(ctx, in)
+// observe reports one API call of region to the call observers: op, the
+// time since start, and nil or the call's error as a *secretcache.Error of
+// its kind (a refused answer is already one, of kind ErrMismatch). Every
+// call the source makes goes through it once, after the SDK's retries and
+// after the answer was checked, so an answer refused as malformed counts as
+// a failed call.
+func (s *Source) observe(ctx context.Context, op, region string, start time.Time, err error) {
+	if len(s.cfg.observers) == 0 {
+		return
+	}
+	d := time.Since(start)
 	var kerr error
 	if err != nil {
-		kerr = &secretcache.Error{Op: "fetch", Kind: classify(ctx, err).kind, Err: err}
+		var se *secretcache.Error
+		if !errors.As(err, &se) || se.Kind == nil {
+			se = &secretcache.Error{Op: "fetch", Kind: classify(ctx, err).kind, Err: err}
+		}
+		kerr = se
 	}
-	op, d := middleware.GetOperationName(ctx), time.Since(start)
-	for _, fn := range m.s.cfg.observers {
-		fn(op, m.region, d, kerr)
+	for _, fn := range s.cfg.observers {
+		fn(op, region, d, kerr)
 	}
-	return out, md, err
 }
 
 // stackOptions returns the middleware the source adds to each client.
-func (s *Source) stackOptions(region string) []func(*middleware.Stack) error {
+func (s *Source) stackOptions() []func(*middleware.Stack) error {
 	fns := []func(*middleware.Stack) error{
 		awsmiddleware.AddUserAgentKeyValue("secretcache", secretcache.Version),
 		func(st *middleware.Stack) error {
 			return st.Finalize.Insert(attemptTimeout{s.cfg.attemptTimeout}, "Retry", middleware.After)
 		},
-	}
-	if len(s.cfg.observers) > 0 {
-		fns = append(fns, func(st *middleware.Stack) error {
-			return st.Initialize.Add(observe{s, region}, middleware.Before)
-		})
 	}
 	return fns
 }

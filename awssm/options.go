@@ -197,9 +197,11 @@ func WithBreaker(failures int, openFor time.Duration) Option {
 // makes (retries included in the call): op is the operation name
 // ("GetSecretValue", "BatchGetSecretValue", "ListSecrets"), region the
 // region called, d the time it took and err nil on success or a
-// *secretcache.Error of the mapped kind. It runs on the calling goroutine and
-// must be quick. Several observers run in the order given; a nil fn makes
-// New fail.
+// *secretcache.Error of the mapped kind. An answer refused as malformed (see
+// AnswerError) is a failure of kind secretcache.ErrMismatch; so is a
+// BatchGetSecretValue page with a refused entry, although its other entries
+// are served. It runs on the calling goroutine and must be quick. Several
+// observers run in the order given; a nil fn makes New fail.
 func WithCallObserver(fn func(op, region string, d time.Duration, err error)) Option {
 	return func(c *config) error {
 		if fn == nil {

@@ -106,7 +106,11 @@ func try[T any](s *Source, ctx, parent context.Context, r *region, id string, ca
 	if errors.As(raw, &se) && se.Kind != nil {
 		return v, c, true, se
 	}
-	return v, c, true, &secretcache.Error{Op: "fetch", ID: id, Kind: c.kind, Err: fmt.Errorf("region %s: %w", r.name, raw)}
+	var ce *CallError
+	if !errors.As(raw, &ce) { // every call's error is a *CallError, naming the region
+		raw = fmt.Errorf("region %s: %w", r.name, raw)
+	}
+	return v, c, true, &secretcache.Error{Op: "fetch", ID: id, Kind: c.kind, Err: raw}
 }
 
 // finish classifies the outcome of a call the breaker let through and

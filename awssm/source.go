@@ -100,7 +100,7 @@ func New(cfg aws.Config, opts ...Option) (*Source, error) {
 			}
 			o.Retryer = s.newRetryer()
 			o.RetryMaxAttempts = 0 // else the SDK wraps our retryer with cfg's
-			o.APIOptions = append(slices.Clip(o.APIOptions), s.stackOptions(name)...)
+			o.APIOptions = append(slices.Clip(o.APIOptions), s.stackOptions()...)
 		})
 		s.regions = append(s.regions, s.newRegion(name, i == 0, client))
 	}
@@ -151,11 +151,20 @@ func (s *Source) Breakers() []secretcache.BreakerState {
 // regions in order, failing over on transient errors. An ARN of one of the
 // source's regions is rewritten to the region it is sent to, and the
 // returned ARN is in the region the ref names; an ARN of any other region is
-// sent unchanged and its answer reported as returned. An empty, oversized (over secretcache.MaxIDLength) or malformed id,
-// stage or version id fails with secretcache.ErrInvalidRequest before any
-// call; an answer for another secret, version or stage with
-// secretcache.ErrMismatch. Errors are *secretcache.Error whose Err chain
-// holds the AWS error.
+// sent unchanged and its answer reported as returned. An empty, oversized
+// (over secretcache.MaxIDLength) or malformed id, stage or version id fails
+// with secretcache.ErrInvalidRequest before any call.
+//
+// Every answer is checked before it is served: it must name the secret
+// asked for (name and ARN agreeing), carry a version id of AWS's form (the
+// one asked for, if any), stages holding the one asked for (AWSCURRENT by
+// default), a non-empty SecretString or SecretBinary, and a CreatedDate
+// between 2018-04-01 and MaxClockSkew ahead of now. An answer that is not
+// fails with secretcache.ErrMismatch, transient, holding an *AnswerError
+// that says what was wrong (never the value); the next region is asked, as
+// after a transient failure, but the region's breaker does not count it: the
+// region answered. Other errors are *secretcache.Error holding a *CallError,
+// with the SDK's error under it.
 func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
 	if err := validateRef(ref); err != nil {
 		return nil, err
@@ -170,6 +179,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 
 func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 	return func(ctx context.Context, r *region) (*secretcache.Secret, error) {
+		const op = "GetSecretValue"
 		sent := inRegion(ref.ID, r.name, s.names)
 		in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(sent)}
 		if ref.VersionID != "" {
@@ -178,28 +188,19 @@ func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 		if ref.VersionStage != "" {
 			in.VersionStage = aws.String(ref.VersionStage)
 		}
+		start := time.Now()
 		out, err := r.client.GetSecretValue(ctx, in)
 		if err != nil {
+			err = newCallError(op, r.name, err)
+			s.observe(ctx, op, r.name, start, err)
 			return nil, err
 		}
-		sec := newSecret(ref.ID, sent, out.ARN, out.Name, out.VersionId, out.VersionStages, out.SecretString,
-			out.SecretBinary, out.CreatedDate)
-		if err := checkAnswer(ref, sec); err != nil {
-			return nil, err
+		sec, why := accept(ref, sent, getAnswer(out), time.Now())
+		if why != "" {
+			err = refused(ref.ID, op, r.name, requestID(out.ResultMetadata), why)
 		}
-		return sec, nil
-	}
-}
-
-func newSecret(id, sent string, arn, name, versionID *string, stages []string, str *string, bin []byte, created *time.Time) *secretcache.Secret {
-	return &secretcache.Secret{
-		ARN:           reportARN(id, sent, aws.ToString(arn)),
-		Name:          aws.ToString(name),
-		VersionID:     aws.ToString(versionID),
-		VersionStages: slices.Clone(stages),
-		String:        aws.ToString(str),
-		Binary:        bin,
-		CreatedDate:   aws.ToTime(created),
+		s.observe(ctx, op, r.name, start, err)
+		return sec, err
 	}
 }
 
@@ -207,17 +208,21 @@ func newSecret(id, sent string, arn, name, versionID *string, stages []string, s
 // AWSCURRENT go by BatchGetSecretValue, up to secretcache.MaxBatch ids a
 // call (more refs are split into several calls; repeated ids are sent once),
 // every returned secret and per-secret error matched to its ref by name,
-// full ARN or partial ARN; a ref the answer leaves unclear, or a per-secret
-// transient error, is read again with GetSecretValue. Refs for another stage
-// or a version id, and a lone ref, use GetSecretValue. If the caller may not
-// call BatchGetSecretValue, FetchBatch falls back to single gets and keeps
-// doing so for BatchRecheckAfter (logged once). Any other failure of the
-// whole call that is not transient (a ValidationException, an
-// InvalidNextTokenException, ...) says nothing about the secrets: each ref
-// it held is read again with GetSecretValue. A transient failure of the
-// whole call, in every region, sets the error of every ref it held. Invalid refs get
-// secretcache.ErrInvalidRequest without a call; an empty refs gets an empty
-// result.
+// full ARN or partial ARN, and checked as Fetch checks an answer; a ref the
+// answer leaves unclear (no entry, several, a value and an error), whose
+// entry fails the checks, or with a per-secret transient error, is read
+// again with GetSecretValue, once (failing over like Fetch), and the other
+// refs are served from the batch. A malformed entry is logged, with what was
+// wrong, and its page reported to the call observers as ErrMismatch. Refs
+// for another stage or a version id, and a lone ref, use GetSecretValue. If
+// the caller may not call BatchGetSecretValue, FetchBatch falls back to
+// single gets and keeps doing so for BatchRecheckAfter (logged once). Any
+// other failure of the whole call that is not transient (a
+// ValidationException, an InvalidNextTokenException, ...) says nothing about
+// the secrets: each ref it held is read again with GetSecretValue. A
+// transient failure of the whole call, in every region, sets the error of
+// every ref it held. Invalid refs get secretcache.ErrInvalidRequest without
+// a call; an empty refs gets an empty result.
 func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secretcache.Result {
 	out := make([]secretcache.Result, len(refs))
 	if len(refs) == 0 {
@@ -338,6 +343,7 @@ func (s *Source) batch(ctx, parent context.Context, ids []string, refs []secretc
 	}
 	res := make(map[string]secretcache.Result, len(ids))
 	var again []string
+	now := time.Now()
 	for i, id := range ids {
 		sent := ans.sent[i]
 		var hits, errs []int
@@ -353,9 +359,12 @@ func (s *Source) batch(ctx, parent context.Context, ids []string, refs []secretc
 		}
 		switch {
 		case len(hits) == 1 && len(errs) == 0:
-			v := ans.values[hits[0]]
-			sec := newSecret(id, sent, v.ARN, v.Name, v.VersionId, v.VersionStages, v.SecretString, v.SecretBinary, v.CreatedDate)
-			if checkAnswer(refs[byID[id][0]], sec) != nil {
+			// A malformed entry (batchCall logged it) is read again alone,
+			// as a transient failure fails over: once, by GetSecretValue,
+			// in every region if need be, and refused there too if it is
+			// malformed there.
+			sec, why := accept(refs[byID[id][0]], sent, entryAnswer(&ans.values[hits[0]]), now)
+			if why != "" {
 				again = append(again, id)
 				continue
 			}
@@ -381,26 +390,41 @@ func (s *Source) batch(ctx, parent context.Context, ids []string, refs []secretc
 // batchAnswer is what one region answered to BatchGetSecretValue, all pages.
 type batchAnswer struct {
 	region string
+	ids    []string // the ids asked for
 	sent   []string // the ids as sent, ARNs in region
 	values []types.SecretValueEntry
 	errs   []types.APIErrorType
+	copies map[string]int // entries seen per secret (ARN and name)
 }
 
 func (s *Source) batchCall(ids []string) attempt[*batchAnswer] {
 	return func(ctx context.Context, r *region) (*batchAnswer, error) {
-		a := &batchAnswer{region: r.name, sent: make([]string, len(ids))}
+		const op = "BatchGetSecretValue"
+		a := &batchAnswer{region: r.name, ids: ids, sent: make([]string, len(ids)), copies: map[string]int{}}
 		for i, id := range ids {
 			a.sent[i] = inRegion(id, r.name, s.names)
 		}
 		in := &secretsmanager.BatchGetSecretValueInput{SecretIdList: slices.Clone(a.sent)}
 		seen := map[string]bool{}
 		for page := 0; ; page++ {
+			start := time.Now()
 			out, err := r.client.BatchGetSecretValue(ctx, in)
 			if err != nil {
+				err = newCallError(op, r.name, err)
+				s.observe(ctx, op, r.name, start, err)
 				return nil, err
 			}
-			a.values = append(a.values, out.SecretValues...)
-			a.errs = append(a.errs, out.Errors...)
+			var perr error
+			if why := a.add(out, time.Now()); len(why) > 0 {
+				// The page is served all the same, each entry on its own
+				// merits (batch): report what was wrong with it.
+				rid := requestID(out.ResultMetadata)
+				s.log.Warn("awssm: refused part of a BatchGetSecretValue answer; any secret it leaves in doubt is read again alone",
+					"region", r.name, "request_id", rid, "problems", why)
+				perr = refused("", op, r.name, rid, fmt.Sprintf("%d of %d entries: %s", len(why),
+					len(out.SecretValues)+len(out.Errors), strings.Join(why[:min(len(why), 3)], "; ")))
+			}
+			s.observe(ctx, op, r.name, start, perr)
 			tok := aws.ToString(out.NextToken)
 			// A token seen before or more pages than ids: stop; what is
 			// missing is read one by one.
@@ -411,6 +435,52 @@ func (s *Source) batchCall(ids []string) attempt[*batchAnswer] {
 			in = &secretsmanager.BatchGetSecretValueInput{SecretIdList: slices.Clone(a.sent), NextToken: aws.String(tok)}
 		}
 	}
+}
+
+// add takes in one page of the answer and returns what is wrong with it, if
+// anything: entries that accept refuses, entries for no id asked for,
+// entries repeated more often than ids name their secret, errors for no id
+// asked for. It decides nothing: batch matches the entries to the ids.
+func (a *batchAnswer) add(out *secretsmanager.BatchGetSecretValueOutput, now time.Time) []string {
+	a.values = append(a.values, out.SecretValues...)
+	a.errs = append(a.errs, out.Errors...)
+	var why []string
+	for k := range out.SecretValues {
+		v := &out.SecretValues[k]
+		arn, name := aws.ToString(v.ARN), aws.ToString(v.Name)
+		asked := 0 // the ids that name this entry's secret
+		first := -1
+		for j, sent := range a.sent {
+			if matches(sent, arn, name) {
+				asked++
+				if first < 0 {
+					first = j
+				}
+			}
+		}
+		if first < 0 {
+			got := name
+			if got == "" {
+				got = arn
+			}
+			why = append(why, fmt.Sprintf("an entry for %q, which was not asked for", shortID(got)))
+			continue
+		}
+		id := a.ids[first]
+		if _, p := accept(secretcache.Ref{ID: id}, a.sent[first], entryAnswer(v), now); p != "" {
+			why = append(why, fmt.Sprintf("%q: %s", shortID(id), p))
+		}
+		key := arn + "\x00" + name
+		if a.copies[key]++; a.copies[key] > asked {
+			why = append(why, fmt.Sprintf("%q: answered %d times", shortID(id), a.copies[key]))
+		}
+	}
+	for _, e := range out.Errors {
+		if !slices.Contains(a.sent, aws.ToString(e.SecretId)) {
+			why = append(why, fmt.Sprintf("an error for %q, which was not asked for", shortID(aws.ToString(e.SecretId))))
+		}
+	}
+	return why
 }
 
 // ListNames returns the names of the secrets whose name starts with prefix
@@ -430,7 +500,16 @@ func (s *Source) ListNames(ctx context.Context, prefix string) ([]string, error)
 	}
 	octx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
 	defer cancel()
-	return failover(s, octx, ctx, prefix, func(ctx context.Context, r *region) ([]string, error) {
+	names, err := failover(s, octx, ctx, prefix, s.listCall(prefix))
+	var se *secretcache.Error
+	if errors.As(err, &se) && se.Op == "fetch" {
+		se.Op = "list" // failover's errors are made for fetches
+	}
+	return names, err
+}
+
+func (s *Source) listCall(prefix string) attempt[[]string] {
+	return func(ctx context.Context, r *region) ([]string, error) {
 		in := &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(100)}
 		if prefix != "" {
 			in.Filters = []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}}
@@ -441,7 +520,12 @@ func (s *Source) ListNames(ctx context.Context, prefix string) ([]string, error)
 		seen := map[string]bool{}
 		var names []string
 		for p.HasMorePages() {
+			start := time.Now()
 			out, err := p.NextPage(ctx)
+			if err != nil {
+				err = newCallError("ListSecrets", r.name, err)
+			}
+			s.observe(ctx, "ListSecrets", r.name, start, err)
 			if err != nil {
 				return nil, err
 			}
@@ -460,7 +544,7 @@ func (s *Source) ListNames(ctx context.Context, prefix string) ([]string, error)
 		}
 		slices.Sort(names)
 		return names, nil
-	})
+	}
 }
 
 func nameRune(r rune) bool {

@@ -80,10 +80,12 @@
 // SetFault injects, per region and per operation, latency, error answers
 // (e.g. ThrottlingException, InternalServiceError, AccessDeniedException),
 // blackholes (the request hangs until the client gives up), connection
-// resets, rate limits (ThrottlingException above a rate) and faults that
-// clear themselves after Count requests. Faults can be changed while the
-// server runs. The server never holds its state lock while delaying a
-// request.
+// resets, rate limits (ThrottlingException above a rate), answers rewritten
+// on their way out (Fault.Rewrite: a GetSecretValue without its value, a
+// batch entry for another secret, a CreatedDate in 2099, to test a client
+// against answers AWS would not give) and faults that clear themselves
+// after Count requests. Faults can be changed while the server runs. The
+// server never holds its state lock while delaying a request.
 //
 // # Security
 //

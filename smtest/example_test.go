@@ -135,3 +135,23 @@ func ExampleServer_LoadJSON() {
 	// Output:
 	// {"username":"app","password":"dev"}
 }
+
+// A Rewrite fault changes answers on their way out: here GetSecretValue
+// answers lose their value, as no AWS answer would, to test that a client
+// refuses them instead of serving "" as the secret.
+func ExampleFault_rewrite() {
+	srv := smtest.NewServer()
+	defer srv.Close()
+	if _, err := srv.CreateSecret("", "db/password", "hunter2"); err != nil {
+		panic(err)
+	}
+	srv.SetFault("", "GetSecretValue", smtest.Fault{Rewrite: func(op string, answer map[string]any) {
+		delete(answer, "SecretString")
+		delete(answer, "SecretBinary")
+	}})
+	out, err := srv.Client("").GetSecretValue(context.Background(),
+		&secretsmanager.GetSecretValueInput{SecretId: aws.String("db/password")})
+	fmt.Println(err, aws.ToString(out.Name), out.SecretString == nil)
+	// Output:
+	// <nil> db/password true
+}

@@ -1,6 +1,8 @@
 package smtest
 
 import (
+	"bytes"
+	"encoding/json"
 	"net"
 	"net/http"
 	"time"
@@ -10,7 +12,8 @@ import (
 // region (see SetFault). Several effects can be combined: Latency is applied
 // first, then Reset, Blackhole, RatePerSecond and ErrorCode, in that order;
 // a Fault with only Latency (or a RatePerSecond not exceeded) lets the
-// request proceed normally after the delay.
+// request proceed normally after the delay, its answer passed through
+// Rewrite if that is set.
 type Fault struct {
 	// Latency is added before answering. The wait ends early if the client
 	// goes away or the server closes.
@@ -31,6 +34,23 @@ type Fault struct {
 	// that go above this rate (token bucket with a burst of
 	// max(1, RatePerSecond)).
 	RatePerSecond float64
+	// Rewrite, if set, changes the answer of the operation before it is
+	// sent, to test how a client copes with answers AWS would not give: a
+	// GetSecretValue without SecretString, a BatchGetSecretValue entry for
+	// a secret not asked for, a CreatedDate in 2099, and so on. It is
+	// called with the operation name and the answer as decoded from its
+	// JSON: members are map keys ("SecretString", "VersionStages", ...),
+	// lists are []any, objects map[string]any, numbers json.Number (a date
+	// is seconds since the epoch, binary values are base64 strings, as on
+	// the wire). It may change the map in place (delete, set or add
+	// members, including values of other types); the changed answer is
+	// sent with HTTP 200. It runs only when the operation succeeded (never
+	// for an error answer, nor when another effect of the fault answered),
+	// outside the server's lock, possibly for several requests at once;
+	// the server state is not changed by it. A request answered with an
+	// error still uses up one of Count. A Rewrite that panics drops the
+	// connection without an answer.
+	Rewrite func(op string, answer map[string]any)
 	// Count, if > 0, makes the fault apply to the next Count matching
 	// requests only; then it clears itself.
 	Count int
@@ -110,11 +130,12 @@ func (s *Server) takeFault(region, op string) (f Fault, throttled, ok bool) {
 }
 
 // applyFault applies the fault matching the request, if any. handled
-// reports that the request was answered (or dropped) and must not run.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op string) (status int, handled bool) {
+// reports that the request was answered (or dropped) and must not run;
+// rewrite is the fault's Rewrite, for the answer of a request that runs.
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op string) (status int, rewrite func(string, map[string]any), handled bool) {
 	f, throttled, ok := s.takeFault(region, op)
 	if !ok {
-		return 0, false
+		return 0, nil, false
 	}
 	ctx := r.Context()
 	if f.Latency > 0 {
@@ -131,7 +152,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op s
 	}
 	if f.Reset {
 		resetConn(w)
-		return 0, true
+		return 0, nil, true
 	}
 	if f.Blackhole {
 		select {
@@ -142,14 +163,31 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op s
 	}
 	if throttled {
 		writeError(w, apiErr("ThrottlingException", "Rate exceeded"))
-		return 400, true
+		return 400, nil, true
 	}
 	if f.ErrorCode != "" {
 		e := apiErr(f.ErrorCode, "smtest: injected fault %s", f.ErrorCode)
 		writeError(w, e)
-		return e.status(), true
+		return e.status(), nil, true
 	}
-	return 0, false
+	return 0, f.Rewrite, false
+}
+
+// rewriteAnswer runs a Rewrite fault on out, the answer of op, through its
+// JSON form. An answer that does not encode as a JSON object is left as is.
+func rewriteAnswer(op string, out any, rewrite func(string, map[string]any)) any {
+	b, err := json.Marshal(out)
+	if err != nil {
+		return out
+	}
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil || m == nil {
+		return out
+	}
+	rewrite(op, m)
+	return m
 }
 
 // resetConn closes the client connection with a TCP RST: SO_LINGER 0 makes

@@ -2,6 +2,7 @@ package smtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -297,4 +298,91 @@ func TestFaultsChangedWhileRunning(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+}
+
+// Rewrite changes the JSON answer of a successful operation, before it is
+// sent; errors and the server state are untouched; Count limits it.
+func TestFaultRewrite(t *testing.T) {
+	s := newServer(t)
+	ctx := ctxT(t)
+	if _, err := s.CreateSecret("", "s", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateBinarySecret("", "b", []byte{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	c := noRetry(s, "")
+	var mu sync.Mutex
+	var ops []string
+	s.SetFault("", "GetSecretValue", Fault{Count: 3, Rewrite: func(op string, a map[string]any) {
+		mu.Lock()
+		ops = append(ops, op)
+		mu.Unlock()
+		if _, ok := a["CreatedDate"].(json.Number); !ok {
+			t.Errorf("CreatedDate decoded as %T, want json.Number", a["CreatedDate"])
+		}
+		if b, ok := a["SecretBinary"]; ok && b != "AQI=" {
+			t.Errorf("SecretBinary %v, want base64 AQI=", b)
+		}
+		delete(a, "SecretString")
+		a["VersionStages"] = []any{"AWSPREVIOUS"}
+		a["CreatedDate"] = 4102444800 // 2100-01-01
+	}})
+	out, err := c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("s")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.SecretString != nil || len(out.VersionStages) != 1 || out.VersionStages[0] != "AWSPREVIOUS" ||
+		out.CreatedDate.Year() != 2100 || aws.ToString(out.Name) != "s" {
+		t.Fatalf("answer not rewritten: %+v", out)
+	}
+	// An error answer is not rewritten (it uses up one of Count all the same).
+	if err := get(ctx, c, "missing"); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") {
+		t.Fatalf("missing: %v", err)
+	}
+	if out, err := c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("b")}); err != nil || out.SecretBinary == nil {
+		t.Fatalf("binary: %v %v", out, err)
+	}
+	// Count used up: normal again, and the stored secret never changed.
+	out, err = c.GetSecretValue(ctx, &sm.GetSecretValueInput{SecretId: aws.String("s")})
+	if err != nil || aws.ToString(out.SecretString) != "v" || out.VersionStages[0] != "AWSCURRENT" {
+		t.Fatalf("after the fault: %+v %v", out, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ops) != 2 || ops[0] != "GetSecretValue" {
+		t.Fatalf("Rewrite called for %v", ops)
+	}
+}
+
+// A Rewrite for every operation sees each operation's name; a batch answer's
+// entries are []any of map[string]any, and entries can be added.
+func TestFaultRewriteBatchEntries(t *testing.T) {
+	s := newServer(t)
+	ctx := ctxT(t)
+	s.CreateSecret("", "a", "va")
+	s.CreateSecret("", "b", "vb")
+	c := noRetry(s, "")
+	s.SetFault("", "", Fault{Rewrite: func(op string, a map[string]any) {
+		if op != "BatchGetSecretValue" {
+			return
+		}
+		vals := a["SecretValues"].([]any)
+		extra := map[string]any{}
+		for k, v := range vals[0].(map[string]any) {
+			extra[k] = v
+		}
+		extra["Name"] = "not-asked"
+		a["SecretValues"] = append(vals, extra)
+	}})
+	out, err := c.BatchGetSecretValue(ctx, &sm.BatchGetSecretValueInput{SecretIdList: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.SecretValues) != 3 || aws.ToString(out.SecretValues[2].Name) != "not-asked" {
+		t.Fatalf("entries %+v", out.SecretValues)
+	}
+	if err := get(ctx, c, "a"); err != nil {
+		t.Fatal(err)
+	}
 }

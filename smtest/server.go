@@ -198,7 +198,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	status, handled := s.applyFault(w, r, region, opName)
+	status, rewrite, handled := s.applyFault(w, r, region, opName)
 	if handled {
 		s.logRequest(r.Context(), opName, region, status, start)
 		return
@@ -211,6 +211,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ae)
 		s.logRequest(r.Context(), opName, region, ae.Status, start)
 		return
+	}
+	if rewrite != nil {
+		out = rewriteAnswer(opName, out, rewrite)
 	}
 	writeJSON(w, http.StatusOK, out)
 	s.logRequest(r.Context(), opName, region, http.StatusOK, start)
