@@ -362,7 +362,9 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"unknown key", func(c *Config) error { return c.Parse([]byte("cache_sise = 5")) }, "cache_sise: unknown key; did you mean cache_size? (every key is listed under Configuration in README.md)"},
 		{"far unknown key", func(c *Config) error { return c.Parse([]byte("zzz = 5")) }, "zzz: unknown key (every key is listed under Configuration in README.md)"},
 		{"TOML syntax", func(c *Config) error { return c.Parse([]byte("ttl_seconds = 30\nregion = us-east-1\n")) }, "TOML parse error at line 2, column 10: "},
-		{"field", func(c *Config) error { return c.Parse([]byte("[[ttl_policies]]\npattern = \"a\"\nttl_seconds = \"x\"")) }, `ttl_policies[0].ttl_seconds = "x": must be an integer from 1 to 86400`},
+		{"field", func(c *Config) error {
+			return c.Parse([]byte("[[ttl_policies]]\npattern = \"a\"\nttl_seconds = \"x\""))
+		}, `ttl_policies[0].ttl_seconds = "x": must be an integer from 1 to 86400`},
 		{"file", func(c *Config) error {
 			if err := os.WriteFile(file, []byte("max_conn = 0\n"), 0o600); err != nil {
 				t.Fatal(err)

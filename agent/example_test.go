@@ -28,7 +28,7 @@ func Example() {
 	cfg.ListenAddr = "127.0.0.1:0"
 	a, err := agent.New(context.Background(), cfg,
 		agent.WithAWSConfig(srv.AWSConfig("")), // production: the AWS SDK's default chain
-		agent.WithToken("my-token-0123456789"),            // production: AWS_TOKEN=file:///var/run/awssmatoken
+		agent.WithToken("my-token-0123456789"), // production: AWS_TOKEN=file:///var/run/awssmatoken
 		agent.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Println(err)
