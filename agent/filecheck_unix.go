@@ -25,15 +25,15 @@ func checkOwner(path, what string, fi fs.FileInfo) error {
 		what, path, userName(st.Uid), userName(me), path)
 }
 
-// groupName describes the group of fi ("group secretcache-token (gid 990)").
+// groupName describes the group of fi ("secretcache-token (gid 990)").
 func groupName(fi fs.FileInfo) string {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return "its group"
+		return "unknown"
 	}
 	gid := strconv.FormatUint(uint64(st.Gid), 10)
 	if g, err := user.LookupGroupId(gid); err == nil {
-		return "group " + g.Name + " (gid " + gid + ")"
+		return g.Name + " (gid " + gid + ")"
 	}
 	return "gid " + gid
 }

@@ -46,7 +46,7 @@ func newAWSSource(ctx context.Context, cfg Config, awsCfg *aws.Config, log *slog
 	if p := cfg.CredentialsFilePath; p != "" {
 		var err error
 		if fileCreds, err = newFileCredentials(ctx, p, log); err != nil {
-			return nil, info, fmt.Errorf("agent: credentials_file_path: %w", err)
+			return nil, info, &ConfigError{Key: "credentials_file_path", Allowed: err.Error()}
 		}
 	}
 	var base aws.Config
@@ -55,23 +55,13 @@ func newAWSSource(ctx context.Context, cfg Config, awsCfg *aws.Config, log *slog
 		base = awsCfg.Copy()
 		info.RegionFrom = "the program's AWS configuration (WithAWSConfig)"
 	default:
-		lo := []func(*config.LoadOptions) error{config.WithEC2IMDSRegion()}
-		if r := cfg.PrimaryRegion(); r != "" {
-			lo = append(lo, config.WithRegion(r))
-		}
+		var lo []func(*config.LoadOptions) error
 		if fileCreds != nil {
 			lo = append(lo, config.WithCredentialsProvider(aws.NewCredentialsCache(fileCreds)))
 		}
-		lctx, cancel := context.WithTimeout(ctx, awsLoadTimeout)
 		var err error
-		base, err = config.LoadDefaultConfig(lctx, lo...)
-		cancel()
-		var oe *smithy.OperationError
-		switch {
-		case errors.As(err, &oe) && oe.ServiceID == imds.ServiceID:
-			return nil, info, &ConfigError{Key: "region", Allowed: noRegion + "; the EC2 instance metadata service did not tell one either (" + oe.Err.Error() + ")"}
-		case err != nil:
-			return nil, info, fmt.Errorf("agent: loading the AWS configuration: %w", err)
+		if base, err = LoadAWSConfig(ctx, cfg.PrimaryRegion(), lo...); err != nil {
+			return nil, info, err
 		}
 		info.RegionFrom = regionSource()
 	}
@@ -126,7 +116,35 @@ func newAWSSource(ctx context.Context, cfg Config, awsCfg *aws.Config, log *slog
 	return src, info, nil
 }
 
-const noRegion = "no AWS region: set region (or regions) in the configuration file or --region, or AWS_REGION in the environment"
+const noRegion = "no AWS region found: set region (or regions) in the configuration file, --region, or AWS_REGION; on EC2 the instance metadata service tells it"
+
+// LoadAWSConfig loads the AWS SDK's default configuration (environment,
+// shared files, container and instance roles) as the agent uses it:
+// region (if not "") wins; else the SDK's (AWS_REGION, AWS_DEFAULT_REGION,
+// the profile); else, on EC2, the instance's region from the instance
+// metadata service (config.WithEC2IMDSRegion). Loading is bounded by 10 s.
+// No region at all is a *ConfigError for region saying where to set one;
+// opts are added to the SDK's load options.
+func LoadAWSConfig(ctx context.Context, region string, opts ...func(*config.LoadOptions) error) (aws.Config, error) {
+	lo := []func(*config.LoadOptions) error{config.WithEC2IMDSRegion()}
+	if region != "" {
+		lo = append(lo, config.WithRegion(region))
+	}
+	lo = append(lo, opts...)
+	lctx, cancel := context.WithTimeout(ctx, awsLoadTimeout)
+	defer cancel()
+	cfg, err := config.LoadDefaultConfig(lctx, lo...)
+	var oe *smithy.OperationError
+	switch {
+	case errors.As(err, &oe) && oe.ServiceID == imds.ServiceID:
+		return aws.Config{}, &ConfigError{Key: "region", Allowed: noRegion + " (it did not answer here: " + oe.Err.Error() + ")"}
+	case err != nil:
+		return aws.Config{}, fmt.Errorf("agent: loading the AWS configuration: %w", err)
+	case cfg.Region == "":
+		return aws.Config{}, &ConfigError{Key: "region", Allowed: noRegion}
+	}
+	return cfg, nil
+}
 
 // regionSource says where the SDK found the region, as far as the
 // environment tells.

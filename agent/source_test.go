@@ -99,7 +99,7 @@ func TestNoRegion(t *testing.T) {
 		start := time.Now()
 		_, err := New(context.Background(), testConfig(), WithToken(testToken), WithLogger(testLogger(t)))
 		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Key != "region" || !strings.Contains(err.Error(), "region: no AWS region: set region (or regions) in the configuration file or --region, or AWS_REGION") {
+		if !errors.As(err, &ce) || ce.Key != "region" || !strings.Contains(err.Error(), "region: no AWS region found: set region (or regions) in the configuration file, --region, or AWS_REGION; on EC2 the instance metadata service tells it") {
 			t.Errorf("%v: %v", env, err)
 		}
 		if d := time.Since(start); d > awsLoadTimeout+time.Second {

@@ -23,6 +23,17 @@ const tokenRule = "a token must be 16 to 4096 bytes of printable ASCII, with no 
 // ErrNoToken is returned by ResolveToken when none of the variables is set.
 var ErrNoToken = errors.New("no SSRF token variable is set")
 
+// ErrBadToken matches (errors.Is) every other error of ResolveToken and
+// LoadToken: a token file that cannot be read or is refused, a token that
+// breaks the rules.
+var ErrBadToken = errors.New("bad SSRF token")
+
+// tokenError is an error of LoadToken other than ErrNoToken.
+type tokenError struct{ msg string }
+
+func (e *tokenError) Error() string        { return e.msg }
+func (e *tokenError) Is(target error) bool { return target == ErrBadToken }
+
 // TokenSource says where the SSRF token came from; it never holds the token.
 type TokenSource struct {
 	Var   string // the environment variable that was set ("" for WithToken)
@@ -85,7 +96,7 @@ func LoadToken(names []string, lookup func(string) (string, bool), log *slog.Log
 			src.File = path
 			var err error
 			if tok, err = readTokenFile(path, log); err != nil {
-				return "", src, fmt.Errorf("SSRF token from %s: %w", name, err)
+				return "", src, &tokenError{fmt.Sprintf("SSRF token from %s: %v", name, err)}
 			}
 		}
 		if err := checkToken(tok); err != nil {
@@ -93,7 +104,7 @@ func LoadToken(names []string, lookup func(string) (string, bool), log *slog.Log
 			if src.File != "" {
 				where += " (file " + src.File + ")"
 			}
-			return "", src, fmt.Errorf("SSRF token from %s: %w", where, err)
+			return "", src, &tokenError{fmt.Sprintf("SSRF token from %s: %v", where, err)}
 		}
 		src.Bytes = len(tok)
 		return tok, src, nil
