@@ -25,6 +25,10 @@ type AWSInfo struct {
 	Credentials string // where the credentials come from, or why they are not resolved yet
 }
 
+// ErrNoCredentials is the error of New when validate_credentials is on and
+// the AWS SDK finds no usable credentials.
+var ErrNoCredentials = errors.New("no usable AWS credentials")
+
 // awsLoadTimeout bounds loading the AWS configuration, which may ask the
 // EC2 instance metadata service for the region.
 const awsLoadTimeout = 10 * time.Second
@@ -89,13 +93,13 @@ func newAWSSource(ctx context.Context, cfg Config, awsCfg *aws.Config, log *slog
 		info.Credentials = fileCreds.describe()
 	case cfg.ValidateCredentials:
 		if base.Credentials == nil {
-			return nil, info, errors.New("agent: no AWS credentials found (validate_credentials = true): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, credentials_file_path, or run with an instance or task role")
+			return nil, info, fmt.Errorf("agent: %w (validate_credentials = true): none found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, credentials_file_path, or run with an instance or task role", ErrNoCredentials)
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		creds, err := base.Credentials.Retrieve(cctx)
 		cancel()
 		if err != nil {
-			return nil, info, fmt.Errorf("agent: no usable AWS credentials (validate_credentials = true): %w", err)
+			return nil, info, fmt.Errorf("agent: %w (validate_credentials = true): %w", ErrNoCredentials, err)
 		}
 		info.Credentials = "resolved at start from " + creds.Source
 	default:
@@ -137,7 +141,7 @@ func LoadAWSConfig(ctx context.Context, region string, opts ...func(*config.Load
 	var oe *smithy.OperationError
 	switch {
 	case errors.As(err, &oe) && oe.ServiceID == imds.ServiceID:
-		return aws.Config{}, &ConfigError{Key: "region", Allowed: noRegion + " (it did not answer here: " + oe.Err.Error() + ")"}
+		return aws.Config{}, &ConfigError{Key: "region", Allowed: noRegion + " (instance metadata service: " + oe.Err.Error() + ")"}
 	case err != nil:
 		return aws.Config{}, fmt.Errorf("agent: loading the AWS configuration: %w", err)
 	case cfg.Region == "":

@@ -196,8 +196,15 @@ func TestSystemdUnits(t *testing.T) {
 			}
 		}
 	}
-	// The sample configuration is valid.
-	code, out, errOut := runCLI(context.Background(), nil, "agent", "--check", "--config", filepath.Join(deployDir, "systemd", "agent.toml"))
+	// The sample configuration passes --check as the unit runs it: the
+	// token from a file as the seed-token unit writes it (root's, 0640).
+	awsTestEnv(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(agent.NewToken()), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"AWS_TOKEN": "file://" + tokenFile}
+	code, out, errOut := runCLI(context.Background(), env, "agent", "--check", "--config", filepath.Join(deployDir, "systemd", "agent.toml"))
 	if code != 0 || !strings.Contains(out, "configuration OK: API 127.0.0.1:2773, admin 127.0.0.1:2774") {
 		t.Errorf("sample agent.toml: %d %q %q", code, out, errOut)
 	}
@@ -231,7 +238,8 @@ func TestKubernetesSidecar(t *testing.T) {
 	if err := os.WriteFile(p, []byte(toml.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCLI(context.Background(), nil, "agent", "--check", "--config", p)
+	awsTestEnv(t)
+	code, out, errOut := runCLI(context.Background(), map[string]string{"AWS_TOKEN": agent.NewToken()}, "agent", "--check", "--config", p)
 	if code != 0 || !strings.Contains(out, "admin 0.0.0.0:2774") {
 		t.Errorf("sidecar agent.toml: %d %q %q", code, out, errOut)
 	}
