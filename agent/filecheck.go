@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 )
 
 // The files the agent reads that decide who may use it or as whom it
@@ -18,14 +17,14 @@ import (
 //   - it must not be writable by every user (mode o+w): any local user
 //     could set the token, or the credentials, or the configuration;
 //   - it must be owned by root or by the user the agent runs as: the owner
-//     of a file can change it at any time (on Unix);
-//   - its directory must not be writable by every user unless it is
-//     sticky (/tmp): anyone could replace the file.
+//     of a file can change it at any time (on Unix).
 //
 // A file that breaks the rule is refused with an error naming it, saying
 // why and how to fix it. Readable-by-others bits are not refused (the
 // token is meant to be read by the applications that call the agent); the
-// callers log them.
+// callers log them. The directory is not checked: Kubernetes creates
+// emptyDir volumes, where a pod shares its token, writable by every user,
+// and a pod is one domain of trust.
 
 // openChecked opens path for reading and checks it against the rule above.
 // what names the file in errors ("token file", "credentials file"...).
@@ -65,14 +64,7 @@ func checkFileInfo(path, what string, fi fs.FileInfo) error {
 	if perm&0o002 != 0 {
 		return unsafeFile("%s %s is writable by every user (mode %04o), so any local user could change it; refused: run chmod o-w %s", what, path, perm, path)
 	}
-	if err := checkOwner(path, what, fi); err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	if di, err := os.Stat(dir); err == nil && di.Mode().Perm()&0o002 != 0 && di.Mode()&fs.ModeSticky == 0 {
-		return unsafeFile("%s %s is in directory %s, which every user may write to (mode %04o, not sticky), so anyone could replace the file; refused: move it, or run chmod o-w %s", what, path, dir, di.Mode().Perm(), dir)
-	}
-	return nil
+	return checkOwner(path, what, fi)
 }
 
 // readChecked reads at most limit bytes of the file at path after

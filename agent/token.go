@@ -66,8 +66,7 @@ func ResolveToken(names []string, lookup func(string) (string, bool)) (string, e
 // A token file is read as the AWS agent's installer writes it: one
 // trailing newline ("\n" or "\r\n") is dropped. The file must pass the
 // rule of the agent's key files: a regular file, not writable by every
-// user, owned by root or the agent's user, in a directory that only its
-// owners may write to (or a sticky one); otherwise it is refused. A file
+// user, owned by root or the agent's user; otherwise it is refused. A file
 // readable by every user is accepted with a warning; one readable by its
 // group is logged at info level (the usual layout: applications in that
 // group read the token).

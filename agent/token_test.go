@@ -76,7 +76,8 @@ func TestResolveToken(t *testing.T) {
 		{map[string]string{"AWS_TOKEN": twoLines}, "", "control characters"},
 		{map[string]string{"AWS_TOKEN": big}, "", "the token is 4097 bytes"},
 		{map[string]string{"AWS_TOKEN": worldWritable}, "", "is writable by every user (mode 0666), so any local user could change it; refused: run chmod o-w"},
-		{map[string]string{"AWS_TOKEN": "file://" + inOpenDir}, "", "which every user may write to (mode 0777, not sticky)"},
+		// A Kubernetes emptyDir is writable by every user; the file decides.
+		{map[string]string{"AWS_TOKEN": "file://" + inOpenDir}, "file-token-0123456", ""},
 		{map[string]string{"AWS_TOKEN": "file://" + dir}, "", "is not a regular file"},
 	}
 	for _, c := range cases {

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,5 +249,164 @@ func TestKubernetesSidecar(t *testing.T) {
 		if out, err := check.CombinedOutput(); err != nil && !strings.Contains(string(out), "No module named 'yaml'") {
 			t.Errorf("sidecar.yaml does not parse as YAML: %v %s", err, out)
 		}
+	}
+}
+
+const repoRoot = "../.."
+
+// dockerignore reads the patterns of .dockerignore as Docker does for
+// the simple forms it uses: a path from the root, * and ? within a name,
+// ** across directories, ! to re-include; a pattern that matches a
+// directory excludes everything under it.
+func dockerignore(t *testing.T) func(path string) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pat struct {
+		re      *regexp.Regexp
+		include bool
+	}
+	var pats []pat
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		include := strings.HasPrefix(line, "!")
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "!"), "/")
+		var re strings.Builder
+		re.WriteString("^")
+		for i := 0; i < len(line); i++ {
+			switch {
+			case strings.HasPrefix(line[i:], "**/"):
+				re.WriteString("(.*/)?")
+				i += 2
+			case strings.HasPrefix(line[i:], "**"):
+				re.WriteString(".*")
+				i++
+			case line[i] == '*':
+				re.WriteString("[^/]*")
+			case line[i] == '?':
+				re.WriteString("[^/]")
+			default:
+				re.WriteString(regexp.QuoteMeta(line[i : i+1]))
+			}
+		}
+		re.WriteString("$")
+		pats = append(pats, pat{regexp.MustCompile(re.String()), include})
+	}
+	return func(path string) bool {
+		excluded := false
+		for _, p := range pats {
+			for prefix := path; ; {
+				if p.re.MatchString(prefix) {
+					excluded = !p.include
+					break
+				}
+				i := strings.LastIndexByte(prefix, '/')
+				if i < 0 {
+					break
+				}
+				prefix = prefix[:i]
+			}
+		}
+		return excluded
+	}
+}
+
+// The build context that .dockerignore leaves has everything deploy/Dockerfile
+// copies and builds: go.mod, go.sum and every source file of every package
+// ./cmd/secretcache imports from this module, on every platform; and
+// without -race it builds there.
+func TestDockerignore(t *testing.T) {
+	ignored := dockerignore(t)
+	for _, p := range []string{".git/HEAD", "README.md", "deploy/Dockerfile", "agent/config_test.go", "smtest/testdata/secrets.json", "secretcache", "x.test", "examples/python/get_secret.py"} {
+		if !ignored(p) {
+			t.Errorf(".dockerignore keeps %s in the build context", p)
+		}
+	}
+	df, err := os.ReadFile(filepath.Join(deployDir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	need := []string{}
+	for _, line := range strings.Split(string(df), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "COPY" && !strings.HasPrefix(f[1], "--from") {
+			need = append(need, f[1:len(f)-1]...)
+		}
+	}
+	if !slices.Equal(need, []string{"go.mod", "go.sum", "."}) {
+		t.Errorf("the Dockerfile copies %v; this test knows go.mod, go.sum and .", need)
+	}
+	list := exec.Command("go", "list", "-deps", "-f", `{{if .Module}}{{if eq .Module.Path "github.com/secretcache/secretcache"}}{{range .GoFiles}}{{$.Dir}}/{{.}}
+{{end}}{{range .IgnoredGoFiles}}{{$.Dir}}/{{.}}
+{{end}}{{range .EmbedFiles}}{{$.Dir}}/{{.}}
+{{end}}{{end}}{{end}}`, ".")
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	root, _ := filepath.Abs(repoRoot)
+	files := []string{"go.mod", "go.sum"}
+	for _, abs := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.ToSlash(rel))
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		if ignored(f) {
+			t.Errorf(".dockerignore leaves out %s, which the image's build needs", f)
+		}
+	}
+	if len(files) < 20 {
+		t.Fatalf("go list found only %v", files)
+	}
+	if testing.Short() || raceEnabled {
+		t.Log("build in the context skipped (-short or -race)")
+		return
+	}
+	// Build from a copy of exactly the context.
+	ctxDir := t.TempDir()
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if ignored(rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		dst := filepath.Join(ctxDir, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", filepath.Join(t.TempDir(), "secretcache"), "./cmd/secretcache")
+	build.Dir = ctxDir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Errorf("build in the .dockerignore'd context: %v\n%s", err, out)
 	}
 }
