@@ -410,3 +410,65 @@ func TestDockerignore(t *testing.T) {
 		t.Errorf("build in the .dockerignore'd context: %v\n%s", err, out)
 	}
 }
+
+// githubAnchor is the anchor GitHub gives a Markdown heading.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
+
+// No file of the repository points at something a reader cannot follow:
+// a file that is not in it, a README section that does not exist, or
+// words about how the project was made ("the seed", "the issue").
+func TestNoDeadReferences(t *testing.T) {
+	out, err := exec.Command("git", "-C", repoRoot, "ls-files").Output()
+	if err != nil {
+		t.Skipf("git ls-files: %v", err)
+	}
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if h, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " "); ok && strings.HasPrefix(line, "#") {
+			anchors[githubAnchor(h)] = true
+		}
+	}
+	dead := regexp.MustCompile(`(?i)ANCHORS\.md|docs/agent\.md|python seed|the seed's|seed-shaped|as the issue|the issue asks|\.\./shared/`)
+	readmeLink := regexp.MustCompile(`github\.com/secretcache/secretcache(?:/blob/main/README\.md)?#([a-z0-9_-]+)`)
+	localLink := regexp.MustCompile(`\]\(((?:deploy|examples|cmd|agent|smtest|monitor|internal)/[^)#\s]*|[A-Z]+\.md|\.dockerignore)\)`)
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasSuffix(f, ".sum") || strings.Contains(f, "testdata/") || f == "cmd/secretcache/deploy_test.go" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		for _, m := range dead.FindAllString(s, -1) {
+			t.Errorf("%s: %q points at nothing a reader has", f, m)
+		}
+		for _, m := range readmeLink.FindAllStringSubmatch(s, -1) {
+			if !anchors[m[1]] {
+				t.Errorf("%s: link to README section #%s, which does not exist", f, m[1])
+			}
+		}
+		if strings.HasSuffix(f, ".md") {
+			for _, m := range localLink.FindAllStringSubmatch(s, -1) {
+				if _, err := os.Stat(filepath.Join(repoRoot, m[1])); err != nil {
+					t.Errorf("%s: link to %s, which is not in the repository", f, m[1])
+				}
+			}
+		}
+	}
+}
