@@ -82,6 +82,7 @@ func TestMessages(t *testing.T) {
 		{map[string]string{"AWS_TOKEN": "file://" + openToken}, []string{"agent", "--port", "0"}, exitUsage, "secretcache agent: SSRF token from AWS_TOKEN: token file " + openToken + " is writable by every user"},
 		{nil, []string{"agent", "--dev", "--port", "0", "--admin-addr", "off", "--dev-secrets", badSeed}, exitUsage, "secretcache agent: --dev-secrets " + badSeed + `: secret "app/port": value must be a string or an object, not a number`},
 		{nil, []string{"agent", "--dev", "--port", "0", "--admin-addr", "off", "--dev-secrets", brokenSeed}, exitUsage, "secretcache agent: --dev-secrets " + brokenSeed + ": line 3, column 1: invalid JSON: invalid character '}'"},
+		{map[string]string{"AWS_TOKEN": testToken, "AWS_LAMBDA_RUNTIME_API": "bad/x"}, []string{"agent", "--port", "0", "--admin-addr", "off"}, exitError, `secretcache agent: lambda: AWS_LAMBDA_RUNTIME_API="bad/x": must be the Extensions API's host:port, as Lambda sets it`},
 		{nil, []string{"emulator", "--addr", "127.0.0.1:0", "--seed", badSeed}, exitUsage, "secretcache emulator: --seed " + badSeed + `: secret "app/port": value must be a string or an object, not a number`},
 		{nil, []string{"emulator", "--seed", missing}, exitUsage, "secretcache emulator: --seed " + missing + ": no such file or directory"},
 		{nil, []string{"emulator", "--region", "bad region"}, exitUsage, `secretcache emulator: --region "bad region" (region): must be an AWS region name such as us-east-1`},
