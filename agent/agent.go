@@ -48,6 +48,8 @@ type Agent struct {
 	prefetch PrefetchStatus
 
 	mon *monitor.Monitor
+
+	start StartInfo
 }
 
 // Option configures New.
@@ -82,8 +84,9 @@ func WithAWSConfig(cfg aws.Config) Option {
 	return func(o *options) error { o.awsCfg = &cfg; return nil }
 }
 
-// WithLogger sets the logger. Without it the agent logs to stderr at the
-// configured log_level in the configured log_format.
+// WithLogger sets the logger. Without it the agent logs as the
+// configuration says (Config.OpenLogger): log_level, log_format, to stderr
+// or with log_to_file to log_file.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
@@ -169,24 +172,30 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 		return nil, err
 	}
 	log := o.logger
+	closeLog := func() error { return nil }
 	if log == nil {
-		log = NewLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr)
+		if log, closeLog, err = cfg.OpenLogger(os.Stderr); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 	}
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	token := o.token
+	token, tokenSrc := o.token, TokenSource{Bytes: len(o.token)}
 	if !o.hasToken {
 		lookup := o.lookupEnv
 		if lookup == nil {
 			lookup = os.LookupEnv
 		}
-		if token, err = ResolveToken(cfg.SSRFEnvVariables, lookup); err != nil {
-			return nil, fmt.Errorf("agent: could not read the SSRF token: %w", err)
+		if token, tokenSrc, err = LoadToken(cfg.SSRFEnvVariables, lookup, log); err != nil {
+			_ = closeLog()
+			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
 	a := &Agent{cfg: cfg, log: log, started: time.Now(),
-		hits: &hitTable{max: int64(2*cfg.CacheSize + 100)}}
+		hits:    &hitTable{max: int64(2*cfg.CacheSize + 100)},
+		closers: []func(){func() { _ = closeLog() }},
+		start:   StartInfo{Token: tokenSrc}}
 	monOpts := []monitor.Option{monitor.WithLogger(log)}
 	if r := cfg.PrimaryRegion(); r != "" {
 		monOpts = append(monOpts, monitor.WithRegion(r))
@@ -194,14 +203,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 	a.mon = monitor.New(nil, monOpts...)
 	a.src = o.src
 	if a.src == nil {
-		src, closeFn, err := newAWSSource(ctx, cfg, o.awsCfg, log, a.mon.ObserveCall)
+		src, info, err := newAWSSource(ctx, cfg, o.awsCfg, log, a.mon.ObserveCall)
 		if err != nil {
+			a.runClosers()
 			return nil, err
 		}
-		a.src = src
-		if closeFn != nil {
-			a.closers = append(a.closers, closeFn)
-		}
+		a.src, a.start.AWS = src, &info
 	}
 	ttl := cfg.TTL()
 	if ttl <= 0 {
@@ -382,11 +389,12 @@ func (a *Agent) Serve(ctx context.Context) error {
 		attrs = append(attrs, "admin", adminLn.Addr().String())
 	}
 	a.log.Info("secretcache agent listening", attrs...)
-	if !IsLoopback(apiLn.Addr().String()) {
-		a.log.Warn("the API listens beyond loopback; every client that can reach it and knows the token can read secrets", "addr", apiLn.Addr().String())
+	adminAt := ""
+	if adminLn != nil {
+		adminAt = adminLn.Addr().String()
 	}
-	if adminLn != nil && !IsLoopback(adminLn.Addr().String()) {
-		a.log.Warn("the admin listener listens beyond loopback; every client that can reach it sees secret names, versions and metrics, with no token (admin_addr)", "addr", adminLn.Addr().String())
+	for _, w := range listenWarnings(apiLn.Addr().String(), adminAt) {
+		a.log.Warn(w)
 	}
 	pctx, stopPrefetch := context.WithCancel(ctx)
 	var pwg sync.WaitGroup

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // Defaults, chosen to match the AWS Secrets Manager Agent where it has the
@@ -32,6 +36,14 @@ const (
 	DefaultFetchTimeoutMS = 10000
 	DefaultShutdown       = 10
 	DefaultPrefetchJitter = 1.0
+
+	// DefaultLogFile is where log_to_file writes, relative to the working
+	// directory: the AWS agent's path.
+	DefaultLogFile = "logs/secrets_manager_agent.log"
+	// LogFileMaxMB and LogFileBackups are the log file's rotation, as the
+	// AWS agent's: a new file at 10 MB, 5 old ones kept (gzipped).
+	LogFileMaxMB   = 10
+	LogFileBackups = 5
 
 	// MaxConfigBytes caps the size of a configuration file.
 	MaxConfigBytes = 1 << 20
@@ -69,8 +81,9 @@ type Config struct {
 	SSRFHeaders           []string `toml:"ssrf_headers"`            // headers that may carry the token
 	SSRFEnvVariables      []string `toml:"ssrf_env_variables"`      // where the token comes from
 	IgnoreTransientErrors bool     `toml:"ignore_transient_errors"` // serve stale values on transient errors
-	LogToFile             bool     `toml:"log_to_file"`             // accepted; logs always go to stderr
+	LogToFile             bool     `toml:"log_to_file"`             // log to LogFile (rotated) instead of stderr
 	ValidateCredentials   bool     `toml:"validate_credentials"`    // resolve AWS credentials at start
+	CredentialsFilePath   string   `toml:"credentials_file_path"`   // AWS shared credentials file, re-read on change
 
 	// Keys of secretcache.
 	ListenAddr            string      `toml:"listen_addr"`             // host:port, overrides http_address and http_port
@@ -89,6 +102,7 @@ type Config struct {
 	MaxBackendConns       int         `toml:"max_backend_connections"` // 0 = unlimited
 	LogFormat             string      `toml:"log_format"`              // text or json
 	AuditLog              bool        `toml:"audit_log"`               // one log record per secret read (never values)
+	LogFile               string      `toml:"log_file"`                // where log_to_file writes
 }
 
 // DefaultConfig returns the defaults: the AWS agent's for its keys.
@@ -103,33 +117,82 @@ func DefaultConfig() Config {
 		MaxStaleSeconds: DefaultMaxStale, PrefetchJitterSeconds: DefaultPrefetchJitter,
 		CacheEnabled: true, FetchTimeoutMS: DefaultFetchTimeoutMS,
 		RequestTimeoutSeconds: DefaultRequestTimeout, ShutdownSeconds: DefaultShutdown,
-		LogFormat: "text",
+		LogFormat: "text", LogFile: DefaultLogFile,
 	}
 }
 
 // ConfigError is a bad configuration value. Its message names the key (or
-// environment variable or flag) and what it accepts.
+// the flag or environment variable that set it, and the file it came from)
+// and what it accepts, once:
+//
+//	agent.toml: ttl_seconds = 4000: must be an integer from 0 to 3600
+//	--ttl 5000 (ttl_seconds): must be an integer from 0 to 3600
+//	SECRETS_MANAGER_TTL=301 (ttl_seconds): must be an integer from 0 to 300
 type ConfigError struct {
-	Key     string // the TOML key, environment variable or flag
-	Value   string // the offending value, quoted and shortened ("" if none)
+	Key     string // the TOML key, or the flag (--ttl) or environment variable that set it
+	Setting string // the TOML key, when Key is a flag or variable ("" otherwise)
+	Value   string // the offending value as shown: quoted for TOML strings, shortened ("" if none)
 	Allowed string // what the key accepts
+	File    string // the configuration file the value came from ("" if none)
 }
 
 func (e *ConfigError) Error() string {
-	if e.Value == "" {
-		return fmt.Sprintf("config: %s: %s", e.Key, e.Allowed)
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteString(": ")
 	}
-	return fmt.Sprintf("config: %s = %s: %s", e.Key, e.Value, e.Allowed)
+	b.WriteString(e.Key)
+	if e.Value != "" {
+		switch {
+		case strings.HasPrefix(e.Key, "-"):
+			b.WriteString(" ")
+		case isEnvName(e.Key):
+			b.WriteString("=")
+		default:
+			b.WriteString(" = ")
+		}
+		b.WriteString(e.Value)
+	}
+	if e.Setting != "" && e.Setting != e.Key {
+		b.WriteString(" (" + e.Setting + ")")
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Allowed)
+	return b.String()
 }
 
-func badValue(key string, v any, allowed string) *ConfigError {
-	s := fmt.Sprint(v)
-	if str, ok := v.(string); ok {
-		s = strconv.Quote(truncate(str, 64))
-	} else {
-		s = truncate(s, 64)
+// isEnvName reports whether s looks like an environment variable name
+// (upper case, digits, underscores), as opposed to a TOML key.
+func isEnvName(s string) bool {
+	if s == "" {
+		return false
 	}
-	return &ConfigError{Key: key, Value: s, Allowed: allowed}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; !(b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// badValue builds the error for value v of key name. A text value given
+// through a flag or variable is shown as written (quoted only when it is
+// empty or has spaces or special characters); a TOML string is quoted.
+func badValue(name string, v any, allowed string) *ConfigError {
+	var s string
+	switch x := v.(type) {
+	case string:
+		s = strconv.Quote(truncate(x, 64))
+		if (strings.HasPrefix(name, "-") || isEnvName(name)) && x != "" && !strings.ContainsFunc(x, func(r rune) bool {
+			return r <= ' ' || r == '"' || r == '\\' || r == 0x7f || r == utf8.RuneError
+		}) {
+			s = truncate(x, 64)
+		}
+	default:
+		s = truncate(fmt.Sprint(v), 64)
+	}
+	return &ConfigError{Key: name, Value: s, Allowed: allowed}
 }
 
 func truncate(s string, n int) string {
@@ -247,11 +310,19 @@ func enumKey(p func(*Config) *string, values ...string) func(*Config, string, an
 	}
 }
 
+// listItem says which items a list key accepts.
+type listItem struct {
+	ok   func(string) bool
+	what string // "AWS region names such as us-east-1"
+}
+
+var anyItem = listItem{func(s string) bool { return s != "" && len(s) <= secretcache.MaxIDLength }, "non-empty strings"}
+
 // listKey accepts a list of strings, or one string holding a
-// comma-separated list.
-func listKey(p func(*Config) *[]string, maxItems int) func(*Config, string, any) error {
+// comma-separated list (empty items dropped).
+func listKey(p func(*Config) *[]string, maxItems int, item listItem) func(*Config, string, any) error {
 	return func(c *Config, name string, v any) error {
-		allowed := fmt.Sprintf("must be a list of at most %d non-empty strings", maxItems)
+		allowed := fmt.Sprintf("must be a list of at most %d %s", maxItems, item.what)
 		var out []string
 		switch x := v.(type) {
 		case string:
@@ -263,7 +334,7 @@ func listKey(p func(*Config) *[]string, maxItems int) func(*Config, string, any)
 		case []any:
 			for _, e := range x {
 				s, ok := e.(string)
-				if !ok || s == "" || len(s) > secretcache.MaxIDLength {
+				if !ok {
 					return badValue(name, v, allowed)
 				}
 				out = append(out, s)
@@ -273,12 +344,48 @@ func listKey(p func(*Config) *[]string, maxItems int) func(*Config, string, any)
 		default:
 			return badValue(name, v, allowed)
 		}
+		for _, s := range out {
+			if !item.ok(s) {
+				return badValue(name, s, allowed)
+			}
+		}
 		if len(out) > maxItems {
-			return badValue(name, fmt.Sprintf("%d items", len(out)), allowed)
+			return &ConfigError{Key: name, Value: fmt.Sprintf("(%d items)", len(out)), Allowed: allowed}
 		}
 		*p(c) = out
 		return nil
 	}
+}
+
+// checkedString accepts a string that ok approves of; what says what it
+// must be.
+func checkedString(p func(*Config) *string, ok func(string) bool, what string) func(*Config, string, any) error {
+	return func(c *Config, name string, v any) error {
+		s, isString := v.(string)
+		if !isString || !ok(s) {
+			return badValue(name, v, what)
+		}
+		*p(c) = s
+		return nil
+	}
+}
+
+// validPath reports whether s can name a file: "" (unset), or up to 4096
+// bytes without control characters.
+func validPath(s string) bool {
+	return len(s) <= 4096 && !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
+
+func validIPHost(s string) bool {
+	return s == "localhost" || net.ParseIP(strings.Trim(s, "[]")) != nil
+}
+
+func validEnvName(s string) bool {
+	return s != "" && len(s) <= 256 && !strings.ContainsAny(s, "= \t\n\x00")
+}
+
+func validSSRFHeader(h string) bool {
+	return validHeaderName(h) && !strings.EqualFold(h, "X-Forwarded-For")
 }
 
 func policiesKey(c *Config, name string, v any) error {
@@ -332,30 +439,37 @@ func policiesKey(c *Config, name string, v any) error {
 	return nil
 }
 
+const (
+	hostPortRule = "must be host:port with an IP address or localhost, such as 127.0.0.1:2773 or 0.0.0.0:2773"
+	regionRule   = "must be an AWS region name such as us-east-1"
+	pathRule     = "must be a file path of at most 4096 bytes without control characters"
+)
+
 // keys lists every TOML key with its allowed values.
 var keys = []key{
 	{"log_level", enumKey(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error", "none")},
-	{"http_address", stringKey(func(c *Config) *string { return &c.HTTPAddress }, 255)},
+	{"http_address", checkedString(func(c *Config) *string { return &c.HTTPAddress }, validIPHost, "must be an IP address such as 127.0.0.1 or 0.0.0.0")},
 	{"http_port", intKey(func(c *Config) *int { return &c.HTTPPort }, 0, 65535)},
 	{"ttl_seconds", intKey(func(c *Config) *int { return &c.TTLSeconds }, 0, 3600)},
 	{"cache_size", intKey(func(c *Config) *int { return &c.CacheSize }, 1, 100000)},
 	{"max_conn", intKey(func(c *Config) *int { return &c.MaxConn }, 1, 10000)},
-	{"region", stringKey(func(c *Config) *string { return &c.Region }, 64)},
+	{"region", checkedString(func(c *Config) *string { return &c.Region }, func(s string) bool { return s == "" || validRegion(s) }, regionRule)},
 	{"path_prefix", stringKey(func(c *Config) *string { return &c.PathPrefix }, 256)},
-	{"ssrf_headers", listKey(func(c *Config) *[]string { return &c.SSRFHeaders }, 16)},
-	{"ssrf_env_variables", listKey(func(c *Config) *[]string { return &c.SSRFEnvVariables }, 16)},
+	{"ssrf_headers", listKey(func(c *Config) *[]string { return &c.SSRFHeaders }, 16, listItem{validSSRFHeader, "HTTP header names (letters, digits, - and _), not X-Forwarded-For"})},
+	{"ssrf_env_variables", listKey(func(c *Config) *[]string { return &c.SSRFEnvVariables }, 16, listItem{validEnvName, "environment variable names"})},
 	{"ignore_transient_errors", boolKey(func(c *Config) *bool { return &c.IgnoreTransientErrors })},
 	{"log_to_file", boolKey(func(c *Config) *bool { return &c.LogToFile })},
 	{"validate_credentials", boolKey(func(c *Config) *bool { return &c.ValidateCredentials })},
+	{"credentials_file_path", checkedString(func(c *Config) *string { return &c.CredentialsFilePath }, validPath, pathRule)},
 
-	{"listen_addr", stringKey(func(c *Config) *string { return &c.ListenAddr }, 255)},
-	{"admin_addr", stringKey(func(c *Config) *string { return &c.AdminAddr }, 255)},
-	{"regions", listKey(func(c *Config) *[]string { return &c.Regions }, 16)},
+	{"listen_addr", checkedString(func(c *Config) *string { return &c.ListenAddr }, func(s string) bool { return s == "" || checkHostPort("", s) == nil }, hostPortRule)},
+	{"admin_addr", checkedString(func(c *Config) *string { return &c.AdminAddr }, func(s string) bool { return strings.EqualFold(s, "off") || checkHostPort("", s) == nil }, hostPortRule+", or off")},
+	{"regions", listKey(func(c *Config) *[]string { return &c.Regions }, 16, listItem{validRegion, "AWS region names such as us-east-1, primary first"})},
 	{"refresh_ahead", floatKey(func(c *Config) *float64 { return &c.RefreshAhead }, 0, 1, true)},
 	{"max_stale_seconds", intKey(func(c *Config) *int { return &c.MaxStaleSeconds }, 0, 86400)},
 	{"ttl_policies", policiesKey},
-	{"prefetch", listKey(func(c *Config) *[]string { return &c.Prefetch }, 10000)},
-	{"prefetch_prefix", listKey(func(c *Config) *[]string { return &c.PrefetchPrefix }, 100)},
+	{"prefetch", listKey(func(c *Config) *[]string { return &c.Prefetch }, 10000, anyItem)},
+	{"prefetch_prefix", listKey(func(c *Config) *[]string { return &c.PrefetchPrefix }, 100, anyItem)},
 	{"prefetch_jitter_seconds", floatKey(func(c *Config) *float64 { return &c.PrefetchJitterSeconds }, 0, 300, false)},
 	{"cache_enabled", boolKey(func(c *Config) *bool { return &c.CacheEnabled })},
 	{"fetch_timeout_ms", intKey(func(c *Config) *int { return &c.FetchTimeoutMS }, 1, 300000)},
@@ -364,6 +478,7 @@ var keys = []key{
 	{"max_backend_connections", intKey(func(c *Config) *int { return &c.MaxBackendConns }, 0, 10000)},
 	{"log_format", enumKey(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
 	{"audit_log", boolKey(func(c *Config) *bool { return &c.AuditLog })},
+	{"log_file", checkedString(func(c *Config) *string { return &c.LogFile }, func(s string) bool { return s != "" && validPath(s) }, pathRule)},
 }
 
 func findKey(name string) (key, bool) {
@@ -392,33 +507,86 @@ func Keys() []string {
 // *ConfigError naming the key and what it accepts, and changes nothing.
 // ttl_policies cannot be set this way.
 func (c *Config) Set(name, value string) error {
-	return c.setAs(name, name, value)
+	return c.SetFrom(name, name, value)
 }
 
-func (c *Config) setAs(name, label, value string) error {
+// SetFrom is Set for a value that came from source, the flag or
+// environment variable named in errors (--ttl, SECRETCACHE_TTL): the
+// error then reads "--ttl 5000 (ttl_seconds): must be an integer from 0 to
+// 3600".
+func (c *Config) SetFrom(name, source, value string) error {
 	k, ok := findKey(name)
-	if !ok || name == "ttl_policies" {
-		return &ConfigError{Key: label, Allowed: "unknown setting"}
+	switch {
+	case name == "ttl_policies":
+		return &ConfigError{Key: source, Setting: name, Allowed: "cannot be set from a flag or variable; use [[ttl_policies]] tables in the configuration file"}
+	case !ok:
+		return &ConfigError{Key: source, Allowed: "unknown setting" + suggestKey(name)}
 	}
-	return k.set(c, label, value)
+	err := k.set(c, source, value)
+	var ce *ConfigError
+	if errors.As(err, &ce) && source != name {
+		ce.Setting = name
+	}
+	return err
+}
+
+// suggestKey returns "; did you mean KEY?" for the known key closest to
+// name, if one is close, and the list of keys otherwise.
+func suggestKey(name string) string {
+	best, bestD := "", 3
+	for _, k := range keys {
+		if d := editDistance(strings.ToLower(name), k.name); d < bestD {
+			best, bestD = k.name, d
+		}
+	}
+	if best != "" {
+		return "; did you mean " + best + "? (every key is listed under Configuration in README.md)"
+	}
+	return " (every key is listed under Configuration in README.md)"
+}
+
+// editDistance is the Levenshtein distance of two short strings.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // Parse applies a TOML document to c. Keys not set in it keep their value.
-// It returns an error for malformed TOML (with its line), an unknown key, or
-// a bad value (a *ConfigError naming the key and its allowed range). An
-// empty document changes nothing. Numbers may be written bare or quoted, as
-// the AWS agent accepts both.
+// It returns an error for malformed TOML (with its line and column), an
+// unknown key (with the closest known key), or a bad value (a *ConfigError
+// naming the key and what it accepts); on error c is unchanged. An empty
+// document changes nothing. Numbers may be written bare or quoted, as the
+// AWS agent accepts both. A document over MaxConfigBytes is refused.
 func (c *Config) Parse(data []byte) error {
 	if len(data) > MaxConfigBytes {
-		return fmt.Errorf("config: file is %d bytes, over the limit of %d", len(data), MaxConfigBytes)
+		return fmt.Errorf("the configuration is %d bytes, over the limit of %d", len(data), MaxConfigBytes)
 	}
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return fmt.Errorf("config: TOML parse error at line %d: %s", pe.Position.Line, pe.Message)
+			return fmt.Errorf("TOML parse error at line %d, column %d: %s (the configuration is TOML: one key = value per line, strings in double quotes)",
+				pe.Position.Line, pe.Position.Col, pe.Message)
 		}
-		return fmt.Errorf("config: TOML parse error: %w", err)
+		return fmt.Errorf("TOML parse error: %w", err)
 	}
 	names := make([]string, 0, len(raw))
 	for name := range raw {
@@ -429,7 +597,7 @@ func (c *Config) Parse(data []byte) error {
 	for _, name := range names {
 		k, ok := findKey(name)
 		if !ok {
-			return &ConfigError{Key: truncate(name, 64), Allowed: "unknown key (see the configuration table in README.md)"}
+			return &ConfigError{Key: truncate(name, 64), Allowed: "unknown key" + suggestKey(name)}
 		}
 		if err := k.set(&next, name, raw[name]); err != nil {
 			return err
@@ -439,19 +607,22 @@ func (c *Config) Parse(data []byte) error {
 	return nil
 }
 
-// LoadFile applies the TOML file at path to c; see Parse. A file over
-// MaxConfigBytes is refused.
+// LoadFile applies the TOML file at path to c; see Parse. Errors name the
+// file. The file must pass the rule of the agent's key files (see
+// LoadToken): a regular file that every user may not write to, owned by
+// root or the agent's user, since it decides who may read secrets. A file
+// over MaxConfigBytes is refused.
 func (c *Config) LoadFile(path string) error {
-	f, err := os.Open(path)
+	data, _, err := readChecked(path, "configuration file", MaxConfigBytes)
 	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
-	if err != nil {
-		return fmt.Errorf("config: %s: %w", path, err)
+		return err
 	}
 	if err := c.Parse(data); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = path
+			return err
+		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
@@ -484,7 +655,7 @@ func (c *Config) ApplyLambdaEnv(lookup func(string) (string, bool)) (ignored []s
 	}
 	if v, ok := get(EnvLambdaPort); ok {
 		if err := intKey(func(c *Config) *int { return &c.HTTPPort }, 1, 65535)(&next, EnvLambdaPort, v); err != nil {
-			return nil, err
+			return nil, withSetting(err, "http_port")
 		}
 		if next.ListenAddr != "" {
 			next.ListenAddr = withPort(next.ListenAddr, next.HTTPPort)
@@ -492,13 +663,13 @@ func (c *Config) ApplyLambdaEnv(lookup func(string) (string, bool)) (ignored []s
 	}
 	if v, ok := get(EnvLambdaCacheEnabled); ok {
 		if err := boolKey(func(c *Config) *bool { return &c.CacheEnabled })(&next, EnvLambdaCacheEnabled, v); err != nil {
-			return nil, err
+			return nil, withSetting(err, "cache_enabled")
 		}
 	}
 	if v, ok := get(EnvLambdaCacheSize); ok {
 		var size int
 		if err := intKey(func(*Config) *int { return &size }, 0, 1000)(&next, EnvLambdaCacheSize, v); err != nil {
-			return nil, err
+			return nil, withSetting(err, "cache_size")
 		}
 		if size == 0 {
 			next.CacheEnabled = false
@@ -508,23 +679,23 @@ func (c *Config) ApplyLambdaEnv(lookup func(string) (string, bool)) (ignored []s
 	}
 	if v, ok := get(EnvLambdaMaxConns); ok {
 		if err := intKey(func(c *Config) *int { return &c.MaxBackendConns }, 1, 10000)(&next, EnvLambdaMaxConns, v); err != nil {
-			return nil, err
+			return nil, withSetting(err, "max_backend_connections")
 		}
 	}
 	if v, ok := get(EnvLambdaLogLevel); ok {
 		if err := enumKey(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error", "none")(&next, EnvLambdaLogLevel, v); err != nil {
-			return nil, err
+			return nil, withSetting(err, "log_level")
 		}
 	}
 	if v, ok := get(EnvLambdaTTL); ok {
 		if err := intKey(func(c *Config) *int { return &c.TTLSeconds }, 0, 300)(&next, EnvLambdaTTL, v); err != nil {
-			return nil, err
+			return nil, withSetting(err, "ttl_seconds")
 		}
 	}
 	if v, ok := get(EnvLambdaTimeoutMillis); ok {
 		var ms int
 		if err := intKey(func(*Config) *int { return &ms }, 0, 300000)(&next, EnvLambdaTimeoutMillis, v); err != nil {
-			return nil, err
+			return nil, withSetting(err, "fetch_timeout_ms")
 		}
 		if ms > 0 {
 			next.FetchTimeoutMS = ms
@@ -537,6 +708,15 @@ func (c *Config) ApplyLambdaEnv(lookup func(string) (string, bool)) (ignored []s
 	}
 	*c = next
 	return ignored, nil
+}
+
+// withSetting names the TOML key in a *ConfigError about a variable.
+func withSetting(err error, key string) error {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		ce.Setting = key
+	}
+	return err
 }
 
 // withPort replaces the port of a host:port address.
@@ -626,11 +806,11 @@ func (c *Config) Check() (warnings []string, err error) {
 		return nil, &ConfigError{Key: "ssrf_env_variables", Allowed: "the list of SSRF environment variables can't be empty"}
 	}
 	for _, v := range c.SSRFEnvVariables {
-		if v == "" || strings.ContainsAny(v, "= \t\n\x00") {
+		if !validEnvName(v) {
 			return nil, badValue("ssrf_env_variables", v, "must be environment variable names")
 		}
 	}
-	if c.HTTPAddress != "" && c.ListenAddr == "" && net.ParseIP(strings.Trim(c.HTTPAddress, "[]")) == nil && c.HTTPAddress != "localhost" {
+	if c.HTTPAddress != "" && c.ListenAddr == "" && !validIPHost(c.HTTPAddress) {
 		return nil, badValue("http_address", c.HTTPAddress, "must be an IP address such as 127.0.0.1 or 0.0.0.0")
 	}
 	if c.ListenAddr != "" {
@@ -643,38 +823,114 @@ func (c *Config) Check() (warnings []string, err error) {
 			return nil, err
 		}
 	}
-	for _, r := range append(slices.Clone(c.Regions), c.Region) {
-		if r != "" && !validRegion(r) {
-			return nil, badValue("region", r, "must be an AWS region name such as us-east-1")
+	if c.Region != "" && !validRegion(c.Region) {
+		return nil, badValue("region", c.Region, regionRule)
+	}
+	for _, r := range c.Regions {
+		if !validRegion(r) {
+			return nil, badValue("regions", r, regionRule)
 		}
 	}
 	if c.Region != "" && len(c.Regions) > 0 && c.Regions[0] != c.Region {
 		return nil, &ConfigError{Key: "regions", Allowed: fmt.Sprintf("the first region %q conflicts with region = %q; set one of them", c.Regions[0], c.Region)}
 	}
-	if c.RefreshAhead < 0 || c.RefreshAhead >= 1 {
+	if c.RefreshAhead < 0 || c.RefreshAhead >= 1 || math.IsNaN(c.RefreshAhead) {
 		return nil, badValue("refresh_ahead", c.RefreshAhead, "must be a number in [0, 1)")
+	}
+	if c.PrefetchJitterSeconds < 0 || c.PrefetchJitterSeconds > 300 || math.IsNaN(c.PrefetchJitterSeconds) {
+		return nil, badValue("prefetch_jitter_seconds", c.PrefetchJitterSeconds, "must be a number in [0, 300]")
 	}
 	for _, id := range c.Prefetch {
 		if !validSecretID(id) {
 			return nil, badValue("prefetch", id, fmt.Sprintf("must be secret names or ARNs: 1 to %d bytes of UTF-8 without spaces or control characters", secretcache.MaxIDLength))
 		}
 	}
-	if c.CacheSize < 1 {
-		return nil, badValue("cache_size", c.CacheSize, "must be an integer from 1 to 100000")
+	for _, r := range []struct {
+		key    string
+		v      int
+		lo, hi int
+	}{
+		{"http_port", c.HTTPPort, 0, 65535},
+		{"ttl_seconds", c.TTLSeconds, 0, 3600},
+		{"cache_size", c.CacheSize, 1, 100000},
+		{"max_conn", c.MaxConn, 1, 10000},
+		{"max_stale_seconds", c.MaxStaleSeconds, 0, 86400},
+		{"fetch_timeout_ms", c.FetchTimeoutMS, 1, 300000},
+		{"request_timeout_seconds", c.RequestTimeoutSeconds, 1, 300},
+		{"shutdown_timeout_seconds", c.ShutdownSeconds, 1, 300},
+		{"max_backend_connections", c.MaxBackendConns, 0, 10000},
+	} {
+		if r.v < r.lo || r.v > r.hi {
+			return nil, badValue(r.key, r.v, fmt.Sprintf("must be an integer from %d to %d", r.lo, r.hi))
+		}
 	}
-	if c.MaxConn < 1 {
-		return nil, badValue("max_conn", c.MaxConn, "must be an integer from 1 to 10000")
+	if !validPath(c.CredentialsFilePath) {
+		return nil, badValue("credentials_file_path", c.CredentialsFilePath, pathRule)
 	}
-	if c.RequestTimeoutSeconds < 1 || c.FetchTimeoutMS < 1 || c.ShutdownSeconds < 1 {
-		return nil, &ConfigError{Key: "request_timeout_seconds", Allowed: "timeouts must be positive"}
+	if c.LogToFile && (c.LogFile == "" || !validPath(c.LogFile)) {
+		return nil, badValue("log_file", c.LogFile, pathRule+" (log_to_file = true writes there)")
 	}
-	if c.LogToFile {
-		warnings = append(warnings, "log_to_file is accepted for compatibility; logs go to stderr")
+	if !c.LogToFile && c.LogFile != DefaultLogFile && c.LogFile != "" {
+		warnings = append(warnings, "log_file has no effect without log_to_file = true; logs go to stderr")
 	}
 	if !c.Caching() && (len(c.Prefetch) > 0 || len(c.PrefetchPrefix) > 0) {
 		warnings = append(warnings, "prefetch has no effect with caching off (ttl_seconds = 0 or cache_enabled = false)")
 	}
 	return warnings, nil
+}
+
+// ListenWarnings returns a warning for each listener of c that binds beyond
+// loopback (see listenWarnings). Listening at start logs the same ones for
+// the addresses actually bound.
+func (c *Config) ListenWarnings() []string {
+	admin := ""
+	if c.AdminEnabled() {
+		admin = c.AdminAddr
+	}
+	return listenWarnings(c.Addr(), admin)
+}
+
+// listenWarnings returns the warnings for an API listener on api and an
+// admin listener on admin ("" for none) that bind beyond loopback.
+func listenWarnings(api, admin string) []string {
+	var out []string
+	if !IsLoopback(api) {
+		out = append(out, "the API listens beyond loopback ("+api+"); every client that can reach it and knows the token can read secrets")
+	}
+	if admin != "" && !IsLoopback(admin) {
+		out = append(out, "the admin listener listens beyond loopback ("+admin+"); every client that can reach it sees secret names, versions and metrics, with no token (admin_addr)")
+	}
+	return out
+}
+
+// OpenLogger returns the logger the configuration asks for (log_level,
+// log_format) and a function closing what it opened. With log_to_file it
+// writes to log_file, rotated as the AWS agent rotates its log (a new file
+// at LogFileMaxMB, LogFileBackups old ones kept, gzipped), created with
+// mode 0600 in a directory created if needed; otherwise it writes to w
+// (stderr). A log file that cannot be created is an error naming log_file;
+// one in a directory every user may write to (not sticky) is refused, since
+// anyone could replace it with a link to another file.
+func (c *Config) OpenLogger(w io.Writer) (*slog.Logger, func() error, error) {
+	if !c.LogToFile {
+		return NewLogger(c.LogLevel, c.LogFormat, w), func() error { return nil }, nil
+	}
+	path := c.LogFile
+	if path == "" {
+		path = DefaultLogFile
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, nil, fmt.Errorf("log_to_file: cannot create the directory of log_file %s: %w", path, err)
+	}
+	if di, err := os.Stat(dir); err == nil && di.Mode().Perm()&0o002 != 0 && di.Mode()&fs.ModeSticky == 0 {
+		return nil, nil, fmt.Errorf("log_to_file: the directory of log_file %s is writable by every user (mode %04o, not sticky); refused: choose another log_file", path, di.Mode().Perm())
+	}
+	lj := &lumberjack.Logger{Filename: path, MaxSize: LogFileMaxMB, MaxBackups: LogFileBackups, Compress: true}
+	if _, err := lj.Write(nil); err != nil { // opens (or creates) the file now
+		return nil, nil, fmt.Errorf("log_to_file: cannot open log_file %s: %w", path, err)
+	}
+	return NewLogger(c.LogLevel, c.LogFormat, lj), lj.Close, nil
 }
 
 // validSecretID reports whether the cache accepts id as a secret id: 1 to

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -50,8 +51,10 @@ log_to_file = true
 		c.IgnoreTransientErrors || c.ValidateCredentials || c.Region != "us-west-2" || c.SSRFEnvVariables[0] != "MY_TOKEN" {
 		t.Errorf("parsed %+v", c)
 	}
+	// log_to_file is the AWS agent's: a log file instead of stderr, no
+	// warning.
 	w, err := c.Check()
-	if err != nil || len(w) != 1 || !strings.Contains(w[0], "log_to_file") {
+	if err != nil || len(w) != 0 || !c.LogToFile || c.LogFile != DefaultLogFile {
 		t.Errorf("Check: %v %v", w, err)
 	}
 }
@@ -328,5 +331,169 @@ func TestCheckPrefetchIDsAsTheCache(t *testing.T) {
 	}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "prefetch") {
 		t.Errorf("Validate after Set: %v", err)
+	}
+}
+
+// Every error names the key (or the flag or variable that set it, and the
+// file), the value, and what is accepted, once, with no package prefix
+// for the caller to double.
+func TestConfigErrorMessages(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "agent.toml")
+	cases := []struct {
+		name string
+		run  func(c *Config) error
+		want string
+	}{
+		{"flag", func(c *Config) error { return c.SetFrom("ttl_seconds", "--ttl", "5000") }, "--ttl 5000 (ttl_seconds): must be an integer from 0 to 3600"},
+		{"flag with a space", func(c *Config) error { return c.SetFrom("log_level", "--log-level", "very loud") }, `--log-level "very loud" (log_level): must be one of debug, info, warn, error, none`},
+		{"empty flag", func(c *Config) error { return c.SetFrom("max_conn", "--max-conn", "") }, `--max-conn "" (max_conn): must be an integer from 1 to 10000`},
+		{"variable", func(c *Config) error { return c.SetFrom("max_conn", "SECRETCACHE_MAX_CONN", "0") }, "SECRETCACHE_MAX_CONN=0 (max_conn): must be an integer from 1 to 10000"},
+		{"Lambda variable", func(c *Config) error {
+			_, err := c.ApplyLambdaEnv(lookupOf(map[string]string{EnvLambdaTTL: "301"}))
+			return err
+		}, "SECRETS_MANAGER_TTL=301 (ttl_seconds): must be an integer from 0 to 300"},
+		{"region flag", func(c *Config) error { return c.SetFrom("region", "--region", "US_EAST") }, "--region US_EAST (region): must be an AWS region name such as us-east-1"},
+		{"regions item", func(c *Config) error { return c.SetFrom("regions", "--regions", "us-east-1,Mars") }, "--regions Mars (regions): must be a list of at most 16 AWS region names such as us-east-1, primary first"},
+		{"listen flag", func(c *Config) error { return c.SetFrom("listen_addr", "--listen-addr", "nohostport") }, "--listen-addr nohostport (listen_addr): must be host:port with an IP address or localhost"},
+		{"admin flag", func(c *Config) error { return c.SetFrom("admin_addr", "--admin-addr", "example.com:80") }, "--admin-addr example.com:80 (admin_addr): must be host:port with an IP address or localhost, such as 127.0.0.1:2773 or 0.0.0.0:2773, or off"},
+		{"policies by flag", func(c *Config) error { return c.SetFrom("ttl_policies", "--x", "a") }, "--x (ttl_policies): cannot be set from a flag or variable; use [[ttl_policies]] tables in the configuration file"},
+		{"unknown setting", func(c *Config) error { return c.Set("ttl_second", "1") }, "ttl_second: unknown setting; did you mean ttl_seconds?"},
+		{"unknown key", func(c *Config) error { return c.Parse([]byte("cache_sise = 5")) }, "cache_sise: unknown key; did you mean cache_size? (every key is listed under Configuration in README.md)"},
+		{"far unknown key", func(c *Config) error { return c.Parse([]byte("zzz = 5")) }, "zzz: unknown key (every key is listed under Configuration in README.md)"},
+		{"TOML syntax", func(c *Config) error { return c.Parse([]byte("ttl_seconds = 30\nregion = us-east-1\n")) }, "TOML parse error at line 2, column 10: "},
+		{"field", func(c *Config) error {
+			return c.Parse([]byte("[[ttl_policies]]\npattern = \"a\"\nttl_seconds = \"x\""))
+		}, `ttl_policies[0].ttl_seconds = "x": must be an integer from 1 to 86400`},
+		{"file", func(c *Config) error {
+			if err := os.WriteFile(file, []byte("max_conn = 0\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return c.LoadFile(file)
+		}, file + ": max_conn = 0: must be an integer from 1 to 10000"},
+		{"file syntax", func(c *Config) error {
+			if err := os.WriteFile(file, []byte("max_conn = = 0\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return c.LoadFile(file)
+		}, file + ": TOML parse error at line 1"},
+		{"missing file", func(c *Config) error { return c.LoadFile(filepath.Join(dir, "none.toml")) }, "configuration file: open " + filepath.Join(dir, "none.toml") + ": no such file or directory"},
+		{"credentials path", func(c *Config) error { return c.Parse([]byte(`credentials_file_path = "a\u0000b"`)) }, `credentials_file_path = "a\x00b": must be a file path of at most 4096 bytes without control characters`},
+		{"log file", func(c *Config) error { return c.Parse([]byte(`log_file = ""`)) }, `log_file = "": must be a file path`},
+		{"timeouts", func(c *Config) error { c.ShutdownSeconds = 0; return c.Validate() }, "shutdown_timeout_seconds = 0: must be an integer from 1 to 300"},
+		{"ttl range", func(c *Config) error { c.TTLSeconds = -1; return c.Validate() }, "ttl_seconds = -1: must be an integer from 0 to 3600"},
+	}
+	for _, c := range cases {
+		cfg := DefaultConfig()
+		err := c.run(&cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v\n want %q", c.name, err, c.want)
+			continue
+		}
+		if strings.HasPrefix(err.Error(), "config:") || strings.HasPrefix(err.Error(), "agent:") {
+			t.Errorf("%s: %q has a package prefix", c.name, err)
+		}
+	}
+}
+
+// A configuration file writable by every user is refused: it decides who
+// may read secrets (ssrf_env_variables, listen_addr, credentials_file_path).
+func TestLoadFileRefusesWorldWritable(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "agent.toml")
+	if err := os.WriteFile(p, []byte("ttl_seconds = 42\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(p, 0o666)
+	c := DefaultConfig()
+	if err := c.LoadFile(p); err == nil || !strings.Contains(err.Error(), "configuration file "+p+" is writable by every user") || c.TTLSeconds == 42 {
+		t.Errorf("world-writable configuration: %v (ttl %d)", err, c.TTLSeconds)
+	}
+	_ = os.Chmod(p, 0o644)
+	if err := c.LoadFile(p); err != nil || c.TTLSeconds != 42 {
+		t.Errorf("0644 configuration: %v", err)
+	}
+}
+
+// The AWS agent's configuration files load unchanged, credentials_file_path
+// and log_to_file included.
+func TestParseAWSAgentNewerKeys(t *testing.T) {
+	c := DefaultConfig()
+	doc := "region = \"us-east-1\"\ncredentials_file_path = \"/path/to/credentials\"\nlog_to_file = true\nhttp_port = 2775\nlog_level = \"debug\"\n"
+	if err := c.Parse([]byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	if c.CredentialsFilePath != "/path/to/credentials" || !c.LogToFile || c.LogFile != "logs/secrets_manager_agent.log" {
+		t.Errorf("parsed %+v", c)
+	}
+	if w, err := c.Check(); err != nil || len(w) != 0 {
+		t.Errorf("Check: %v %v", w, err)
+	}
+}
+
+// log_to_file writes the log to log_file (mode 0600, directory created),
+// rotated by size as the AWS agent's; stderr gets nothing.
+func TestOpenLoggerToFile(t *testing.T) {
+	dir := t.TempDir()
+	c := DefaultConfig()
+	c.LogToFile = true
+	c.LogFile = filepath.Join(dir, "logs", "agent.log")
+	var stderr strings.Builder
+	log, closeLog, err := c.OpenLogger(&stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hello from the agent", "n", 1)
+	if err := closeLog(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(c.LogFile)
+	if err != nil || !strings.Contains(string(b), "hello from the agent") || stderr.Len() != 0 {
+		t.Errorf("log file %q %v, stderr %q", b, err, stderr.String())
+	}
+	if fi, _ := os.Stat(c.LogFile); fi == nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("log file mode %v", fi.Mode())
+	}
+	if LogFileMaxMB != 10 || LogFileBackups != 5 {
+		t.Errorf("rotation %d MB x %d, want the AWS agent's 10 MB x 5", LogFileMaxMB, LogFileBackups)
+	}
+	// Without log_to_file, w.
+	c.LogToFile = false
+	log, _, _ = c.OpenLogger(&stderr)
+	log.Warn("to stderr")
+	if !strings.Contains(stderr.String(), "to stderr") {
+		t.Errorf("stderr %q", stderr.String())
+	}
+	// A log file that cannot be created is an error naming log_file; a
+	// directory every user may write to is refused.
+	c.LogToFile = true
+	blocker := filepath.Join(dir, "file")
+	_ = os.WriteFile(blocker, nil, 0o600)
+	c.LogFile = filepath.Join(blocker, "agent.log")
+	if _, _, err := c.OpenLogger(&stderr); err == nil || !strings.Contains(err.Error(), "log_to_file: cannot create the directory of log_file "+c.LogFile) {
+		t.Errorf("uncreatable log file: %v", err)
+	}
+	open := filepath.Join(dir, "open")
+	_ = os.Mkdir(open, 0o777)
+	_ = os.Chmod(open, 0o777)
+	c.LogFile = filepath.Join(open, "agent.log")
+	if _, _, err := c.OpenLogger(&stderr); err == nil || !strings.Contains(err.Error(), "writable by every user") {
+		t.Errorf("log file in a world-writable directory: %v", err)
+	}
+}
+
+// New without WithLogger logs as the configuration says: log_to_file too.
+func TestNewLogsToFile(t *testing.T) {
+	c := testConfig()
+	c.LogToFile = true
+	c.LogFile = filepath.Join(t.TempDir(), "agent.log")
+	c.Prefetch = []string{"nope"}
+	a, err := New(context.Background(), c, WithToken(testToken), WithSource(namedSource{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Prefetch(context.Background())
+	a.Close()
+	if b, _ := os.ReadFile(c.LogFile); !strings.Contains(string(b), "prefetch") {
+		t.Errorf("log file %q", b)
 	}
 }

@@ -28,7 +28,7 @@ func Example() {
 	cfg.ListenAddr = "127.0.0.1:0"
 	a, err := agent.New(context.Background(), cfg,
 		agent.WithAWSConfig(srv.AWSConfig("")), // production: the AWS SDK's default chain
-		agent.WithToken("my-token"),            // production: AWS_TOKEN=file:///var/run/awssmatoken
+		agent.WithToken("my-token-0123456789"), // production: AWS_TOKEN=file:///var/run/awssmatoken
 		agent.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Println(err)
@@ -38,7 +38,7 @@ func Example() {
 
 	for _, target := range []string{"/v1/prod/db?field=password", "/v1/prod/nope"} {
 		req := httptest.NewRequest("GET", target, nil)
-		req.Header.Set("X-Aws-Parameters-Secrets-Token", "my-token")
+		req.Header.Set("X-Aws-Parameters-Secrets-Token", "my-token-0123456789")
 		req.Header.Set("Accept", "text/plain")
 		rec := httptest.NewRecorder()
 		a.Handler().ServeHTTP(rec, req)
@@ -61,7 +61,7 @@ func ExampleAgent_Run() {
 	cfg.Prefetch = []string{"api/key"}
 	cfg.PrefetchJitterSeconds = 0
 	a, err := agent.New(context.Background(), cfg, agent.WithAWSConfig(srv.AWSConfig("")),
-		agent.WithToken("t"), agent.WithLogger(slog.New(slog.DiscardHandler)))
+		agent.WithToken("example-token-0123"), agent.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -77,7 +77,7 @@ func ExampleAgent_Run() {
 		time.Sleep(time.Millisecond)
 	}
 	req, _ := http.NewRequest("GET", "http://"+a.Addr()+"/secretsmanager/get?secretId=api/key", nil)
-	req.Header.Set("X-Vault-Token", "t")
+	req.Header.Set("X-Vault-Token", "example-token-0123")
 	resp, err := http.DefaultClient.Do(req)
 	if err == nil {
 		body, _ := io.ReadAll(resp.Body)
@@ -114,8 +114,8 @@ ttl_seconds = 60
 	fmt.Println(errors.As(bad.Parse([]byte("max_conn = 0")), &ce), ce.Key)
 	// Output:
 	// <nil> 127.0.0.1:2773 5m0s us-east-1 prod/payments/*
-	// config: ttl_seconds = 7200: must be an integer from 0 to 3600
-	// config: tll_seconds: unknown key (see the configuration table in README.md)
+	// ttl_seconds = 7200: must be an integer from 0 to 3600
+	// tll_seconds: unknown key; did you mean ttl_seconds? (every key is listed under Configuration in README.md)
 	// true max_conn
 }
 
@@ -131,7 +131,7 @@ func ExampleConfig_ApplyLambdaEnv() {
 	fmt.Println(err)
 	// Output:
 	// <nil> 120 127.0.0.1:2999
-	// config: SECRETS_MANAGER_TTL = "900": must be an integer from 0 to 300
+	// SECRETS_MANAGER_TTL=900 (ttl_seconds): must be an integer from 0 to 300
 }
 
 // Set applies one setting from its text form, as flags do.
@@ -141,7 +141,7 @@ func ExampleConfig_Set() {
 	fmt.Println(cfg.Set("ttl_seconds", "1h"))
 	// Output:
 	// <nil> [prod/db prod/api]
-	// config: ttl_seconds = "1h": must be an integer from 0 to 3600
+	// ttl_seconds = "1h": must be an integer from 0 to 3600
 }
 
 // Validate checks what single keys cannot.
@@ -150,7 +150,7 @@ func ExampleConfig_Validate() {
 	cfg.PathPrefix = "v1"
 	fmt.Println(cfg.Validate())
 	// Output:
-	// config: path_prefix = "v1": must begin with /
+	// path_prefix = "v1": must begin with /
 }
 
 // The token as the AWS agent reads it: first variable set, file:// form.
@@ -187,7 +187,7 @@ func ExampleAgent_Status() {
 	defer srv.Close()
 	_, _ = srv.CreateSecret("", "app/key", "v")
 	a, err := agent.New(context.Background(), agent.DefaultConfig(), agent.WithAWSConfig(srv.AWSConfig("")),
-		agent.WithToken("t"), agent.WithLogger(slog.New(slog.DiscardHandler)))
+		agent.WithToken("example-token-0123"), agent.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -195,7 +195,7 @@ func ExampleAgent_Status() {
 	defer a.Close()
 	for range 3 {
 		req := httptest.NewRequest("GET", "/v1/app/key", nil)
-		req.Header.Set("X-Vault-Token", "t")
+		req.Header.Set("X-Vault-Token", "example-token-0123")
 		a.Handler().ServeHTTP(httptest.NewRecorder(), req)
 	}
 	for _, e := range a.Status().Entries {
@@ -222,9 +222,9 @@ func ExampleConfig_LoadFile() {
 	_ = os.WriteFile(path, []byte("max_conn = 5000\ncache_size = 0\n"), 0o600)
 	cfg := agent.DefaultConfig()
 	err := cfg.LoadFile(path)
-	fmt.Println(strings.TrimPrefix(err.Error(), path+": "))
+	fmt.Println(strings.TrimPrefix(err.Error(), dir+string(filepath.Separator)))
 	// Output:
-	// config: cache_size = 0: must be an integer from 1 to 100000
+	// agent.toml: cache_size = 0: must be an integer from 1 to 100000
 }
 
 // Check also returns warnings about settings that have no effect.
@@ -246,7 +246,7 @@ func ExampleConfig_SetPort() {
 	fmt.Println(cfg.SetPort(-1))
 	// Output:
 	// <nil> 0.0.0.0:8080
-	// config: http_port = -1: must be an integer from 0 to 65535
+	// http_port = -1: must be an integer from 0 to 65535
 }
 
 // Keys lists every TOML key.
@@ -282,7 +282,7 @@ func ExampleWithSource() {
 		return &secretcache.Secret{Name: ref.ID, VersionID: "v1", VersionStages: []string{"AWSCURRENT"}, String: "k"}, nil
 	})
 	a, err := agent.New(context.Background(), agent.DefaultConfig(), agent.WithSource(src),
-		agent.WithToken("t"), agent.WithLogger(slog.New(slog.DiscardHandler)))
+		agent.WithToken("example-token-0123"), agent.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -290,7 +290,7 @@ func ExampleWithSource() {
 	defer a.Close()
 	for _, id := range []string{"static/key", "other"} {
 		req := httptest.NewRequest("GET", "/v1/"+id, nil)
-		req.Header.Set("X-Vault-Token", "t")
+		req.Header.Set("X-Vault-Token", "example-token-0123")
 		rec := httptest.NewRecorder()
 		a.Handler().ServeHTTP(rec, req)
 		fmt.Println(rec.Code, rec.Body.String())
@@ -308,7 +308,7 @@ func ExampleAgent_AdminHandler() {
 	cfg := agent.DefaultConfig()
 	cfg.Prefetch = []string{"app/key"}
 	a, err := agent.New(context.Background(), cfg, agent.WithAWSConfig(srv.AWSConfig("")),
-		agent.WithToken("t"), agent.WithLogger(slog.New(slog.DiscardHandler)))
+		agent.WithToken("example-token-0123"), agent.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Println(err)
 		return

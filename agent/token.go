@@ -7,77 +7,138 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"log/slog"
 	"strings"
 )
 
-// MaxTokenBytes caps the length of the SSRF token (and of a token file).
-const MaxTokenBytes = 4096
+// Token length limits, in bytes.
+const (
+	MinTokenBytes = 16
+	MaxTokenBytes = 4096
+)
+
+// tokenRule says what a token may be, for error messages.
+const tokenRule = "a token must be 16 to 4096 bytes of printable ASCII, with no leading or trailing space"
 
 // ErrNoToken is returned by ResolveToken when none of the variables is set.
 var ErrNoToken = errors.New("no SSRF token variable is set")
 
+// ErrBadToken matches (errors.Is) every other error of ResolveToken and
+// LoadToken: a token file that cannot be read or is refused, a token that
+// breaks the rules.
+var ErrBadToken = errors.New("bad SSRF token")
+
+// tokenError is an error of LoadToken other than ErrNoToken.
+type tokenError struct{ msg string }
+
+func (e *tokenError) Error() string        { return e.msg }
+func (e *tokenError) Is(target error) bool { return target == ErrBadToken }
+
+// TokenSource says where the SSRF token came from; it never holds the token.
+type TokenSource struct {
+	Var   string // the environment variable that was set ("" for WithToken)
+	File  string // the file it named with file:///path, or ""
+	Bytes int    // the token's length
+}
+
+func (s TokenSource) String() string {
+	switch {
+	case s.Var == "":
+		return fmt.Sprintf("set by the program (WithToken), %d bytes", s.Bytes)
+	case s.File != "":
+		return fmt.Sprintf("%s (file %s), %d bytes", s.Var, s.File, s.Bytes)
+	}
+	return fmt.Sprintf("%s, %d bytes", s.Var, s.Bytes)
+}
+
 // ResolveToken reads the SSRF token as the AWS agent does: from the first of
 // the environment variables names that is set, where a value
-// "file:///path" names a file whose trimmed content is the token. lookup is
-// os.LookupEnv in production.
-//
-// Unlike the AWS agent it refuses an empty token (an empty variable, an
-// empty file), a token over MaxTokenBytes, and a token with control
-// characters: each would let requests through with a trivial header. Errors
-// name the variable and the file, never the token.
+// "file:///path" names a file holding it. lookup is os.LookupEnv in
+// production. It is LoadToken logging to slog.Default().
 func ResolveToken(names []string, lookup func(string) (string, bool)) (string, error) {
+	tok, _, err := LoadToken(names, lookup, slog.Default())
+	return tok, err
+}
+
+// LoadToken is ResolveToken that also says where the token came from and
+// logs to log (nil: no logs).
+//
+// A token file is read as the AWS agent's installer writes it: one
+// trailing newline ("\n" or "\r\n") is dropped. The file must pass the
+// rule of the agent's key files: a regular file, not writable by every
+// user, owned by root or the agent's user; otherwise it is refused. A file
+// readable by every user is accepted with a warning; one readable by its
+// group is logged at info level (the usual layout: applications in that
+// group read the token).
+//
+// Unlike the AWS agent, the token itself must be 16 to 4096 bytes of
+// printable ASCII without leading or trailing space: an empty or short
+// token is guessable, and HTTP strips the spaces around header values, so
+// a token with them (a stray space or newline in the variable) would
+// never match a request. Errors name the variable and the file, never the
+// token.
+func LoadToken(names []string, lookup func(string) (string, bool), log *slog.Logger) (string, TokenSource, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if len(names) == 0 {
-		return "", fmt.Errorf("%w: the list of variables is empty", ErrNoToken)
+		return "", TokenSource{}, fmt.Errorf("%w: the list of variables (ssrf_env_variables) is empty", ErrNoToken)
 	}
 	for _, name := range names {
 		v, ok := lookup(name)
 		if !ok {
 			continue
 		}
+		src := TokenSource{Var: name}
 		tok := v
 		if path, isFile := strings.CutPrefix(v, "file://"); isFile {
+			src.File = path
 			var err error
-			if tok, err = readTokenFile(path); err != nil {
-				return "", fmt.Errorf("token variable %s: %w", name, err)
+			if tok, err = readTokenFile(path, log); err != nil {
+				return "", src, &tokenError{fmt.Sprintf("SSRF token from %s: %v", name, err)}
 			}
 		}
 		if err := checkToken(tok); err != nil {
-			return "", fmt.Errorf("token variable %s: %w", name, err)
+			where := name
+			if src.File != "" {
+				where += " (file " + src.File + ")"
+			}
+			return "", src, &tokenError{fmt.Sprintf("SSRF token from %s: %v", where, err)}
 		}
-		return tok, nil
+		src.Bytes = len(tok)
+		return tok, src, nil
 	}
-	return "", fmt.Errorf("%w: set one of %s", ErrNoToken, strings.Join(names, ", "))
+	return "", TokenSource{}, fmt.Errorf("%w: set one of %s to the token, or to file:///path of a file holding it", ErrNoToken, strings.Join(names, ", "))
 }
 
-func readTokenFile(path string) (string, error) {
+func readTokenFile(path string, log *slog.Logger) (string, error) {
 	if path == "" {
-		return "", errors.New("file:// names no file")
+		return "", errors.New("file:// names no file: use file:///absolute/path")
 	}
-	f, err := os.Open(path)
+	data, fi, err := readChecked(path, "token file", MaxTokenBytes+2)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxTokenBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+	logReadable(log, "token file", path, fi, false)
+	s := string(data)
+	if t, ok := strings.CutSuffix(s, "\n"); ok {
+		s = strings.TrimSuffix(t, "\r")
 	}
-	if len(data) > MaxTokenBytes {
-		return "", fmt.Errorf("%s: token file is over %d bytes", path, MaxTokenBytes)
-	}
-	return strings.TrimSpace(string(data)), nil
+	return s, nil
 }
 
 func checkToken(tok string) error {
 	switch {
 	case tok == "":
-		return errors.New("the token is empty")
-	case len(tok) > MaxTokenBytes:
-		return fmt.Errorf("the token is over %d bytes", MaxTokenBytes)
+		return errors.New("the token is empty; " + tokenRule)
 	case strings.ContainsFunc(tok, func(r rune) bool { return r < ' ' || r == 0x7f }):
-		return errors.New("the token contains control characters")
+		return errors.New("the token contains control characters (a newline, a tab...); " + tokenRule)
+	case strings.ContainsFunc(tok, func(r rune) bool { return r > 0x7e }):
+		return errors.New("the token contains non-ASCII characters, which HTTP clients encode differently; " + tokenRule)
+	case strings.TrimSpace(tok) != tok:
+		return errors.New("the token has leading or trailing spaces, which HTTP strips from header values, so no request would match it; " + tokenRule)
+	case len(tok) < MinTokenBytes || len(tok) > MaxTokenBytes:
+		return fmt.Errorf("the token is %d bytes; %s", len(tok), tokenRule)
 	}
 	return nil
 }

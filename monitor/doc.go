@@ -11,7 +11,8 @@
 //     and latency percentiles over a sliding window), the circuit breakers
 //     and the components registered with RegisterComponent, and says
 //     healthy, degraded or unhealthy by the rules documented on Thresholds.
-//   - CacheStats: the JSON shape the Python seed's /secrets-cache-stats had.
+//   - CacheStats: the JSON of /secrets-cache-stats, in the shape of the
+//     Python "Enhanced AWS Secrets Manager" toolkit's endpoint.
 //   - Report: the same facts as text, with calls made against reads served,
 //     calls saved and the estimated API cost and saving.
 //   - HTTP: HealthHandler (/health/secrets), StatsHandler

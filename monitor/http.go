@@ -48,8 +48,8 @@ func (m *Monitor) degradedCode() int {
 	return m.cfg.degradedCode
 }
 
-// StatsHandler serves CacheStats as JSON (the seed's /secrets-cache-stats
-// shape), always with status 200. Methods, body and query are handled as by
+// StatsHandler serves CacheStats as JSON (the /secrets-cache-stats shape,
+// see CacheStats), always with status 200. Methods, body and query are handled as by
 // HealthHandler.
 func (m *Monitor) StatsHandler() http.Handler {
 	return getOnly(func(w http.ResponseWriter, r *http.Request) {

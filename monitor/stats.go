@@ -15,8 +15,9 @@ const (
 	CacheStale     = "stale"      // 300 s or more
 )
 
-// CacheStats is the cache summary in the shape the Python seed's
-// /secrets-cache-stats endpoint had, so existing scrapers keep working.
+// CacheStats is the cache summary in the shape of the /secrets-cache-stats
+// endpoint of the Python "Enhanced AWS Secrets Manager" toolkit (same keys,
+// same cache_status values), so scrapers written for it keep working.
 type CacheStats struct {
 	// CachedSecretsCount is the number of distinct secrets cached (by name).
 	CachedSecretsCount int `json:"cached_secrets_count"`
@@ -56,7 +57,7 @@ func CacheStatusFor(entries int, avg time.Duration) string {
 	return CacheStale
 }
 
-// CacheStats returns the seed-shaped statistics. Ages are in seconds rounded
+// CacheStats returns the /secrets-cache-stats statistics. Ages are in seconds rounded
 // to hundredths, as are percentages. Without a cache it returns an empty
 // summary (status "empty"). It never includes secret values, and names only
 // the region.

@@ -32,7 +32,7 @@ func TestCacheStatusFor(t *testing.T) {
 	}
 }
 
-func TestCacheStatsSeedShape(t *testing.T) {
+func TestCacheStatsShape(t *testing.T) {
 	clk := newClock()
 	src := newScripted(map[string]string{"a": "1", "b": "2", "c": "3"})
 	c := newCache(t, src, clk, secretcache.WithMaxEntries(8), secretcache.WithTTL(time.Hour))
@@ -58,7 +58,7 @@ func TestCacheStatsSeedShape(t *testing.T) {
 		t.Fatalf("stats\n got %+v\nwant %+v", s, want)
 	}
 
-	// The JSON has exactly the seed's keys.
+	// The JSON has exactly the keys of the Python toolkit's endpoint.
 	code, body, _ := get(m.StatsHandler(), http.MethodGet, "/secrets-cache-stats")
 	if code != 200 {
 		t.Fatalf("code %d", code)

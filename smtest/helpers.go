@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -229,11 +231,76 @@ func (s *Server) Value(region, nameOrARN, stage string) (string, bool) {
 // string is stored as is, a JSON object as its (compact) JSON text. A name
 // that does not exist is created; an existing secret gets a new AWSCURRENT
 // version if its value differs. Nothing is loaded if the document is
-// invalid.
+// invalid. Errors are *SeedError values naming the secret, and for JSON
+// syntax errors the line and column, never a value.
 func (s *Server) LoadJSON(region string, data []byte) error {
+	return s.loadJSON(region, data, "")
+}
+
+// LoadFile is LoadJSON on the contents of the file at path; its errors
+// (*SeedError) also name the file.
+func (s *Server) LoadFile(region, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return &SeedError{File: path, Err: errors.Unwrap(err)}
+	}
+	return s.loadJSON(region, data, path)
+}
+
+// SeedError is an error of LoadJSON or LoadFile. It names the file (if
+// any), the place of a JSON syntax error, and the secret at fault; it never
+// holds a secret value.
+type SeedError struct {
+	File   string // the seed file ("" for LoadJSON)
+	Line   int    // 1-based line of a JSON syntax error, or 0
+	Column int    // 1-based column of a JSON syntax error, or 0
+	Secret string // the secret at fault, or ""
+	Err    error  // what is wrong
+}
+
+func (e *SeedError) Error() string { return "smtest: " + e.Detail() }
+
+// Detail is the message without the "smtest: " prefix, for a program that
+// adds its own ("--seed FILE: ...").
+func (e *SeedError) Detail() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File + ": ")
+	} else {
+		b.WriteString("LoadJSON: ")
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d, column %d: ", e.Line, e.Column)
+	}
+	if e.Secret != "" {
+		fmt.Fprintf(&b, "secret %q: ", e.Secret)
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *SeedError) Unwrap() error { return e.Err }
+
+const seedShape = `the seed must be a JSON object mapping secret names to a string or an object, such as {"app/db": {"password": "..."}, "app/key": "..."}`
+
+func (s *Server) loadJSON(region string, data []byte, file string) error {
+	fail := func(name string, err error) error { return &SeedError{File: file, Secret: name, Err: err} }
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("smtest: LoadJSON: %w", err)
+		se := &SeedError{File: file, Err: fmt.Errorf("%v; %s", err, seedShape)}
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			se.Line, se.Column = lineCol(data, syn.Offset)
+			se.Err = fmt.Errorf("invalid JSON: %v; %s", err, seedShape)
+		case errors.As(err, &typ):
+			se.Err = fmt.Errorf("the document is a JSON %s; %s", typ.Value, seedShape)
+		}
+		return se
+	}
+	if doc == nil {
+		return &SeedError{File: file, Err: errors.New("the document is null; " + seedShape)}
 	}
 	names := make([]string, 0, len(doc))
 	values := make(map[string]string, len(doc))
@@ -243,20 +310,20 @@ func (s *Server) LoadJSON(region string, data []byte) error {
 		case len(raw) > 0 && raw[0] == '"':
 			var v string
 			if err := json.Unmarshal(raw, &v); err != nil {
-				return fmt.Errorf("smtest: LoadJSON: %q: %w", name, err)
+				return fail(name, err)
 			}
 			values[name] = v
 		case len(raw) > 0 && raw[0] == '{':
 			var buf bytes.Buffer
 			if err := json.Compact(&buf, raw); err != nil {
-				return fmt.Errorf("smtest: LoadJSON: %q: %w", name, err)
+				return fail(name, err)
 			}
 			values[name] = buf.String()
 		default:
-			return fmt.Errorf("smtest: LoadJSON: %q: value must be a string or an object", name)
+			return fail(name, fmt.Errorf("value must be a string or an object, not %s", jsonKind(raw)))
 		}
 		if !validName(name) {
-			return fmt.Errorf("smtest: LoadJSON: %q: invalid secret name", name)
+			return fail(name, errors.New("invalid secret name: 1 to 512 characters of letters, digits and /_+=.@-"))
 		}
 		names = append(names, name)
 	}
@@ -268,24 +335,39 @@ func (s *Server) LoadJSON(region string, data []byte) error {
 		}
 		if _, ok := s.Secret(region, name); ok {
 			if _, err := s.PutSecretValue(region, name, value); err != nil {
-				return fmt.Errorf("smtest: LoadJSON: %q: %w", name, err)
+				return fail(name, err)
 			}
 			continue
 		}
 		if _, err := s.CreateSecret(region, name, value); err != nil {
-			return fmt.Errorf("smtest: LoadJSON: %q: %w", name, err)
+			return fail(name, err)
 		}
 	}
 	return nil
 }
 
-// LoadFile is LoadJSON on the contents of the file at path.
-func (s *Server) LoadFile(region, path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("smtest: LoadFile: %w", err)
+// jsonKind names the kind of a JSON value by its first byte.
+func jsonKind(raw []byte) string {
+	switch {
+	case len(raw) == 0:
+		return "nothing"
+	case raw[0] == '[':
+		return "an array"
+	case raw[0] == 't' || raw[0] == 'f':
+		return "a boolean"
+	case raw[0] == 'n':
+		return "null"
 	}
-	return s.LoadJSON(region, data)
+	return "a number"
+}
+
+// lineCol turns a byte offset into a 1-based line and column.
+func lineCol(data []byte, off int64) (line, col int) {
+	off = min(max(off, 1), int64(len(data)))
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = int(off) - bytes.LastIndexByte(before, '\n') - 1
+	return line, col
 }
 
 // Reset deletes every secret in every region. Faults, counters, hooks and

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -980,5 +982,42 @@ func TestHTTPStatusOfErrors(t *testing.T) {
 	_, err := c.DescribeSecret(ctxT(t), &sm.DescribeSecretInput{SecretId: aws.String("nope")})
 	if httpStatus(err) != http.StatusBadRequest {
 		t.Fatalf("status %d", httpStatus(err))
+	}
+}
+
+// Seed errors name the file, the place of a syntax error and the secret,
+// say what a seed must be, and never show a value.
+func TestSeedErrors(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	dir := t.TempDir()
+	file := func(content string) string {
+		p := filepath.Join(dir, fmt.Sprintf("seed-%d.json", len(content)))
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	syntax := file("{\n  \"a\": \"hunter2\",\n  \"b\" \"x\"\n}")
+	number := file(`{"app/port": 5432}`)
+	array := file(`["a"]`)
+	badName := file(`{"bad name": "hunter2"}`)
+	missing := filepath.Join(dir, "none.json")
+	cases := []struct{ path, want string }{
+		{syntax, syntax + `: line 3, column 7: invalid JSON: invalid character '"' after object key; the seed must be a JSON object mapping secret names to a string or an object`},
+		{number, number + `: secret "app/port": value must be a string or an object, not a number`},
+		{array, array + `: the document is a JSON array; the seed must be a JSON object`},
+		{badName, badName + `: secret "bad name": invalid secret name`},
+		{missing, missing + `: no such file or directory`},
+	}
+	for _, c := range cases {
+		err := s.LoadFile("", c.path)
+		var se *SeedError
+		if !errors.As(err, &se) || se.File != c.path || !strings.Contains(err.Error(), "smtest: "+c.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("LoadFile(%s): %v\n want smtest: %s", filepath.Base(c.path), err, c.want)
+		}
+	}
+	if err := s.LoadJSON("", []byte(`{"x": true}`)); err == nil || err.Error() != `smtest: LoadJSON: secret "x": value must be a string or an object, not a boolean` {
+		t.Errorf("LoadJSON: %v", err)
 	}
 }

@@ -10,12 +10,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/BurntSushi/toml"
+	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
 	"github.com/secretcache/secretcache/smtest"
 )
@@ -36,29 +40,32 @@ type agentFlags struct {
 	fs                                               *flag.FlagSet
 	config, listen, admin, region, regions, logLevel *string
 	logFormat, prefetch, prefetchPrefix              *string
-	port, ttl, maxConn                               *int
+	port, ttl, maxConn                               *string
 	check, dev                                       *bool
 	devSecrets                                       *string
 	devExitAfter                                     *time.Duration
 }
+
+// agentAliases are the short flags of the agent: -c is the AWS agent's.
+var agentAliases = map[string]string{"c": "config"}
 
 func newAgentFlags() *agentFlags {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	return &agentFlags{
 		fs:             fs,
 		config:         fs.String("config", "", "TOML `file` with the AWS agent's keys and ours (see README.md)"),
-		port:           fs.Int("port", agent.DefaultHTTPPort, "API `port` (http_port); 0 picks a free one"),
+		port:           fs.String("port", strconv.Itoa(agent.DefaultHTTPPort), "API `port` (http_port), 0 to 65535; 0 picks a free one"),
 		listen:         fs.String("listen-addr", "", "API `host:port` (listen_addr); 127.0.0.1 unless set, 0.0.0.0 for containers"),
 		admin:          fs.String("admin-addr", agent.DefaultAdminAddr, "admin listener `host:port`, or off (admin_addr): status page, /metrics, /health/secrets"),
-		region:         fs.String("region", "", "AWS `region` (region); default from the AWS SDK (AWS_REGION, profile)"),
+		region:         fs.String("region", "", "AWS `region` (region); default from the AWS SDK (AWS_REGION, profile) or, on EC2, instance metadata"),
 		regions:        fs.String("regions", "", "failover `regions`, primary first, comma-separated (regions)"),
-		ttl:            fs.Int("ttl", agent.DefaultTTLSeconds, "`seconds` a value stays fresh, 0 to 3600; 0 turns caching off (ttl_seconds)"),
-		maxConn:        fs.Int("max-conn", agent.DefaultMaxConn, "most open client `connections`; more get 429 (max_conn)"),
-		logLevel:       fs.String("log-level", "info", "debug, info, warn, error or none (log_level)"),
-		logFormat:      fs.String("log-format", "text", "text or json (log_format)"),
+		ttl:            fs.String("ttl", strconv.Itoa(agent.DefaultTTLSeconds), "`seconds` a value stays fresh, 0 to 3600; 0 turns caching off (ttl_seconds)"),
+		maxConn:        fs.String("max-conn", strconv.Itoa(agent.DefaultMaxConn), "most open client `connections`, 1 to 10000; more get 429 (max_conn)"),
+		logLevel:       fs.String("log-level", "info", "`level`: debug, info, warn, error or none (log_level)"),
+		logFormat:      fs.String("log-format", "text", "`format`: text or json (log_format)"),
 		prefetch:       fs.String("prefetch", "", "secret `ids` to fetch at start, comma-separated (prefetch)"),
 		prefetchPrefix: fs.String("prefetch-prefix", "", "fetch at start every secret whose name starts with one of these `prefixes` (prefetch_prefix)"),
-		check:          fs.Bool("check", false, "validate the configuration, print it as applied, and exit"),
+		check:          fs.Bool("check", false, "run every check of a start (configuration, token, region, credentials), print the configuration as applied (never the token), and exit"),
 		dev:            fs.Bool("dev", false, "run on a built-in Secrets Manager emulator with demo secrets: no AWS account needed"),
 		devSecrets:     fs.String("dev-secrets", "", "with --dev, seed the emulator from this JSON `file` ({\"name\": \"value\" or {object}})"),
 		devExitAfter:   fs.Duration("dev-exit-after", 0, "with --dev, stop cleanly after this `duration` (for demos and CI)"),
@@ -76,8 +83,16 @@ Serves secrets over HTTP with the AWS Secrets Manager Agent's API:
 
 Requests carry the token in X-Aws-Parameters-Secrets-Token (or X-Vault-Token).
 The token is read from the first set of AWS_TOKEN, AWS_SESSION_TOKEN and
-AWS_CONTAINER_AUTHORIZATION_TOKEN; file:///path reads it from a file.
-With --dev and none of them set, a random token is made and printed.
+AWS_CONTAINER_AUTHORIZATION_TOKEN; file:///path reads it from a file (one
+trailing newline dropped; the file must not be writable by every user and
+must be owned by root or the agent's user). A token must be 16 to 4096
+bytes of printable ASCII without leading or trailing spaces. With --dev and
+none of them set, a random token is made and printed.
+
+Once listening, the agent prints "Agent/VERSION listening on http://ADDR"
+on stdout, as the AWS agent does. Logs go to stderr, or with log_to_file =
+true to log_file (default logs/secrets_manager_agent.log, rotated at 10 MB,
+5 kept).
 
 Settings apply in this order, later ones winning: defaults, the --config file,
 the Lambda extension's variables (PARAMETERS_SECRETS_EXTENSION_HTTP_PORT,
@@ -93,54 +108,49 @@ AWS Parameters and Secrets Lambda Extension.
 
 Flags:
 `)
-	flagHelp(w, newAgentFlags().fs)
+	flagHelp(w, newAgentFlags().fs, agentAliases)
 	fmt.Fprint(w, `
-Exit codes: 0 stopped cleanly, 1 runtime failure (a port in use, say),
-2 bad flags or configuration.
+Exit codes: 0 stopped cleanly (or --check passed), 1 runtime failure (a
+port in use, say), 2 bad flags, configuration, token, region or credentials.
 
 Examples:
   secretcache agent --dev
-  AWS_TOKEN=file:///var/run/awssmatoken secretcache agent --config /etc/secretcache/agent.toml
+  AWS_TOKEN=file:///var/run/awssmatoken secretcache agent -c /etc/secretcache/agent.toml
+  AWS_TOKEN=file:///var/run/awssmatoken secretcache agent -c /etc/secretcache/agent.toml --check
 `)
 }
 
 // agent runs the agent command.
 func (c *cli) agent(ctx context.Context, args []string) int {
 	f := newAgentFlags()
-	set, pos, code := c.parseFlags(f.fs, args, c.agentHelp)
+	set, pos, code := c.parseFlags(f.fs, args, c.agentHelp, agentAliases)
 	if code >= 0 {
 		return code
 	}
 	if len(pos) > 0 {
-		fmt.Fprintf(c.stderr, "secretcache agent: unexpected argument %q\n", truncate(pos[0], 64))
-		return exitUsage
+		return c.usageErr("agent", "unexpected argument %q: the agent takes flags only", truncate(pos[0], 64))
 	}
-	if !*f.dev && (set["dev-secrets"] || set["dev-exit-after"]) {
-		fmt.Fprintln(c.stderr, "secretcache agent: --dev-secrets and --dev-exit-after need --dev")
-		return exitUsage
+	if !*f.dev && (set.has("dev-secrets") || set.has("dev-exit-after")) {
+		return c.usageErr("agent", "--dev-secrets and --dev-exit-after need --dev")
 	}
 	if *f.devExitAfter < 0 {
-		fmt.Fprintln(c.stderr, "secretcache agent: --dev-exit-after must not be negative")
-		return exitUsage
+		return c.usageErr("agent", "%s %s: must be a duration of 0 or more, such as 30s", set["dev-exit-after"], *f.devExitAfter)
 	}
 	cfg := agent.DefaultConfig()
 	if *f.config != "" {
 		if err := cfg.LoadFile(*f.config); err != nil {
-			fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
-			return exitUsage
+			return c.usageErr("agent", "%v", err)
 		}
 	}
 	ignored, err := cfg.ApplyLambdaEnv(c.lookupEnv)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
-		return exitUsage
+		return c.usageErr("agent", "%v", err)
 	}
 	if err := applyAgentFlags(&cfg, f, set); err != nil {
-		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
-		return exitUsage
+		return c.usageErr("agent", "%v", err)
 	}
 	lambdaRT, inLambda := c.lookupEnv(envLambdaRuntimeAPI)
-	inLambda = inLambda && lambdaRT != "" && !*f.dev
+	inLambda = inLambda && lambdaRT != "" && !*f.dev && !*f.check
 	if inLambda {
 		// Lambda gives extensions about 2 s to stop, and starts them all
 		// at once: no jitter needed.
@@ -156,19 +166,13 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	}
 	warnings, err := cfg.Check()
 	if err != nil {
-		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
-		return exitUsage
+		return c.usageErr("agent", "%v", err)
 	}
-	if *f.check {
-		fmt.Fprintf(c.stdout, "configuration OK: API %s, admin %s, TTL %ds, cache_size %d, max_conn %d\n",
-			cfg.Addr(), map[bool]string{true: cfg.AdminAddr, false: "off"}[cfg.AdminEnabled()],
-			cfg.TTLSeconds, cfg.CacheSize, cfg.MaxConn)
-		for _, w := range warnings {
-			fmt.Fprintf(c.stdout, "warning: %s\n", w)
-		}
-		return exitOK
+	log, closeLog, err := cfg.OpenLogger(c.stderr)
+	if err != nil {
+		return c.fatal("agent", exitUsage, err)
 	}
-	log := agent.NewLogger(cfg.LogLevel, cfg.LogFormat, c.stderr)
+	defer closeLog()
 	for _, name := range ignored {
 		log.Warn("ignoring a Parameter Store setting: the agent serves Secrets Manager only", "env", name)
 	}
@@ -177,8 +181,7 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	if *f.dev {
 		dev, err = c.startDev(&cfg, f, set, log)
 		if err != nil {
-			fmt.Fprintf(c.stderr, "secretcache agent --dev: %v\n", err)
-			return exitUsage
+			return c.fatal("agent", exitUsage, err)
 		}
 		defer dev.srv.Close()
 		opts = append(opts, agent.WithAWSConfig(dev.srv.AWSConfig(cfg.PrimaryRegion())), agent.WithToken(dev.token))
@@ -188,30 +191,35 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	var ext *lambdaExtension
 	if inLambda {
 		if ext, err = registerLambda(ctx, lambdaRT, c.extensionName(), log); err != nil {
-			fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
-			return exitError
+			return c.fatal("agent", exitError, err)
 		}
 	}
+	// --check runs this same start, up to listening.
 	a, err := agent.New(ctx, cfg, opts...)
 	if err != nil {
 		if ext != nil {
 			ext.reportInitError(err.Error())
 		}
-		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
 		var ce *agent.ConfigError
-		if errors.As(err, &ce) || errors.Is(err, agent.ErrNoToken) {
-			return exitUsage
+		if errors.As(err, &ce) || errors.Is(err, agent.ErrNoToken) || errors.Is(err, agent.ErrBadToken) || errors.Is(err, agent.ErrNoCredentials) {
+			return c.fatal("agent", exitUsage, err)
 		}
-		return exitError
+		return c.fatal("agent", exitError, err)
+	}
+	if *f.check {
+		defer a.Close()
+		return c.printCheck(cfg, warnings, a)
 	}
 	if err := a.Listen(); err != nil {
 		a.Close()
 		if ext != nil {
 			ext.reportInitError(err.Error())
 		}
-		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
-		return exitError
+		return c.fatal("agent", exitError, err)
 	}
+	// The AWS agent's start line, which its integration harness waits for
+	// as the first line of stdout.
+	fmt.Fprintf(c.stdout, "Agent/%s listening on http://%s\n", secretcache.Version, a.Addr())
 	if ext != nil {
 		log.Info("lambda: registered as an extension", "name", c.extensionName())
 		lctx, stop := context.WithCancel(ctx)
@@ -228,8 +236,33 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 		}
 	}
 	if err := a.Serve(ctx); err != nil {
-		fmt.Fprintf(c.stderr, "secretcache agent: %v\n", err)
-		return exitError
+		return c.fatal("agent", exitError, err)
+	}
+	return exitOK
+}
+
+// printCheck prints what --check found: a summary line, the warnings,
+// where the token and AWS settings come from (never the token), and the
+// configuration as applied, as TOML that loads back unchanged.
+func (c *cli) printCheck(cfg agent.Config, warnings []string, a *agent.Agent) int {
+	admin := "off"
+	if cfg.AdminEnabled() {
+		admin = cfg.AdminAddr
+	}
+	fmt.Fprintf(c.stdout, "configuration OK: API %s, admin %s, TTL %ds, cache_size %d, max_conn %d\n",
+		cfg.Addr(), admin, cfg.TTLSeconds, cfg.CacheSize, cfg.MaxConn)
+	for _, w := range append(warnings, cfg.ListenWarnings()...) {
+		fmt.Fprintf(c.stdout, "warning: %s\n", w)
+	}
+	info := a.StartInfo()
+	fmt.Fprintf(c.stdout, "# token: %s (never shown)\n", info.Token)
+	if info.AWS != nil {
+		fmt.Fprintf(c.stdout, "# region: %s, from %s\n", info.AWS.Region, info.AWS.RegionFrom)
+		fmt.Fprintf(c.stdout, "# AWS credentials: %s\n", info.AWS.Credentials)
+	}
+	fmt.Fprintln(c.stdout, "# the configuration as applied (defaults, --config file, Lambda variables, SECRETCACHE_* variables, flags):")
+	if err := toml.NewEncoder(c.stdout).Encode(cfg); err != nil {
+		return c.fatal("agent", exitError, err)
 	}
 	return exitOK
 }
@@ -244,49 +277,34 @@ func (c *cli) extensionName() string {
 }
 
 // applyAgentFlags applies the flags given (on the command line or through
-// SECRETCACHE_ variables) over cfg.
-func applyAgentFlags(cfg *agent.Config, f *agentFlags, set map[string]bool) error {
-	type kv struct{ flag, key, value string }
-	var pairs []kv
-	if set["listen-addr"] {
-		pairs = append(pairs, kv{"listen-addr", "listen_addr", *f.listen})
-	}
-	if set["admin-addr"] {
-		pairs = append(pairs, kv{"admin-addr", "admin_addr", *f.admin})
-	}
-	if set["region"] {
-		pairs = append(pairs, kv{"region", "region", *f.region})
-	}
-	if set["regions"] {
-		pairs = append(pairs, kv{"regions", "regions", *f.regions})
-	}
-	if set["ttl"] {
-		pairs = append(pairs, kv{"ttl", "ttl_seconds", strconv.Itoa(*f.ttl)})
-	}
-	if set["max-conn"] {
-		pairs = append(pairs, kv{"max-conn", "max_conn", strconv.Itoa(*f.maxConn)})
-	}
-	if set["log-level"] {
-		pairs = append(pairs, kv{"log-level", "log_level", *f.logLevel})
-	}
-	if set["log-format"] {
-		pairs = append(pairs, kv{"log-format", "log_format", *f.logFormat})
-	}
-	if set["prefetch"] {
-		pairs = append(pairs, kv{"prefetch", "prefetch", *f.prefetch})
-	}
-	if set["prefetch-prefix"] {
-		pairs = append(pairs, kv{"prefetch-prefix", "prefetch_prefix", *f.prefetchPrefix})
-	}
-	for _, p := range pairs {
-		if err := cfg.Set(p.key, p.value); err != nil {
-			return fmt.Errorf("--%s: %w", p.flag, err)
+// SECRETCACHE_ variables) over cfg; errors name the flag or variable and
+// the key.
+func applyAgentFlags(cfg *agent.Config, f *agentFlags, set flagSources) error {
+	for _, p := range []struct {
+		flag, key string
+		value     *string
+	}{
+		{"listen-addr", "listen_addr", f.listen},
+		{"admin-addr", "admin_addr", f.admin},
+		{"region", "region", f.region},
+		{"regions", "regions", f.regions},
+		{"ttl", "ttl_seconds", f.ttl},
+		{"max-conn", "max_conn", f.maxConn},
+		{"log-level", "log_level", f.logLevel},
+		{"log-format", "log_format", f.logFormat},
+		{"prefetch", "prefetch", f.prefetch},
+		{"prefetch-prefix", "prefetch_prefix", f.prefetchPrefix},
+		{"port", "http_port", f.port},
+	} {
+		if !set.has(p.flag) {
+			continue
+		}
+		if err := cfg.SetFrom(p.key, set[p.flag], *p.value); err != nil {
+			return err
 		}
 	}
-	if set["port"] {
-		if err := cfg.SetPort(*f.port); err != nil {
-			return fmt.Errorf("--port: %w", err)
-		}
+	if set.has("port") {
+		return cfg.SetPort(cfg.HTTPPort) // keeps the host of listen_addr
 	}
 	return nil
 }
@@ -300,9 +318,9 @@ type devMode struct {
 }
 
 // startDev starts the emulator, seeds it, and points cfg at it.
-func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set map[string]bool, log *slog.Logger) (*devMode, error) {
+func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set flagSources, log *slog.Logger) (*devMode, error) {
 	d := &devMode{}
-	tok, err := agent.ResolveToken(cfg.SSRFEnvVariables, c.lookupEnv)
+	tok, _, err := agent.LoadToken(cfg.SSRFEnvVariables, c.lookupEnv, log)
 	switch {
 	case err == nil:
 		d.token = tok
@@ -316,6 +334,10 @@ func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set map[string]bool, lo
 	if *f.devSecrets != "" {
 		if err := d.srv.LoadFile(primary, *f.devSecrets); err != nil {
 			d.srv.Close()
+			var se *smtest.SeedError
+			if errors.As(err, &se) {
+				return nil, fmt.Errorf("%s %s", set["dev-secrets"], se.Detail())
+			}
 			return nil, err
 		}
 		d.seeded = *f.devSecrets
@@ -345,10 +367,10 @@ func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set map[string]bool, lo
 		cfg.Prefetch = slices.Clone(d.names)
 	}
 	// The default ports may be taken (another agent); then any free port.
-	if !set["port"] && !set["listen-addr"] && cfg.ListenAddr == "" && !portFree(cfg.Addr()) {
+	if !set.has("port") && !set.has("listen-addr") && cfg.ListenAddr == "" && !portFree(cfg.Addr()) {
 		cfg.ListenAddr = "127.0.0.1:0"
 	}
-	if !set["admin-addr"] && cfg.AdminEnabled() && !portFree(cfg.AdminAddr) {
+	if !set.has("admin-addr") && cfg.AdminEnabled() && !portFree(cfg.AdminAddr) {
 		cfg.AdminAddr = "127.0.0.1:0"
 	}
 	return d, nil
@@ -408,7 +430,7 @@ func (d *devMode) banner(w io.Writer, a *agent.Agent) {
 	if first == "demo/db" {
 		fmt.Fprintf(w, "  curl -s -H '%s' -H 'Accept: text/plain' '%s/v1/demo/db?field=password'\n", hdr, api)
 	}
-	fmt.Fprintf(w, "  AWS_TOKEN=%s secretcache get %s --agent-url %s\n\n", d.token, first, api)
+	fmt.Fprintf(w, "  AWS_TOKEN=%s %s get %s --agent-url %s\n\n", d.token, selfCommand(), first, api)
 	fmt.Fprintf(w, "Stop with Ctrl-C.\n")
 	if f, ok := w.(*os.File); ok {
 		_ = f.Sync()
@@ -420,4 +442,49 @@ func firstN(s []string, n int) []string {
 		return s
 	}
 	return append(slices.Clone(s[:n]), "...")
+}
+
+// selfCommand returns a command that runs this program again, typed as
+// is in the shell the user started it from: "go run ./cmd/secretcache"
+// (or the package path, with its version if it has one) when it runs from
+// go run's build cache, its name when the PATH finds this same file, else
+// its absolute path.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "secretcache"
+	}
+	return commandFor(exe, func(name string) (string, error) { return exec.LookPath(name) })
+}
+
+func commandFor(exe string, lookPath func(string) (string, error)) string {
+	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
+		if fi, err := os.Stat(filepath.Join("cmd", "secretcache", "main.go")); err == nil && fi.Mode().IsRegular() {
+			return "go run ./cmd/secretcache"
+		}
+		pkg := "github.com/secretcache/secretcache/cmd/secretcache"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			pkg += "@" + bi.Main.Version
+		}
+		return "go run " + pkg
+	}
+	name := filepath.Base(exe)
+	if p, err := lookPath(name); err == nil {
+		a, errA := os.Stat(p)
+		b, errB := os.Stat(exe)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return name
+		}
+	}
+	return shellQuote(exe)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%", r))
+	}) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

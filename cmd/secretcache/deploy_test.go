@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -196,8 +197,15 @@ func TestSystemdUnits(t *testing.T) {
 			}
 		}
 	}
-	// The sample configuration is valid.
-	code, out, errOut := runCLI(context.Background(), nil, "agent", "--check", "--config", filepath.Join(deployDir, "systemd", "agent.toml"))
+	// The sample configuration passes --check as the unit runs it: the
+	// token from a file as the seed-token unit writes it (root's, 0640).
+	awsTestEnv(t)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(agent.NewToken()), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"AWS_TOKEN": "file://" + tokenFile}
+	code, out, errOut := runCLI(context.Background(), env, "agent", "--check", "--config", filepath.Join(deployDir, "systemd", "agent.toml"))
 	if code != 0 || !strings.Contains(out, "configuration OK: API 127.0.0.1:2773, admin 127.0.0.1:2774") {
 		t.Errorf("sample agent.toml: %d %q %q", code, out, errOut)
 	}
@@ -231,7 +239,8 @@ func TestKubernetesSidecar(t *testing.T) {
 	if err := os.WriteFile(p, []byte(toml.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runCLI(context.Background(), nil, "agent", "--check", "--config", p)
+	awsTestEnv(t)
+	code, out, errOut := runCLI(context.Background(), map[string]string{"AWS_TOKEN": agent.NewToken()}, "agent", "--check", "--config", p)
 	if code != 0 || !strings.Contains(out, "admin 0.0.0.0:2774") {
 		t.Errorf("sidecar agent.toml: %d %q %q", code, out, errOut)
 	}
@@ -239,6 +248,227 @@ func TestKubernetesSidecar(t *testing.T) {
 		check := exec.Command(py, "-c", "import sys,yaml; docs=list(yaml.safe_load_all(open(sys.argv[1]))); assert [d['kind'] for d in docs]==['ServiceAccount','ConfigMap','Deployment']", filepath.Join(deployDir, "kubernetes", "sidecar.yaml"))
 		if out, err := check.CombinedOutput(); err != nil && !strings.Contains(string(out), "No module named 'yaml'") {
 			t.Errorf("sidecar.yaml does not parse as YAML: %v %s", err, out)
+		}
+	}
+}
+
+const repoRoot = "../.."
+
+// dockerignore reads the patterns of .dockerignore as Docker does for
+// the simple forms it uses: a path from the root, * and ? within a name,
+// ** across directories, ! to re-include; a pattern that matches a
+// directory excludes everything under it.
+func dockerignore(t *testing.T) func(path string) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pat struct {
+		re      *regexp.Regexp
+		include bool
+	}
+	var pats []pat
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		include := strings.HasPrefix(line, "!")
+		line = strings.TrimPrefix(strings.TrimPrefix(line, "!"), "/")
+		var re strings.Builder
+		re.WriteString("^")
+		for i := 0; i < len(line); i++ {
+			switch {
+			case strings.HasPrefix(line[i:], "**/"):
+				re.WriteString("(.*/)?")
+				i += 2
+			case strings.HasPrefix(line[i:], "**"):
+				re.WriteString(".*")
+				i++
+			case line[i] == '*':
+				re.WriteString("[^/]*")
+			case line[i] == '?':
+				re.WriteString("[^/]")
+			default:
+				re.WriteString(regexp.QuoteMeta(line[i : i+1]))
+			}
+		}
+		re.WriteString("$")
+		pats = append(pats, pat{regexp.MustCompile(re.String()), include})
+	}
+	return func(path string) bool {
+		excluded := false
+		for _, p := range pats {
+			for prefix := path; ; {
+				if p.re.MatchString(prefix) {
+					excluded = !p.include
+					break
+				}
+				i := strings.LastIndexByte(prefix, '/')
+				if i < 0 {
+					break
+				}
+				prefix = prefix[:i]
+			}
+		}
+		return excluded
+	}
+}
+
+// The build context that .dockerignore leaves has everything deploy/Dockerfile
+// copies and builds: go.mod, go.sum and every source file of every package
+// ./cmd/secretcache imports from this module, on every platform; and
+// without -race it builds there.
+func TestDockerignore(t *testing.T) {
+	ignored := dockerignore(t)
+	for _, p := range []string{".git/HEAD", "README.md", "deploy/Dockerfile", "agent/config_test.go", "smtest/testdata/secrets.json", "secretcache", "x.test", "examples/python/get_secret.py"} {
+		if !ignored(p) {
+			t.Errorf(".dockerignore keeps %s in the build context", p)
+		}
+	}
+	df, err := os.ReadFile(filepath.Join(deployDir, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	need := []string{}
+	for _, line := range strings.Split(string(df), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "COPY" && !strings.HasPrefix(f[1], "--from") {
+			need = append(need, f[1:len(f)-1]...)
+		}
+	}
+	if !slices.Equal(need, []string{"go.mod", "go.sum", "."}) {
+		t.Errorf("the Dockerfile copies %v; this test knows go.mod, go.sum and .", need)
+	}
+	list := exec.Command("go", "list", "-deps", "-f", `{{if .Module}}{{if eq .Module.Path "github.com/secretcache/secretcache"}}{{range .GoFiles}}{{$.Dir}}/{{.}}
+{{end}}{{range .IgnoredGoFiles}}{{$.Dir}}/{{.}}
+{{end}}{{range .EmbedFiles}}{{$.Dir}}/{{.}}
+{{end}}{{end}}{{end}}`, ".")
+	out, err := list.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	root, _ := filepath.Abs(repoRoot)
+	files := []string{"go.mod", "go.sum"}
+	for _, abs := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, filepath.ToSlash(rel))
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		if ignored(f) {
+			t.Errorf(".dockerignore leaves out %s, which the image's build needs", f)
+		}
+	}
+	if len(files) < 20 {
+		t.Fatalf("go list found only %v", files)
+	}
+	if testing.Short() || raceEnabled {
+		t.Log("build in the context skipped (-short or -race)")
+		return
+	}
+	// Build from a copy of exactly the context.
+	ctxDir := t.TempDir()
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if ignored(rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		dst := filepath.Join(ctxDir, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-o", filepath.Join(t.TempDir(), "secretcache"), "./cmd/secretcache")
+	build.Dir = ctxDir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Errorf("build in the .dockerignore'd context: %v\n%s", err, out)
+	}
+}
+
+// githubAnchor is the anchor GitHub gives a Markdown heading.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
+
+// No file of the repository points at something a reader cannot follow:
+// a file that is not in it, a README section that does not exist, or
+// words about how the project was made ("the seed", "the issue").
+func TestNoDeadReferences(t *testing.T) {
+	out, err := exec.Command("git", "-C", repoRoot, "ls-files").Output()
+	if err != nil {
+		t.Skipf("git ls-files: %v", err)
+	}
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if h, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " "); ok && strings.HasPrefix(line, "#") {
+			anchors[githubAnchor(h)] = true
+		}
+	}
+	dead := regexp.MustCompile(`(?i)ANCHORS\.md|docs/agent\.md|python seed|the seed's|seed-shaped|as the issue|the issue asks|\.\./shared/`)
+	readmeLink := regexp.MustCompile(`github\.com/secretcache/secretcache(?:/blob/main/README\.md)?#([a-z0-9_-]+)`)
+	localLink := regexp.MustCompile(`\]\(((?:deploy|examples|cmd|agent|smtest|monitor|internal)/[^)#\s]*|[A-Z]+\.md|\.dockerignore)\)`)
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasSuffix(f, ".sum") || strings.Contains(f, "testdata/") || f == "cmd/secretcache/deploy_test.go" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		for _, m := range dead.FindAllString(s, -1) {
+			t.Errorf("%s: %q points at nothing a reader has", f, m)
+		}
+		for _, m := range readmeLink.FindAllStringSubmatch(s, -1) {
+			if !anchors[m[1]] {
+				t.Errorf("%s: link to README section #%s, which does not exist", f, m[1])
+			}
+		}
+		if strings.HasSuffix(f, ".md") {
+			for _, m := range localLink.FindAllStringSubmatch(s, -1) {
+				if _, err := os.Stat(filepath.Join(repoRoot, m[1])); err != nil {
+					t.Errorf("%s: link to %s, which is not in the repository", f, m[1])
+				}
+			}
 		}
 	}
 }

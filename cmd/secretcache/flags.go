@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"time"
 )
 
 // envName is the environment variable of a flag: --admin-addr is
@@ -13,59 +15,174 @@ func envName(flagName string) string {
 	return "SECRETCACHE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// parseFlags parses args with fs, flags and positional arguments in any
-// order ("get ID --field K"), then sets every flag not given on the command
-// line from its SECRETCACHE_ environment variable. It returns the names of
-// the flags set either way, the positional arguments, and the usage exit
-// code (or -1 to go on): 0 after -h, exitUsage after an error, both
-// reported on the cli's streams.
-func (c *cli) parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer)) (set map[string]bool, pos []string, code int) {
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if err == flag.ErrHelp {
-				help(c.stdout)
-				return nil, nil, exitOK
-			}
-			fmt.Fprintf(c.stderr, "secretcache %s: %v\nRun \"secretcache help %s\" for the flags.\n", fs.Name(), err, fs.Name())
-			return nil, nil, exitUsage
-		}
-		rest = fs.Args()
-		if len(rest) == 0 {
+// flagSources maps each flag that was set to where its value came from:
+// "--name" for the command line, its SECRETCACHE_ variable otherwise.
+// Errors about a value name that source.
+type flagSources map[string]string
+
+func (s flagSources) has(name string) bool { return s[name] != "" }
+
+// parseFlags parses args with the flags of fs, flags and positional
+// arguments in any order ("get ID --field K"), then sets every flag not
+// given on the command line from its SECRETCACHE_ environment variable.
+// It accepts --name value, --name=value, -name (as Go's flag package),
+// aliases (-c for --config), a bare --name for a boolean flag, and "--"
+// before positional arguments. It returns where each set flag came from,
+// the positional arguments, and the usage exit code (or -1 to go on): 0
+// after -h or --help, exitUsage after an error, both reported on the cli's
+// streams. Every error names the flag as --name and what it accepts.
+func (c *cli) parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), aliases map[string]string) (set flagSources, pos []string, code int) {
+	set = flagSources{}
+	fail := func(format string, a ...any) (flagSources, []string, int) {
+		fmt.Fprintf(c.stderr, "secretcache %s: %s\nRun \"secretcache help %s\" for the flags.\n", fs.Name(), fmt.Sprintf(format, a...), fs.Name())
+		return nil, nil, exitUsage
+	}
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			pos = append(pos, args[i+1:]...)
 			break
 		}
-		pos = append(pos, rest[0])
-		rest = rest[1:]
+		if len(arg) < 2 || arg[0] != '-' {
+			pos = append(pos, arg)
+			continue
+		}
+		name := strings.TrimPrefix(arg[1:], "-")
+		if name == "" || name[0] == '-' || name[0] == '=' {
+			return fail("bad flag syntax %q: flags are --name value or --name=value", truncate(arg, 64))
+		}
+		name, value, hasValue := strings.Cut(name, "=")
+		if name == "h" || name == "help" {
+			help(c.stdout)
+			return nil, nil, exitOK
+		}
+		if long, ok := aliases[name]; ok {
+			name = long
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			return fail("unknown flag --%s%s", truncate(name, 64), suggestFlag(fs, name))
+		}
+		switch {
+		case hasValue:
+		case isBoolFlag(f):
+			value = "true"
+		case i+1 < len(args):
+			i++
+			value = args[i]
+		default:
+			what, _ := flag.UnquoteUsage(f)
+			return fail("--%s needs a value (%s)", name, what)
+		}
+		if err := fs.Set(name, value); err != nil {
+			return fail("--%s %s: %s", name, showValue(value), accepts(f))
+		}
+		set[name] = "--" + name
 	}
-	set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
+	var envErr string
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || envErr != nil {
+		if set.has(f.Name) || envErr != "" {
 			return
 		}
-		if v, ok := c.lookupEnv(envName(f.Name)); ok && v != "" {
+		env := envName(f.Name)
+		if v, ok := c.lookupEnv(env); ok && v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), truncate(v, 64), err)
+				envErr = fmt.Sprintf("%s=%s: %s", env, showValue(v), accepts(f))
 				return
 			}
-			set[f.Name] = true
+			set[f.Name] = env
 		}
 	})
-	if envErr != nil {
-		fmt.Fprintf(c.stderr, "secretcache %s: %v\n", fs.Name(), envErr)
+	if envErr != "" {
+		fmt.Fprintf(c.stderr, "secretcache %s: %s\n", fs.Name(), envErr)
 		return nil, nil, exitUsage
 	}
 	return set, pos, -1
 }
 
-// flagHelp writes the flags of fs with their environment variables.
-func flagHelp(w io.Writer, fs *flag.FlagSet) {
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// accepts says what the value of f may be, from its type.
+func accepts(f *flag.Flag) string {
+	if g, ok := f.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case bool:
+			return "must be true or false"
+		case time.Duration:
+			return "must be a duration such as 300ms, 15s, 2m or 1h"
+		case int, int64, uint, uint64:
+			return "must be an integer"
+		}
+	}
+	return "not accepted"
+}
+
+// showValue shows a value in an error: as is, or quoted when it is empty
+// or has spaces or special characters; at most 64 bytes.
+func showValue(v string) string {
+	if v == "" || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == '"' || r == '\\' || r == 0x7f || r == 0xfffd }) {
+		return fmt.Sprintf("%q", truncate(v, 64))
+	}
+	return truncate(v, 64)
+}
+
+// suggestFlag returns "; did you mean --NAME?" for a flag of fs close to
+// name, or "".
+func suggestFlag(fs *flag.FlagSet, name string) string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	slices.Sort(names)
+	for _, n := range names {
+		if strings.HasPrefix(n, name) || strings.HasPrefix(name, n) || closeTo(n, name) {
+			return "; did you mean --" + n + "?"
+		}
+	}
+	return ""
+}
+
+// closeTo reports whether a and b differ by one typo: a letter changed,
+// added, dropped, or two neighbours swapped.
+func closeTo(a, b string) bool {
+	if len(a) == len(b) {
+		for i := 0; i+1 < len(a); i++ {
+			if a[i] != b[i] {
+				if a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:] {
+					return true
+				}
+				break
+			}
+		}
+	}
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(b)-len(a) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	if len(a) == len(b) {
+		return a[i+min(1, len(a)-i):] == b[i+min(1, len(b)-i):]
+	}
+	return a[i:] == b[i+1:]
+}
+
+// flagHelp writes the flags of fs with their environment variables;
+// aliases maps a short name to the flag it stands for.
+func flagHelp(w io.Writer, fs *flag.FlagSet, aliases map[string]string) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
 		line := "  --" + f.Name
+		for short, long := range aliases {
+			if long == f.Name {
+				line = "  -" + short + ", --" + f.Name
+			}
+		}
 		if name != "" {
 			line += " " + name
 		}

@@ -7,12 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
 	"github.com/secretcache/secretcache/awssm"
@@ -69,7 +69,7 @@ credentials and region.
 
 Flags (also settable as SECRETCACHE_<FLAG>):
 `)
-	flagHelp(w, newGetFlags().fs)
+	flagHelp(w, newGetFlags().fs, nil)
 	fmt.Fprint(w, `
 Exit codes:
   0  the value was printed
@@ -89,23 +89,24 @@ Examples:
 
 func (c *cli) get(ctx context.Context, args []string) int {
 	f := newGetFlags()
-	set, pos, code := c.parseFlags(f.fs, args, c.getHelp)
+	set, pos, code := c.parseFlags(f.fs, args, c.getHelp, nil)
 	if code >= 0 {
 		return code
 	}
-	_ = set
 	if len(pos) != 1 || pos[0] == "" {
-		fmt.Fprintln(c.stderr, "secretcache get: give exactly one secret id (name or ARN); see secretcache help get")
-		return exitUsage
+		return c.usageErr("get", "give exactly one secret id (name or ARN), got %d arguments; see secretcache help get", len(pos))
 	}
 	id := pos[0]
 	if *f.timeout <= 0 {
-		fmt.Fprintln(c.stderr, "secretcache get: --timeout must be positive")
-		return exitUsage
+		return c.usageErr("get", "%s %s: must be a positive duration such as 15s or 1m", set["timeout"], *f.timeout)
 	}
-	if set["field"] && *f.field == "" {
-		fmt.Fprintln(c.stderr, "secretcache get: --field needs a key")
-		return exitUsage
+	if set.has("field") && *f.field == "" {
+		return c.usageErr("get", "%s \"\": needs a key of the JSON secret", set["field"])
+	}
+	if set.has("region") {
+		if err := checkRegionFlag(*f.region, set, "region"); err != nil {
+			return c.usageErr("get", "%v", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *f.timeout)
 	defer cancel()
@@ -121,13 +122,16 @@ func (c *cli) fail(id string, code int, format string, args ...any) int {
 }
 
 func (c *cli) getFromAgent(ctx context.Context, f *getFlags, id string) int {
-	token, err := agent.ResolveToken(agent.DefaultSSRFEnvVariables, c.lookupEnv)
+	// Warnings only: the token file is usually readable by its group by
+	// design, and get has nothing to add about it.
+	warnOnly := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	token, _, err := agent.LoadToken(agent.DefaultSSRFEnvVariables, c.lookupEnv, warnOnly)
 	if err != nil {
-		return c.fail(id, exitUsage, "%v", err)
+		return c.fail(id, exitUsage, "%v (the agent's token, to send it)", err)
 	}
 	base, err := url.Parse(*f.agentURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return c.fail(id, exitUsage, "--agent-url %q is not an http(s) URL", truncate(*f.agentURL, 128))
+		return c.fail(id, exitUsage, "--agent-url %s: must be an http(s) URL such as http://127.0.0.1:2773", showValue(*f.agentURL))
 	}
 	q := url.Values{"secretId": {id}}
 	if *f.stage != "" {
@@ -228,16 +232,9 @@ func (c *cli) agentError(id string, status int, body []byte) int {
 
 // getDirect reads AWS Secrets Manager without an agent.
 func (c *cli) getDirect(ctx context.Context, f *getFlags, id string) int {
-	var lo []func(*config.LoadOptions) error
-	if *f.region != "" {
-		lo = append(lo, config.WithRegion(*f.region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, lo...)
+	awsCfg, err := agent.LoadAWSConfig(ctx, *f.region)
 	if err != nil {
-		return c.fail(id, exitUsage, "AWS configuration: %v", err)
-	}
-	if awsCfg.Region == "" {
-		return c.fail(id, exitUsage, "no AWS region: use --region or set AWS_REGION")
+		return c.fail(id, exitUsage, "%v", err)
 	}
 	src, err := awssm.New(awsCfg, awssm.WithTimeout(*f.timeout))
 	if err != nil {

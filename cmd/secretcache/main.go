@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/secretcache/secretcache"
@@ -64,6 +65,14 @@ func commands() []command {
 	}
 }
 
+func commandNames() string {
+	var names []string
+	for _, cmd := range commands() {
+		names = append(names, cmd.name)
+	}
+	return strings.Join(names, ", ")
+}
+
 func findCommand(name string) (command, bool) {
 	for _, cmd := range commands() {
 		if cmd.name == name {
@@ -89,7 +98,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	cmd, ok := findCommand(args[0])
 	if !ok {
-		fmt.Fprintf(c.stderr, "secretcache: unknown command %q\n\n", truncate(args[0], 64))
+		fmt.Fprintf(c.stderr, "secretcache: unknown command %q; the commands are %s\n\n", truncate(args[0], 64), commandNames())
 		c.usage(c.stderr)
 		return exitUsage
 	}
@@ -128,8 +137,7 @@ func (c *cli) help(_ context.Context, args []string) int {
 	}
 	cmd, ok := findCommand(args[0])
 	if !ok {
-		fmt.Fprintf(c.stderr, "secretcache help: unknown command %q\n", truncate(args[0], 64))
-		return exitUsage
+		return c.usageErr("help", "unknown command %q; the commands are %s", truncate(args[0], 64), commandNames())
 	}
 	cmd.help(c, c.stdout)
 	return exitOK
@@ -149,8 +157,7 @@ func (c *cli) version(_ context.Context, args []string) int {
 		return exitOK
 	}
 	if len(args) > 0 {
-		fmt.Fprintln(c.stderr, "secretcache version: takes no arguments")
-		return exitUsage
+		return c.usageErr("version", "takes no arguments (got %q)", truncate(args[0], 64))
 	}
 	fmt.Fprintln(c.stdout, versionString())
 	return exitOK
@@ -158,6 +165,27 @@ func (c *cli) version(_ context.Context, args []string) int {
 
 func (c *cli) versionHelp(w io.Writer) {
 	fmt.Fprint(w, "Usage: secretcache version   (or secretcache --version)\n\nPrints the version of secretcache, Go, and the platform.\n")
+}
+
+// usageErr reports a usage error of command cmd and returns exitUsage.
+func (c *cli) usageErr(cmd, format string, args ...any) int {
+	return c.fatal(cmd, exitUsage, fmt.Errorf(format, args...))
+}
+
+// fatal reports err as "secretcache CMD: message" and returns code. A
+// message that already starts with the command's name ("agent: ...", from
+// the agent package) does not repeat it.
+func (c *cli) fatal(cmd string, code int, err error) int {
+	msg := err.Error()
+	for {
+		rest, ok := strings.CutPrefix(msg, cmd+": ")
+		if !ok {
+			break
+		}
+		msg = rest
+	}
+	fmt.Fprintf(c.stderr, "secretcache %s: %s\n", cmd, msg)
+	return code
 }
 
 func truncate(s string, n int) string {

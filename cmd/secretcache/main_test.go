@@ -43,6 +43,24 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testToken is a token the agent accepts (16 to 4096 bytes).
+const testToken = "cli-test-token-0123456789"
+
+// awsTestEnv gives the AWS SDK's default chain a region and static
+// credentials and nothing else: no shared files, no instance metadata.
+func awsTestEnv(t *testing.T) {
+	t.Helper()
+	none := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{
+		"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "", "AWS_PROFILE": "",
+		"AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none,
+		"AWS_ACCESS_KEY_ID": "AKIDCLITEST", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "",
+		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_SECRETS_MANAGER": "",
+	} {
+		t.Setenv(k, v)
+	}
+}
+
 // runCLI runs the command line in-process with env as the environment.
 func runCLI(ctx context.Context, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	var out, errb syncBuffer
@@ -108,7 +126,7 @@ func TestAgentConfigErrors(t *testing.T) {
 	if err := os.WriteFile(unknown, []byte("tll_seconds = 40\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tok := map[string]string{"AWS_TOKEN": "t"}
+	tok := map[string]string{"AWS_TOKEN": testToken}
 	cases := []struct {
 		env  map[string]string
 		args []string
@@ -117,15 +135,15 @@ func TestAgentConfigErrors(t *testing.T) {
 		{tok, []string{"agent", "--config", bad}, "ttl_seconds = 4000: must be an integer from 0 to 3600"},
 		{tok, []string{"agent", "--config", unknown}, "tll_seconds: unknown key"},
 		{tok, []string{"agent", "--config", filepath.Join(dir, "none.toml")}, "none.toml"},
-		{tok, []string{"agent", "--ttl", "5000"}, "--ttl: config: ttl_seconds = \"5000\": must be an integer from 0 to 3600"},
+		{tok, []string{"agent", "--ttl", "5000"}, "--ttl 5000 (ttl_seconds): must be an integer from 0 to 3600"},
 		{tok, []string{"agent", "--port", "70000"}, "--port"},
 		{tok, []string{"agent", "--admin-addr", "nope"}, "admin_addr"},
 		{tok, []string{"agent", "--log-level", "loud"}, "log_level"},
 		{tok, []string{"agent", "stray"}, "unexpected argument"},
 		{tok, []string{"agent", "--dev-exit-after", "1s"}, "need --dev"},
-		{map[string]string{"AWS_TOKEN": "t", "SECRETS_MANAGER_TTL": "301"}, []string{"agent"}, "SECRETS_MANAGER_TTL"},
-		{map[string]string{"AWS_TOKEN": "t", "SECRETCACHE_TTL": "abc"}, []string{"agent"}, "SECRETCACHE_TTL"},
-		{map[string]string{"AWS_TOKEN": "t", "SECRETCACHE_MAX_CONN": "0"}, []string{"agent"}, "max_conn"},
+		{map[string]string{"AWS_TOKEN": testToken, "SECRETS_MANAGER_TTL": "301"}, []string{"agent"}, "SECRETS_MANAGER_TTL"},
+		{map[string]string{"AWS_TOKEN": testToken, "SECRETCACHE_TTL": "abc"}, []string{"agent"}, "SECRETCACHE_TTL"},
+		{map[string]string{"AWS_TOKEN": testToken, "SECRETCACHE_MAX_CONN": "0"}, []string{"agent"}, "max_conn"},
 		{map[string]string{}, []string{"agent", "--region", "us-east-1", "--admin-addr", "off", "--port", "0"}, "SSRF token"},
 	}
 	for _, c := range cases {
@@ -137,7 +155,8 @@ func TestAgentConfigErrors(t *testing.T) {
 }
 
 func TestAgentCheck(t *testing.T) {
-	env := map[string]string{"SECRETCACHE_TTL": "60", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "3000"}
+	awsTestEnv(t)
+	env := map[string]string{"SECRETCACHE_TTL": "60", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": "3000", "AWS_TOKEN": testToken}
 	code, out, errOut := runCLI(context.Background(), env, "agent", "--check", "--max-conn", "10")
 	if code != 0 || !strings.Contains(out, "API 127.0.0.1:3000") || !strings.Contains(out, "TTL 60s") || !strings.Contains(out, "max_conn 10") {
 		t.Errorf("--check: %d %q %q", code, out, errOut)
@@ -224,7 +243,13 @@ func TestAgentDevAndGet(t *testing.T) {
 	if st != 200 || !strings.Contains(body, `"Name":"demo/db"`) {
 		t.Fatalf("dev agent: %d %s", st, body)
 	}
-	if st, body := httpGet(t, "http://"+admin+"/ready"); st != 200 || body != "ready" {
+	// The prefetch runs in the background after the banner: poll.
+	st, body = httpGet(t, "http://"+admin+"/ready")
+	for deadline := time.Now().Add(10 * time.Second); st != 200 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		st, body = httpGet(t, "http://"+admin+"/ready")
+	}
+	if st != 200 || body != "ready" {
 		t.Errorf("dev agent not ready after prefetch: %d %s", st, body)
 	}
 	env := map[string]string{"AWS_TOKEN": token, "SECRETCACHE_AGENT_URL": api}
@@ -244,10 +269,10 @@ func TestAgentDevAndGet(t *testing.T) {
 		{[]string{"get", "demo/api-key", "--version-stage", "AWSPENDING"}, env, exitNotFound, "", "ResourceNotFoundException"},
 		{[]string{"get", "demo/db", "--field", "nope"}, env, exitField, "", "FieldNotFoundException"},
 		{[]string{"get", "demo/api-key", "--field", "x"}, env, exitField, "", "SecretNotJSONException"},
-		{[]string{"get", "demo/db"}, map[string]string{"AWS_TOKEN": "wrong", "SECRETCACHE_AGENT_URL": api}, exitDenied, "", "refused the token"},
+		{[]string{"get", "demo/db"}, map[string]string{"AWS_TOKEN": "wrong-token-0123456", "SECRETCACHE_AGENT_URL": api}, exitDenied, "", "refused the token"},
 		{[]string{"get", "demo/db"}, map[string]string{"SECRETCACHE_AGENT_URL": api}, exitUsage, "", "AWS_TOKEN"},
 		{[]string{"get", "demo/db", "--agent-url", "http://127.0.0.1:1"}, env, exitUnavailable, "", "cannot reach the agent"},
-		{[]string{"get", "demo/db", "--agent-url", "ftp://x"}, env, exitUsage, "", "not an http(s) URL"},
+		{[]string{"get", "demo/db", "--agent-url", "ftp://x"}, env, exitUsage, "", "--agent-url ftp://x: must be an http(s) URL"},
 		{[]string{"get"}, env, exitUsage, "", "exactly one secret id"},
 		{[]string{"get", "a", "b"}, env, exitUsage, "", "exactly one secret id"},
 		{[]string{"get", "bad id"}, env, exitUsage, "", "InvalidParameterException"},
@@ -289,14 +314,14 @@ func TestAgentDevSecretsFileAndToken(t *testing.T) {
 	if err := os.WriteFile(seed, []byte(`{"app/one": "1", "app/two": {"k": "v"}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	api, _, token, wait := devAgent(t, map[string]string{"AWS_TOKEN": "my-own-token"}, "--dev-secrets", seed)
-	if token != "my-own-token" {
+	api, _, token, wait := devAgent(t, map[string]string{"AWS_TOKEN": "my-own-token-0123456"}, "--dev-secrets", seed)
+	if token != "my-own-token-0123456" {
 		t.Errorf("dev mode ignored AWS_TOKEN: %q", token)
 	}
-	if st, body := httpGet(t, api+"/v1/app/two?field=k", "X-Vault-Token: my-own-token", "Accept: text/plain"); st != 200 || body != "v" {
+	if st, body := httpGet(t, api+"/v1/app/two?field=k", "X-Vault-Token: my-own-token-0123456", "Accept: text/plain"); st != 200 || body != "v" {
 		t.Errorf("seeded secret: %d %q", st, body)
 	}
-	if st, _ := httpGet(t, api+"/v1/demo/db", "X-Vault-Token: my-own-token"); st != 400 {
+	if st, _ := httpGet(t, api+"/v1/demo/db", "X-Vault-Token: my-own-token-0123456"); st != 400 {
 		t.Errorf("demo secret present with --dev-secrets: %d", st)
 	}
 	wait()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -38,7 +39,7 @@ health and latency report of the monitor package.
 
 Flags (also settable as SECRETCACHE_<FLAG>):
 `)
-	flagHelp(w, newReportFlags().fs)
+	flagHelp(w, newReportFlags().fs, nil)
 	fmt.Fprint(w, `
 Exit codes: 0 printed, 1 the agent answered with an error, 2 bad flags,
 5 the agent is unreachable.
@@ -47,17 +48,26 @@ Exit codes: 0 printed, 1 the agent answered with an error, 2 bad flags,
 
 func (c *cli) report(ctx context.Context, args []string) int {
 	f := newReportFlags()
-	_, pos, code := c.parseFlags(f.fs, args, c.reportHelp)
+	set, pos, code := c.parseFlags(f.fs, args, c.reportHelp, nil)
 	if code >= 0 {
 		return code
 	}
 	if len(pos) > 0 {
-		fmt.Fprintf(c.stderr, "secretcache report: unexpected argument %q\n", truncate(pos[0], 64))
-		return exitUsage
+		return c.usageErr("report", "unexpected argument %q: report takes flags only", truncate(pos[0], 64))
+	}
+	if *f.timeout <= 0 {
+		return c.usageErr("report", "%s %s: must be a positive duration such as 10s", set["timeout"], *f.timeout)
 	}
 	base := strings.TrimRight(*f.adminAddr, "/")
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
 		base = "http://" + base
+	}
+	if u, err := url.Parse(base); err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		source := set["admin-addr"]
+		if source == "" {
+			source = "--admin-addr"
+		}
+		return c.usageErr("report", "%s %s: must be the agent's admin listener, host:port or http://host:port, such as 127.0.0.1:2774", source, showValue(*f.adminAddr))
 	}
 	path := "/report"
 	if *f.json {
@@ -67,8 +77,7 @@ func (c *cli) report(ctx context.Context, args []string) int {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "secretcache report: bad --admin-addr: %v\n", err)
-		return exitUsage
+		return c.usageErr("report", "--admin-addr %s: %v", showValue(*f.adminAddr), err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
