@@ -11,14 +11,15 @@ import (
 	"strings"
 )
 
-// Token length limits, in bytes.
+// Token length limits, in bytes. A token shorter than MinTokenBytes is
+// accepted, as the AWS agent accepts it, with a warning: it is guessable.
 const (
 	MinTokenBytes = 16
 	MaxTokenBytes = 4096
 )
 
 // tokenRule says what a token may be, for error messages.
-const tokenRule = "a token must be 16 to 4096 bytes of printable ASCII, with no leading or trailing space"
+const tokenRule = "a token must be 1 to 4096 bytes of printable ASCII (16 or more recommended), with no leading or trailing space"
 
 // ErrNoToken is returned by ResolveToken when none of the variables is set.
 var ErrNoToken = errors.New("no SSRF token variable is set")
@@ -71,12 +72,12 @@ func ResolveToken(names []string, lookup func(string) (string, bool)) (string, e
 // group is logged at info level (the usual layout: applications in that
 // group read the token).
 //
-// Unlike the AWS agent, the token itself must be 16 to 4096 bytes of
-// printable ASCII without leading or trailing space: an empty or short
-// token is guessable, and HTTP strips the spaces around header values, so
-// a token with them (a stray space or newline in the variable) would
-// never match a request. Errors name the variable and the file, never the
-// token.
+// Unlike the AWS agent, the token itself must be 1 to 4096 bytes of
+// printable ASCII without leading or trailing space: HTTP strips the
+// spaces around header values, so a token with them (a stray space or
+// newline in the variable) would never match a request. A token shorter
+// than MinTokenBytes is accepted with a warning (it is guessable). Errors
+// and logs name the variable and the file, never the token.
 func LoadToken(names []string, lookup func(string) (string, bool), log *slog.Logger) (string, TokenSource, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -106,6 +107,10 @@ func LoadToken(names []string, lookup func(string) (string, bool), log *slog.Log
 			return "", src, &tokenError{fmt.Sprintf("SSRF token from %s: %v", where, err)}
 		}
 		src.Bytes = len(tok)
+		if len(tok) < MinTokenBytes {
+			log.Warn("secretcache agent: the SSRF token is short and guessable; use 16 bytes or more",
+				"variable", name, "file", src.File, "bytes", len(tok))
+		}
 		return tok, src, nil
 	}
 	return "", TokenSource{}, fmt.Errorf("%w: set one of %s to the token, or to file:///path of a file holding it", ErrNoToken, strings.Join(names, ", "))
@@ -137,7 +142,7 @@ func checkToken(tok string) error {
 		return errors.New("the token contains non-ASCII characters, which HTTP clients encode differently; " + tokenRule)
 	case strings.TrimSpace(tok) != tok:
 		return errors.New("the token has leading or trailing spaces, which HTTP strips from header values, so no request would match it; " + tokenRule)
-	case len(tok) < MinTokenBytes || len(tok) > MaxTokenBytes:
+	case len(tok) > MaxTokenBytes:
 		return fmt.Errorf("the token is %d bytes; %s", len(tok), tokenRule)
 	}
 	return nil

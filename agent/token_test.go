@@ -61,8 +61,8 @@ func TestResolveToken(t *testing.T) {
 		{map[string]string{"AWS_TOKEN": crlf}, "crlf-token-0123456", ""},
 		{map[string]string{"AWS_TOKEN": bare}, "bare-token-0123456", ""},
 		{map[string]string{}, "", "no SSRF token variable is set: set one of AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN"},
-		{map[string]string{"AWS_TOKEN": ""}, "", "AWS_TOKEN: the token is empty; a token must be 16 to 4096 bytes"},
-		{map[string]string{"AWS_TOKEN": "abc123"}, "", "AWS_TOKEN: the token is 6 bytes; a token must be 16 to 4096 bytes"},
+		{map[string]string{"AWS_TOKEN": ""}, "", "AWS_TOKEN: the token is empty; a token must be 1 to 4096 bytes"},
+		{map[string]string{"AWS_TOKEN": "abc123"}, "abc123", ""}, // short: accepted with a warning, as the AWS agent accepts it
 		{map[string]string{"AWS_TOKEN": " " + tok}, "", "AWS_TOKEN: the token has leading or trailing spaces"},
 		{map[string]string{"AWS_TOKEN": tok + " "}, "", "leading or trailing spaces"},
 		{map[string]string{"AWS_TOKEN": tok + "\n"}, "", "control characters"},
@@ -71,7 +71,7 @@ func TestResolveToken(t *testing.T) {
 		{map[string]string{"AWS_TOKEN": "file:///no/such/file"}, "", "token file: open /no/such/file: no such file"},
 		{map[string]string{"AWS_TOKEN": "file://"}, "", "names no file"},
 		{map[string]string{"AWS_TOKEN": empty}, "", "is empty"},
-		{map[string]string{"AWS_TOKEN": short}, "", "the token is 5 bytes"},
+		{map[string]string{"AWS_TOKEN": short}, "short", ""},
 		{map[string]string{"AWS_TOKEN": spaced}, "", "leading or trailing spaces"},
 		{map[string]string{"AWS_TOKEN": twoLines}, "", "control characters"},
 		{map[string]string{"AWS_TOKEN": big}, "", "the token is 4097 bytes"},
@@ -172,7 +172,7 @@ func TestNewRequiresToken(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "SECRETCACHE_TEST_NO_SUCH_VAR") {
 		t.Errorf("New without a token: %v", err)
 	}
-	for _, bad := range []string{"", "a\x00b-0123456789012", "short", " spaced-token-0123456"} {
+	for _, bad := range []string{"", "a\x00b-0123456789012", " spaced-token-0123456", strings.Repeat("t", MaxTokenBytes+1)} {
 		if _, err := New(context.Background(), cfg, WithSource(namedSource{}), WithToken(bad)); err == nil {
 			t.Errorf("WithToken(%q) accepted", bad)
 		}
@@ -225,5 +225,24 @@ func TestOptionsRejectNil(t *testing.T) {
 	bad.PathPrefix = "x"
 	if _, err := New(context.Background(), bad, WithToken(testToken), WithSource(namedSource{})); err == nil {
 		t.Error("an invalid config was accepted")
+	}
+}
+
+// A short token works, as in the AWS agent, but draws a warning that names
+// the variable and never the token.
+func TestShortTokenWarns(t *testing.T) {
+	for tok, warn := range map[string]bool{"abc": true, "0123456789abcde": true, "0123456789abcdef": false} {
+		var logs strings.Builder
+		log := slog.New(slog.NewTextHandler(&logs, nil))
+		got, _, err := LoadToken([]string{"T"}, lookupOf(map[string]string{"T": tok}), log)
+		if err != nil || got != tok {
+			t.Fatalf("%q: %q %v", tok, got, err)
+		}
+		if warned := strings.Contains(logs.String(), "level=WARN msg=\"secretcache agent: the SSRF token is short"); warned != warn {
+			t.Errorf("%q: warned %v, want %v: %s", tok, warned, warn, logs.String())
+		}
+		if strings.Contains(logs.String(), "="+tok) {
+			t.Errorf("%q: the token is logged: %s", tok, logs.String())
+		}
 	}
 }

@@ -85,8 +85,9 @@ Requests carry the token in X-Aws-Parameters-Secrets-Token (or X-Vault-Token).
 The token is read from the first set of AWS_TOKEN, AWS_SESSION_TOKEN and
 AWS_CONTAINER_AUTHORIZATION_TOKEN; file:///path reads it from a file (one
 trailing newline dropped; the file must not be writable by every user and
-must be owned by root or the agent's user). A token must be 16 to 4096
-bytes of printable ASCII without leading or trailing spaces. With --dev and
+must be owned by root or the agent's user). A token must be 1 to 4096
+bytes of printable ASCII without leading or trailing spaces (under 16 bytes
+draws a warning). With --dev and
 none of them set, a random token is made and printed.
 
 Once listening, the agent prints "Agent/VERSION listening on http://ADDR"

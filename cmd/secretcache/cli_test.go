@@ -77,7 +77,7 @@ func TestMessages(t *testing.T) {
 		{tok, []string{"agent", "--config", syntax}, exitUsage, "secretcache agent: " + syntax + ": TOML parse error at line 1, column 10: "},
 		{tok, []string{"agent", "--config", openTOML}, exitUsage, "secretcache agent: configuration file " + openTOML + " is writable by every user (mode 0666), so any local user could change it; refused: run chmod o-w " + openTOML},
 		{nil, []string{"agent", "--port", "0"}, exitUsage, "secretcache agent: no SSRF token variable is set: set one of AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN to the token, or to file:///path of a file holding it"},
-		{map[string]string{"AWS_TOKEN": "short"}, []string{"agent", "--port", "0"}, exitUsage, "secretcache agent: SSRF token from AWS_TOKEN: the token is 5 bytes; a token must be 16 to 4096 bytes of printable ASCII, with no leading or trailing space"},
+		{map[string]string{"AWS_TOKEN": " " + testToken}, []string{"agent", "--port", "0"}, exitUsage, "secretcache agent: SSRF token from AWS_TOKEN: the token has leading or trailing spaces, which HTTP strips from header values, so no request would match it; a token must be 1 to 4096 bytes of printable ASCII (16 or more recommended), with no leading or trailing space"},
 		{map[string]string{"AWS_TOKEN": testToken + "\n"}, []string{"agent", "--port", "0"}, exitUsage, "secretcache agent: SSRF token from AWS_TOKEN: the token contains control characters"},
 		{map[string]string{"AWS_TOKEN": "file://" + openToken}, []string{"agent", "--port", "0"}, exitUsage, "secretcache agent: SSRF token from AWS_TOKEN: token file " + openToken + " is writable by every user"},
 		{nil, []string{"agent", "--dev", "--port", "0", "--admin-addr", "off", "--dev-secrets", badSeed}, exitUsage, "secretcache agent: --dev-secrets " + badSeed + `: secret "app/port": value must be a string or an object, not a number`},
@@ -194,7 +194,7 @@ func TestAgentCheckIsAStart(t *testing.T) {
 		want  string
 	}{
 		{nil, "", "no SSRF token variable is set"},
-		{map[string]string{"AWS_TOKEN": "short"}, "", "the token is 5 bytes"},
+		{map[string]string{"AWS_TOKEN": testToken + " "}, "", "the token has leading or trailing spaces"},
 		{env, "AWS_REGION", "region: no AWS region found"},
 	} {
 		if c.unset != "" {

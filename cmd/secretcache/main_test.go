@@ -43,7 +43,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// testToken is a token the agent accepts (16 to 4096 bytes).
+// testToken is a token the agent accepts without a warning (16 bytes or more).
 const testToken = "cli-test-token-0123456789"
 
 // awsTestEnv gives the AWS SDK's default chain a region and static
