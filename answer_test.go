@@ -57,6 +57,10 @@ var malformed = map[string]func(*secretcache.Secret) *secretcache.Secret{
 	"empty binary": func(s *secretcache.Secret) *secretcache.Secret { s.String, s.Binary = "", []byte{}; return s },
 	"both values":  func(s *secretcache.Secret) *secretcache.Secret { s.Binary = []byte("b"); return s },
 	"nil secret":   func(*secretcache.Secret) *secretcache.Secret { return nil },
+	"ARN of another secret": func(s *secretcache.Secret) *secretcache.Secret {
+		s.ARN = strings.Replace(s.ARN, ":secret:"+s.Name+"-", ":secret:someone-else-", 1)
+		return s
+	},
 }
 
 // recorder is a read hook that keeps the outcomes.

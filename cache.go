@@ -562,8 +562,22 @@ func mismatch(ref Ref, s *Secret) error {
 		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("asked for stage %q, got %q", ref.VersionStage, s.VersionStages)}
 	case !sameSecret(ref.ID, s):
 		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("got secret %q", s.Name)}
+	case !arnNames(s.ARN, s.Name):
+		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("name %q and ARN %q disagree", s.Name, s.ARN)}
 	}
 	return nil
+}
+
+// arnNames reports whether a Secrets Manager ARN (...:secret:NAME-XXXXXX, or
+// without the suffix) can name the secret name. An empty name or ARN, or an
+// ARN of another shape, says nothing against it.
+func arnNames(arn, name string) bool {
+	i := strings.Index(arn, ":secret:")
+	if name == "" || i < 0 {
+		return true
+	}
+	rest := arn[i+len(":secret:"):]
+	return rest == name || (len(rest) == len(name)+7 && rest[len(name)] == '-' && strings.HasPrefix(rest, name))
 }
 
 // sameSecret reports whether s can be the secret id names: by name, by full

@@ -27,8 +27,9 @@ var (
 	ErrUnavailable = errors.New("backend unavailable")
 	// ErrMismatch: the source's answer was refused: another secret, version
 	// or stage than the one asked for, or a malformed answer (no value, both
-	// a string and a binary value, no secret and no error, a batch of the
-	// wrong length or a batch result naming no secret). The answer is
+	// a string and a binary value, no secret and no error, a name and an ARN
+	// that disagree, a batch of the wrong length or a batch result naming no
+	// secret). The answer is
 	// discarded and a cached value is kept (served stale within
 	// WithMaxStale). Transient.
 	ErrMismatch = errors.New("source answer refused")

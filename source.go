@@ -13,8 +13,8 @@ import (
 // The cache checks every answer and refuses, with a transient ErrMismatch
 // (the answer is dropped, a cached value kept), one that is not a usable
 // value of the ref asked for: no secret and no error, no value (String
-// empty and Binary empty), both a String and a Binary, or another name,
-// version or stage. A source that panics fails that fetch with
+// empty and Binary empty), both a String and a Binary, another name,
+// version or stage, or an ARN naming another secret than Name. A source that panics fails that fetch with
 // ErrUnavailable. The cache keeps the strings of an answer and copies its
 // Binary and VersionStages: the source may reuse the Secret afterwards.
 // Fetch must return when ctx ends; if it does not, Close still returns and
