@@ -18,24 +18,28 @@ import (
 // stage labels share memory the entry holds anyway, and what only a failing
 // secret needs sits behind fail. See BenchmarkMemoryPerEntry.
 type entry struct {
-	key       string // the store key (makeKey); refOf gives the ref back
-	val       value
+	// What a cached read touches comes first, in the entry's first cache
+	// line (a 192-byte entry starts on a line): refreshAt, flags, fields and
+	// the value.
+	refreshAt int64 // reads from here on start a background refresh
+	flags     atomic.Uint32
+	size      uint32                     // footprint, for the byte bound
 	fields    atomic.Pointer[jsonFields] // parsed on the first GetField
-	seq       uint64                     // when the fetch that produced the value started (Cache.seq)
+	val       value
+
+	key       string // the store key (makeKey); refOf gives the ref back
+	seq       uint64 // when the fetch that produced the value started (Cache.seq)
 	ttl       time.Duration
 	fetchedAt int64    // unix nanos
-	refreshAt int64    // reads from here on start a background refresh
 	expireAt  int64    // from here on the value is stale
 	fail      *failure // nil while the last fetch succeeded
-	size      uint32   // footprint, for the byte bound
-	flags     atomic.Uint32
 }
 
 // value is what the cache keeps of a Secret.
 type value struct {
+	data                 string // the String, or the bytes of the Binary (flagBinary)
 	arn, name, versionID string
 	stages               []string // shared and read-only: copied before it leaves the cache
-	data                 string   // the String, or the bytes of the Binary (flagBinary)
 	created              time.Time
 }
 
