@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -215,5 +217,106 @@ func TestCloseReleasesEveryone(t *testing.T) {
 				t.Logf("released %d callers in %v", len(calls), time.Since(start))
 			})
 		}
+	}
+}
+
+// versioned answers with the number of the version current when the fetch
+// began, after a short pause, so that fetches overlap what the test does.
+type versioned struct {
+	v     atomic.Int64
+	calls atomic.Int64
+}
+
+func (s *versioned) Fetch(_ context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+	s.calls.Add(1)
+	v := s.v.Load()
+	for range 1 + rand.IntN(50) {
+		runtime.Gosched()
+	}
+	return &secretcache.Secret{Name: ref.ID, VersionID: fmt.Sprint(v), String: fmt.Sprint(v)}, nil
+}
+
+func (s *versioned) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secretcache.Result {
+	out := make([]secretcache.Result, len(refs))
+	for i, r := range refs {
+		out[i].Secret, out[i].Err = s.Fetch(ctx, r)
+	}
+	return out
+}
+
+// TestInvalidateUnderLoad: while readers, refreshes ahead and on expiry,
+// Refresh and Warm keep fetches of a secret under way, every read that
+// starts after Invalidate or Clear returned sees a version at least as new
+// as the one current when Invalidate was called.
+func TestInvalidateUnderLoad(t *testing.T) {
+	for _, batch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			src := &versioned{}
+			var s secretcache.Source = secretcache.SourceFunc(src.Fetch)
+			if batch {
+				s = src
+			}
+			c, clk := newCache(t, s, secretcache.WithTTL(time.Second))
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range 4 {
+				wg.Go(func() {
+					for n := 0; ; n++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						switch {
+						case i == 0 && n%10 == 0:
+							clk.Advance(100 * time.Millisecond) // into refresh ahead, then expiry
+						case i == 1 && n%5 == 0:
+							_, _ = c.Refresh(ctx, "db")
+						case i == 2 && n%5 == 0:
+							_ = c.Warm(ctx, "db", "other")
+						default:
+							_, _ = c.GetString(ctx, "db")
+						}
+					}
+				})
+			}
+			check := func(what string, v int64, got string, err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatalf("%s: %v", what, err)
+				}
+				var n int64
+				fmt.Sscan(got, &n)
+				if n < v {
+					t.Fatalf("%s after Invalidate of version %d got version %d", what, v, n)
+				}
+			}
+			for i := range 300 {
+				v := src.v.Add(1)
+				if i%3 == 0 {
+					c.Clear()
+				} else {
+					c.Invalidate("db")
+				}
+				switch i % 3 {
+				case 0:
+					got, err := c.GetString(ctx, "db")
+					check("GetString", v, got, err)
+				case 1:
+					s, err := c.Refresh(ctx, "db")
+					if err == nil {
+						check("Refresh", v, s.String, nil)
+					} else {
+						check("Refresh", v, "", err)
+					}
+				case 2:
+					err := c.Warm(ctx, "db")
+					got, gerr := c.GetString(ctx, "db")
+					check("Warm", v, got, errors.Join(err, gerr))
+				}
+			}
+			close(stop)
+			wg.Wait()
+		})
 	}
 }
