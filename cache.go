@@ -551,11 +551,11 @@ func (c *Cache) check(ref Ref, s *Secret, err error) (*Secret, error) {
 func mismatch(ref Ref, s *Secret) error {
 	switch {
 	case s == nil:
-		return &Error{Kind: ErrMismatch, Err: errors.New("source returned no secret and no error")}
+		return &Error{Kind: ErrMismatch, Err: errors.New("no secret and no error")}
 	case s.String == "" && len(s.Binary) == 0:
-		return &Error{Kind: ErrMismatch, Err: errors.New("source returned a secret with no value")}
+		return &Error{Kind: ErrMismatch, Err: errors.New("no value (string and binary both empty)")}
 	case s.String != "" && len(s.Binary) > 0:
-		return &Error{Kind: ErrMismatch, Err: errors.New("source returned both a string and a binary value")}
+		return &Error{Kind: ErrMismatch, Err: errors.New("both a string and a binary value")}
 	case ref.VersionID != "" && s.VersionID != "" && s.VersionID != ref.VersionID:
 		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("asked for version %q, got %q", ref.VersionID, s.VersionID)}
 	case ref.VersionStage != "" && len(s.VersionStages) > 0 && !s.HasStage(ref.VersionStage):

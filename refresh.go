@@ -164,7 +164,7 @@ func (c *Cache) fetchBatch(ctx context.Context, refs []Ref) []Result {
 	c.observe(ctx, start)
 	out := make([]Result, len(refs))
 	if perr == nil && len(res) != len(refs) {
-		perr = &Error{Kind: ErrMismatch, Err: fmt.Errorf("batch source returned %d results for %d refs", len(res), len(refs))}
+		perr = &Error{Kind: ErrMismatch, Err: fmt.Errorf("%d results for %d refs", len(res), len(refs))}
 	}
 	for i, ref := range refs {
 		if perr != nil {
@@ -173,7 +173,7 @@ func (c *Cache) fetchBatch(ctx context.Context, refs []Ref) []Result {
 		}
 		s, err := res[i].Secret, res[i].Err
 		if err == nil && s != nil && s.Name == "" && s.ARN == "" {
-			err = &Error{Kind: ErrMismatch, Err: errors.New("batch answer names no secret")}
+			err = &Error{Kind: ErrMismatch, Err: errors.New("batch result names no secret")}
 		}
 		out[i].Secret, out[i].Err = c.check(ref, s, err)
 	}
