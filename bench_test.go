@@ -299,6 +299,9 @@ func benchSlowBackend(b *testing.B, ttl time.Duration) {
 		}
 		wg.Wait()
 		st := c.Stats()
+		if l, ok := any(c).(interface{ RefreshLead() time.Duration }); ok {
+			b.ReportMetric(float64(min(l.RefreshLead(), ttl/2)), "lead-ns")
+		}
 		c.Close()
 		all := slices.Concat(lat...)
 		slices.Sort(all)

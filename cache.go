@@ -45,7 +45,7 @@ type Cache struct {
 
 	lat latency // of backend calls, for the refresh-ahead window
 
-	refreshCh chan *entry
+	refreshCh chan due
 	sem       chan struct{} // background backend calls under way
 	pending   atomic.Int64  // entries handed to the refresher and not yet applied
 	done      chan struct{}
@@ -135,7 +135,7 @@ func New(src Source, opts ...Option) (*Cache, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	c := &Cache{src: src, cfg: cfg, refreshCh: make(chan *entry, 1024), done: make(chan struct{}),
+	c := &Cache{src: src, cfg: cfg, refreshCh: make(chan due, 1024), done: make(chan struct{}),
 		sem: make(chan struct{}, refreshParallel), flights: map[string]*flight{}}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.batch, _ = src.(BatchSource)
@@ -199,12 +199,20 @@ func (c *Cache) tick() {
 	defer c.wg.Done()
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
+	last := time.Now()
 	for n := 0; ; n++ {
 		select {
 		case <-c.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			// The coarse clock lags most just before an update: by the time
+			// since the last one, longer than a tick on a loaded machine.
+			now := time.Now()
 			c.coarse.Store(now.UnixNano())
+			if c.cfg.clock == nil {
+				c.observeTick(now.Sub(last))
+			}
+			last = now
 			if n%50 == 0 {
 				c.sweep()
 			}

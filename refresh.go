@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -22,8 +20,14 @@ func (c *Cache) scheduleRefresh(e *entry, now int64) {
 		return
 	}
 	c.pending.Add(1)
+	var at int64
+	if c.cfg.clock == nil {
+		at = time.Now().UnixNano() // the read's clock is coarse
+	} else {
+		at = c.cfg.clock.Now().UnixNano()
+	}
 	select {
-	case c.refreshCh <- e:
+	case c.refreshCh <- due{e, at}:
 	default: // the refresher is saturated; a later read tries again
 		c.pending.Add(-1)
 		e.endRefresh()
@@ -39,20 +43,20 @@ func (c *Cache) scheduleRefresh(e *entry, now int64) {
 func (c *Cache) refresher() {
 	defer c.wg.Done()
 	for {
-		var first *entry
+		var first due
 		select {
 		case <-c.done:
 			return
 		case first = <-c.refreshCh:
 		}
-		due := []*entry{first}
+		round := []due{first}
 		if c.cfg.batchWindow > 0 && c.batch != nil {
 			t := time.NewTimer(c.cfg.batchWindow)
 		gather:
 			for {
 				select {
-				case e := <-c.refreshCh:
-					due = append(due, e)
+				case d := <-c.refreshCh:
+					round = append(round, d)
 				case <-t.C:
 					break gather
 				case <-c.done:
@@ -63,17 +67,17 @@ func (c *Cache) refresher() {
 		}
 		for {
 			select {
-			case e := <-c.refreshCh:
-				due = append(due, e)
+			case d := <-c.refreshCh:
+				round = append(round, d)
 				continue
 			default:
 			}
 			break
 		}
 		if c.batch != nil {
-			due = c.addCompanions(due)
+			round = c.addCompanions(round)
 		}
-		if !c.dispatch(due) {
+		if !c.dispatch(round) {
 			return
 		}
 	}
@@ -82,7 +86,7 @@ func (c *Cache) refresher() {
 // addCompanions adds to due the entries that are read, past half their TTL
 // and not yet due: one batch call refreshes them now instead of one call each
 // later.
-func (c *Cache) addCompanions(due []*entry) []*entry {
+func (c *Cache) addCompanions(round []due) []due {
 	now := c.clockNano()
 	for _, e := range c.store.All() {
 		if !e.hasValue() || !e.wasRead() || now < e.retryAt() || now < e.fetchedAt+int64(e.ttl/2) ||
@@ -91,33 +95,33 @@ func (c *Cache) addCompanions(due []*entry) []*entry {
 		}
 		if e.startRefresh() {
 			c.pending.Add(1)
-			due = append(due, e)
+			round = append(round, due{e: e})
 		}
 	}
-	return due
+	return round
 }
 
 // dispatch refreshes due in the background: in batches of MaxBatch through
 // a BatchSource, else one call each, each call on its own goroutine, at
 // most refreshParallel under way. It reports false when the cache closed.
-func (c *Cache) dispatch(due []*entry) bool {
-	c.st.refreshAhead.add(uint64(len(due)))
+func (c *Cache) dispatch(round []due) bool {
+	c.st.refreshAhead.add(uint64(len(round)))
 	size := 1
 	if c.batch != nil {
 		size = MaxBatch
 	}
-	for len(due) > 0 {
-		chunk := due[:min(size, len(due))]
+	for len(round) > 0 {
+		chunk := round[:min(size, len(round))]
 		select {
 		case c.sem <- struct{}{}:
 		case <-c.done:
-			for _, e := range due {
-				e.endRefresh()
+			for _, d := range round {
+				d.e.endRefresh()
 			}
-			c.pending.Add(-int64(len(due)))
+			c.pending.Add(-int64(len(round)))
 			return false
 		}
-		due = due[len(chunk):]
+		round = round[len(chunk):]
 		go func() {
 			defer func() { <-c.sem }()
 			c.refreshChunk(chunk)
@@ -126,12 +130,19 @@ func (c *Cache) dispatch(due []*entry) bool {
 	return true
 }
 
+// due is an entry handed to the refresher, with the time (clockNano) the
+// read that found it due handed it over; 0 for a companion.
+type due struct {
+	e  *entry
+	at int64
+}
+
 // refreshChunk refreshes entries with one backend call.
-func (c *Cache) refreshChunk(chunk []*entry) {
+func (c *Cache) refreshChunk(chunk []due) {
 	refs := make([]Ref, len(chunk))
 	gens := make([]uint64, len(chunk))
-	for i, e := range chunk {
-		refs[i], gens[i] = e.ref(), c.genOf(e.key)
+	for i, d := range chunk {
+		refs[i], gens[i] = d.e.ref(), c.genOf(d.e.key)
 	}
 	seq := c.seq.Add(1)
 	if c.batch == nil {
@@ -140,8 +151,8 @@ func (c *Cache) refreshChunk(chunk []*entry) {
 		return
 	}
 	res := c.fetchBatch(c.bgCtx, refs)
-	for i, e := range chunk {
-		c.applyRefresh(e, res[i].Secret, res[i].Err, gens[i], seq)
+	for i, d := range chunk {
+		c.applyRefresh(d, res[i].Secret, res[i].Err, gens[i], seq)
 	}
 }
 
@@ -180,11 +191,16 @@ func (c *Cache) fetchBatch(ctx context.Context, refs []Ref) []Result {
 	return out
 }
 
-// applyRefresh stores the outcome of refreshing old, if old is still the
-// cached entry and its generation is still gen.
-func (c *Cache) applyRefresh(old *entry, s *Secret, err error, gen, seq uint64) {
+// applyRefresh stores the outcome of refreshing d.e, if it is still the
+// cached entry and its generation is still gen, and times the refresh from
+// the read that asked for it.
+func (c *Cache) applyRefresh(d due, s *Secret, err error, gen, seq uint64) {
+	old := d.e
 	defer c.pending.Add(-1)
 	defer old.endRefresh()
+	if d.at != 0 && !c.closed.Load() {
+		c.lat.add(&c.lat.pipeline, c.clockNano()-d.at)
+	}
 	if err != nil {
 		if !c.closed.Load() {
 			c.cfg.logger.Warn("secretcache: background refresh failed", "secret", idOfKey(old.key),
@@ -194,53 +210,6 @@ func (c *Cache) applyRefresh(old *entry, s *Secret, err error, gen, seq uint64) 
 		return
 	}
 	c.install(c.newEntry(old.key, s, c.clockNano(), old.ttl, seq), gen, old)
-}
-
-// latency estimates how long backend calls take, as TCP estimates round
-// trips (RFC 6298): a smoothed mean and mean deviation, their sum with four
-// deviations standing for a high percentile. lead is how long before expiry
-// a refresh must start to end in time: twice that estimate, plus the
-// refresher's gather window, plus the coarse clock's granularity (a read
-// notices an entry is due up to one tick late).
-type latency struct {
-	mu        sync.Mutex
-	n         int
-	srtt, dev float64 // nanoseconds
-	base      int64
-	lead      atomic.Int64
-}
-
-func (l *latency) init(cfg *config, batch bool) {
-	if batch {
-		l.base += int64(cfg.batchWindow)
-	}
-	if cfg.clock == nil {
-		l.base += int64(tickEvery)
-	}
-	l.lead.Store(l.base)
-}
-
-// observe records a backend call that started at start (clockNano), unless
-// it was cut short by its caller or by Close.
-func (c *Cache) observe(ctx context.Context, start int64) {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return
-	}
-	d := float64(max(c.clockNano()-start, 0))
-	l := &c.lat
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.n++; l.n == 1 {
-		l.srtt, l.dev = d, d/2
-	} else {
-		diff := l.srtt - d
-		if diff < 0 {
-			diff = -diff
-		}
-		l.dev = 0.75*l.dev + 0.25*diff
-		l.srtt = 0.875*l.srtt + 0.125*d
-	}
-	l.lead.Store(l.base + int64(min(2*(l.srtt+4*l.dev), 1<<62)))
 }
 
 // Refresh fetches the secret now, bypassing the cache, stores it and returns
