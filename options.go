@@ -77,11 +77,13 @@ func WithTTL(d time.Duration) Option {
 // read starts a background refresh (default 0.2: the last 20 %). 0 turns
 // refresh-ahead off; the value must be in [0, 1), else New fails.
 //
-// The window is never shorter than the fraction, but it widens when the
-// backend is slow, so that a refresh ends before the value expires: to
-// twice the measured latency of backend calls (a smoothed mean plus four
-// mean deviations, as TCP times its retransmissions), plus the batch window
-// and the coarse clock's 100 ms, up to half the TTL.
+// The window is never shorter than the fraction, but it widens when
+// refreshes take long, so that a refresh ends before the value expires: to
+// twice the measured time of a backend call (plus the batch window) or of
+// a whole background refresh (from the read that found the entry due to
+// the new value stored), whichever is longer, each a smoothed mean plus
+// four mean deviations as TCP times its retransmissions, plus the interval
+// between updates of the coarse clock (100 ms); at most half the TTL.
 func WithRefreshAhead(fraction float64) Option {
 	return func(c *config) error {
 		if math.IsNaN(fraction) || fraction < 0 || fraction >= 1 {
