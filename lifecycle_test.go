@@ -320,3 +320,38 @@ func TestInvalidateUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestWarmCutShortCachesNothing: a Warm whose context ends returns
+// ErrUnavailable at once, even with a source that ignores its context, and
+// the calls it cut short leave no cached failure behind: the next read
+// fetches.
+func TestWarmCutShortCachesNothing(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ignoresContext=%v", ignore), func(t *testing.T) {
+			cs := &ctxSource{ignore: ignore, stop: make(chan struct{})}
+			stopped := false
+			defer func() {
+				if !stopped {
+					close(cs.stop)
+				}
+			}()
+			c, _ := newCache(t, cs)
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := c.Warm(wctx, "a", "b")
+			if !errors.Is(err, secretcache.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Warm with an ended context: %v", err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("Warm returned %v after its context ended", d)
+			}
+			close(cs.stop)
+			stopped = true
+			cs.value.Store(true)
+			if got := mustString(t, c, "a"); got != "v" {
+				t.Fatalf("after a cut-short Warm: %q", got)
+			}
+		})
+	}
+}
