@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
-	"golang.org/x/sync/singleflight"
 )
 
 // Cache is an in-process cache of secrets in front of a Source. It is safe
@@ -25,19 +25,31 @@ type Cache struct {
 	cfg   config
 
 	store *otter.Cache[string, *entry]
-	loads singleflight.Group // misses and refreshes on expiry, by key
+
+	flightMu sync.Mutex
+	flights  map[string]*flight // misses and refreshes on expiry under way, by key
 
 	forceMu sync.Mutex
 	forcing map[string]*forceState // Refresh calls under way, by key
 
 	coarse atomic.Int64  // unix nanos, updated every tick when cfg.clock is nil
-	gen    atomic.Uint64 // bumped by Invalidate and Clear: fetches begun before do not store
 	seq    atomic.Uint64 // numbers fetches as they start: an older answer never replaces a newer one
 
-	refreshCh chan *entry
-	pending   atomic.Int64 // entries handed to the refresher and not yet applied
+	// Generations: a fetch stores its answer, and a reader takes the answer
+	// of a fetch under way, only if no Invalidate or Clear of its id came
+	// between (genOf). invMu makes Invalidate, Clear and Close atomic with
+	// respect to the stores, so that none lands half before and half after.
+	invMu sync.RWMutex
+	epoch atomic.Uint64            // bumped by Clear
+	gens  [genShards]atomic.Uint64 // bumped by Invalidate, by a hash of the id
+
+	lat latency // of backend calls, for the refresh-ahead window
+
+	refreshCh chan due
+	sem       chan struct{} // background backend calls under way
+	pending   atomic.Int64  // entries handed to the refresher and not yet applied
 	done      chan struct{}
-	bgCtx     context.Context // background refreshes; cancelled by Close
+	bgCtx     context.Context // background refreshes and fetches; cancelled by Close
 	bgCancel  context.CancelFunc
 	wg        sync.WaitGroup
 	closed    atomic.Bool
@@ -51,35 +63,15 @@ type Cache struct {
 
 type changeFunc struct{ fn func(ChangeEvent) }
 
-// entry is one cached secret version (or, with secret nil, a cached failure).
-// Its fields never change after it is stored, but for the atomics; a refresh
-// stores a new entry.
-type entry struct {
-	key       string
-	ref       Ref
-	seq       uint64 // when the fetch that produced the value started (Cache.seq)
-	secret    *Secret
-	err       error // cached failure, for secret == nil
-	size      int
-	ttl       time.Duration
-	fetchedAt int64 // unix nanos
-	refreshAt int64 // reads from here on start a background refresh
-	expireAt  int64 // from here on the value is stale
-	failures  int   // consecutive failed refreshes
-	retryAt   int64 // no refresh before this
-	lastErr   error
+const genShards = 256
 
-	refreshing atomic.Bool
-	read       atomic.Bool // read since fetched: worth refreshing
-	fields     atomic.Pointer[jsonFields]
-}
+var genSeed = maphash.MakeSeed()
 
-// touch marks e as read. It writes only on the first read, so readers on
-// many cores do not pass the entry's cache line between them.
-func (e *entry) touch() {
-	if !e.read.Load() {
-		e.read.Store(true)
-	}
+// genOf is the generation of key: it changes when the key's id is
+// invalidated or the cache cleared (and, rarely, when an id sharing its
+// shard is invalidated: that costs a fetch, never a wrong answer).
+func (c *Cache) genOf(key string) uint64 {
+	return c.epoch.Load() + c.gens[maphash.String(genSeed, idOfKey(key))%genShards].Load()
 }
 
 // ChangeEvent tells that a refresh found a new version of a secret. It holds
@@ -143,9 +135,11 @@ func New(src Source, opts ...Option) (*Cache, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	c := &Cache{src: src, cfg: cfg, refreshCh: make(chan *entry, 1024), done: make(chan struct{})}
+	c := &Cache{src: src, cfg: cfg, refreshCh: make(chan due, 1024), done: make(chan struct{}),
+		sem: make(chan struct{}, refreshParallel), flights: map[string]*flight{}}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.batch, _ = src.(BatchSource)
+	c.lat.init(&c.cfg, c.batch != nil)
 	fns := make([]*changeFunc, 0, len(cfg.onChange))
 	for _, fn := range cfg.onChange {
 		fns = append(fns, &changeFunc{fn})
@@ -205,12 +199,20 @@ func (c *Cache) tick() {
 	defer c.wg.Done()
 	t := time.NewTicker(tickEvery)
 	defer t.Stop()
+	last := time.Now()
 	for n := 0; ; n++ {
 		select {
 		case <-c.done:
 			return
-		case now := <-t.C:
+		case <-t.C:
+			// The coarse clock lags most just before an update: by the time
+			// since the last one, longer than a tick on a loaded machine.
+			now := time.Now()
 			c.coarse.Store(now.UnixNano())
+			if c.cfg.clock == nil {
+				c.observeTick(now.Sub(last))
+			}
+			last = now
 			if n%50 == 0 {
 				c.sweep()
 			}
@@ -223,7 +225,7 @@ func (c *Cache) tick() {
 func (c *Cache) sweep() {
 	now := c.clockNano()
 	for k, e := range c.store.All() {
-		if (e.secret == nil && now >= e.retryAt) || (e.secret != nil && now >= c.staleUntil(e)) {
+		if (!e.hasValue() && now >= e.retryAt()) || (e.hasValue() && now >= c.staleUntil(e)) {
 			c.store.ComputeIfPresent(k, func(cur *entry) (*entry, otter.ComputeOp) {
 				if cur != e {
 					return cur, otter.CancelOp
@@ -292,7 +294,7 @@ func (c *Cache) Get(ctx context.Context, id string, opts ...GetOption) (*Secret,
 	if err != nil {
 		return nil, err
 	}
-	return e.secret.Clone(), nil
+	return e.secret(), nil
 }
 
 // GetString returns the string value of the secret. It fails with
@@ -302,10 +304,10 @@ func (c *Cache) GetString(ctx context.Context, id string, opts ...GetOption) (st
 	if err != nil {
 		return "", err
 	}
-	if e.secret.IsBinary() {
+	if e.binary() {
 		return "", &Error{Op: "get", ID: id, Kind: ErrWrongType, Err: errors.New("secret is binary; use GetBinary")}
 	}
-	return e.secret.String, nil
+	return e.val.data, nil
 }
 
 // GetBinary returns a copy of the binary value of the secret. It fails with
@@ -315,10 +317,10 @@ func (c *Cache) GetBinary(ctx context.Context, id string, opts ...GetOption) ([]
 	if err != nil {
 		return nil, err
 	}
-	if !e.secret.IsBinary() {
+	if !e.binary() {
 		return nil, &Error{Op: "get", ID: id, Kind: ErrWrongType, Err: errors.New("secret is a string; use GetString")}
 	}
-	return append([]byte(nil), e.secret.Binary...), nil
+	return []byte(e.val.data), nil
 }
 
 // read answers one read and reports it to the read hook.
@@ -333,7 +335,7 @@ func (c *Cache) read(ctx context.Context, op, id string, opts []GetOption) (*ent
 	o := applyOptions(opts)
 	ev.Ref = Ref{ID: id, VersionStage: o.stage, VersionID: o.versionID}
 	if e != nil {
-		ev.VersionID = e.secret.VersionID
+		ev.VersionID = e.val.versionID
 	}
 	for _, fn := range c.cfg.onRead {
 		fn(ctx, ev)
@@ -355,7 +357,7 @@ func (c *Cache) lookup(ctx context.Context, op, id string, opts []GetOption) (*e
 				e.touch()
 				return e, OutcomeHit, nil
 			}
-			return c.slow(ctx, op, id, e.ref, e, now, getOptions{})
+			return c.slow(ctx, op, id, refOf(id), e, now, getOptions{})
 		}
 	}
 	o := applyOptions(opts)
@@ -393,19 +395,18 @@ func applyOptions(opts []GetOption) getOptions {
 // failure.
 func (c *Cache) slow(ctx context.Context, op, key string, ref Ref, e *entry, now int64, o getOptions) (*entry, Outcome, error) {
 	switch {
-	case e.secret == nil: // a cached failure
-		if now < e.retryAt {
-			c.st.misses.inc()
-			return c.fail(op, ref.ID, e.err, o)
-		}
+	case !e.hasValue(): // a cached failure
 		c.st.misses.inc()
+		if now < e.fail.retryAt {
+			return c.fail(op, ref.ID, e.fail.err, o)
+		}
 		return c.load(ctx, op, key, ref, o, e)
 	case now < e.expireAt: // fresh, but due for refresh
 		c.st.hits.inc()
 		e.touch()
 		c.scheduleRefresh(e, now)
 		return e, OutcomeHit, nil
-	case e.failures > 0 && now < c.staleUntil(e): // expired while the source fails
+	case e.fail != nil && now < c.staleUntil(e): // expired while the source fails
 		c.st.staleHits.inc()
 		e.touch()
 		c.scheduleRefresh(e, now)
@@ -416,34 +417,37 @@ func (c *Cache) slow(ctx context.Context, op, key string, ref Ref, e *entry, now
 	return c.load(ctx, op, key, ref, o, e)
 }
 
-// load fetches key through the coalescing group and waits for it, or for
-// ctx. old is the entry it replaces, if any.
+// flight is one fetch of a key that readers wait on together. It carries
+// the generation of the key when it started: a reader that began after an
+// Invalidate or Clear of the key does not take its answer.
+type flight struct {
+	done chan struct{}
+	gen  uint64
+	e    *entry
+	err  error
+}
+
+// load fetches key through a flight and waits for it, for ctx, or for
+// Close. old is the entry it replaces, if any; it is served stale when the
+// fetch fails with a transient error, within WithMaxStale.
 func (c *Cache) load(ctx context.Context, op, key string, ref Ref, o getOptions, old *entry) (*entry, Outcome, error) {
-	ch := c.loads.DoChan(key, func() (any, error) {
-		// A flight that ended between our lookup and DoChan has stored its
-		// answer already: use it rather than fetching again.
-		if e, ok := c.store.GetIfPresent(key); ok && e != old {
-			now := c.nowNano()
-			if e.secret != nil && now < e.expireAt {
-				return e, nil
-			}
-			if e.secret == nil && now < e.retryAt {
-				return nil, e.err
-			}
-		}
-		return c.fetchAndStore(context.WithoutCancel(ctx), key, ref, o.ttl)
-	})
+	f := c.join(ctx, key, ref, o.ttl, old)
 	var err error
 	select {
-	case r := <-ch:
-		if r.Err == nil {
-			return r.Val.(*entry), OutcomeMiss, nil
+	case <-f.done:
+		if f.err == nil {
+			return f.e, OutcomeMiss, nil
 		}
-		err = r.Err
+		err = f.err
 	case <-ctx.Done():
 		err = &Error{Kind: ErrUnavailable, Err: ctx.Err()}
+	case <-c.done:
+		err = &Error{Kind: ErrClosed}
 	}
-	if old != nil && old.secret != nil && IsTransient(err) && c.nowNano() < c.staleUntil(old) {
+	if errors.Is(err, ErrClosed) {
+		return nil, OutcomeError, wrap(op, ref.ID, err)
+	}
+	if old != nil && old.hasValue() && IsTransient(err) && c.nowNano() < c.staleUntil(old) {
 		c.st.misses.add(^uint64(0)) // counted as a stale hit instead
 		c.st.staleHits.inc()
 		old.touch()
@@ -452,26 +456,95 @@ func (c *Cache) load(ctx context.Context, op, key string, ref Ref, o getOptions,
 	return c.fail(op, ref.ID, err, o)
 }
 
+// join returns the flight under way for key that began in the key's
+// current generation, or starts one.
+func (c *Cache) join(ctx context.Context, key string, ref Ref, ttl time.Duration, old *entry) *flight {
+	gen := c.genOf(key)
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	if f := c.flights[key]; f != nil && f.gen >= gen {
+		return f
+	}
+	// None, or one begun before an Invalidate or Clear of the key: its
+	// waiters keep it, later readers get a new one.
+	f := &flight{done: make(chan struct{}), gen: gen}
+	c.flights[key] = f
+	fctx, cancel := c.detach(ctx)
+	go func() {
+		defer cancel()
+		f.e, f.err = c.fly(fctx, key, ref, ttl, old, gen)
+		c.flightMu.Lock()
+		if c.flights[key] == f {
+			delete(c.flights, key)
+		}
+		c.flightMu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+func (c *Cache) fly(ctx context.Context, key string, ref Ref, ttl time.Duration, old *entry, gen uint64) (*entry, error) {
+	if c.closed.Load() {
+		return nil, &Error{Kind: ErrClosed}
+	}
+	// A flight that ended between the reader's lookup and join has stored
+	// its answer already: use it rather than fetching again.
+	if e, ok := c.store.GetIfPresent(key); ok && e != old {
+		now := c.nowNano()
+		if e.hasValue() && now < e.expireAt {
+			return e, nil
+		}
+		if !e.hasValue() && now < e.fail.retryAt {
+			return nil, e.fail.err
+		}
+	}
+	return c.fetchAndStore(ctx, key, ref, ttl, gen)
+}
+
+// detach returns a context for a fetch that outlives its first caller: it
+// keeps ctx's values, not its cancellation, and ends at Close.
+func (c *Cache) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(c.bgCtx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
 // fail returns err for a read, or the caller's fallback.
 func (c *Cache) fail(op, id string, err error, o getOptions) (*entry, Outcome, error) {
 	if o.hasFallback {
 		c.st.fallbacks.inc()
-		return &entry{secret: &Secret{Name: id, String: o.fallback}}, OutcomeFallback, nil
+		return &entry{val: value{name: id, data: o.fallback}}, OutcomeFallback, nil
 	}
 	return nil, OutcomeError, wrap(op, id, err)
 }
 
-// fetch calls the source for one ref, counts it and checks the answer.
-func (c *Cache) fetch(ctx context.Context, ref Ref) (*Secret, error) {
+// fetch calls the source for one ref, counts it, times it and checks the
+// answer.
+func (c *Cache) fetch(ctx context.Context, ref Ref) (s *Secret, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
 	defer cancel()
 	c.st.backendCalls.inc()
-	s, err := c.src.Fetch(ctx, ref)
+	start := c.clockNano()
+	func() {
+		defer c.recoverSource(&err, ref.ID)
+		s, err = c.src.Fetch(ctx, ref)
+	}()
+	c.observe(ctx, start)
 	return c.check(ref, s, err)
 }
 
-// check counts a source's answer for ref and refuses one for another secret:
-// never a wrong secret.
+// recoverSource turns a panic of the source into a transient error: a
+// background refresh has no caller to recover it, and the program must not
+// die of it. The panic value, which may hold anything, is not kept.
+func (c *Cache) recoverSource(err *error, id string) {
+	if r := recover(); r != nil {
+		c.cfg.logger.Error("secretcache: source panicked", "secret", id)
+		*err = &Error{Kind: ErrUnavailable, Err: errors.New("source panicked")}
+	}
+}
+
+// check counts a source's answer for ref and refuses one that is not a
+// usable value of ref: never a wrong or empty secret.
 func (c *Cache) check(ref Ref, s *Secret, err error) (*Secret, error) {
 	if err == nil {
 		err = mismatch(ref, s)
@@ -486,15 +559,33 @@ func (c *Cache) check(ref Ref, s *Secret, err error) (*Secret, error) {
 func mismatch(ref Ref, s *Secret) error {
 	switch {
 	case s == nil:
-		return &Error{Kind: ErrMismatch, Err: errors.New("source returned no secret and no error")}
+		return &Error{Kind: ErrMismatch, Err: errors.New("no secret and no error")}
+	case s.String == "" && len(s.Binary) == 0:
+		return &Error{Kind: ErrMismatch, Err: errors.New("no value (string and binary both empty)")}
+	case s.String != "" && len(s.Binary) > 0:
+		return &Error{Kind: ErrMismatch, Err: errors.New("both a string and a binary value")}
 	case ref.VersionID != "" && s.VersionID != "" && s.VersionID != ref.VersionID:
 		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("asked for version %q, got %q", ref.VersionID, s.VersionID)}
 	case ref.VersionStage != "" && len(s.VersionStages) > 0 && !s.HasStage(ref.VersionStage):
 		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("asked for stage %q, got %q", ref.VersionStage, s.VersionStages)}
 	case !sameSecret(ref.ID, s):
 		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("got secret %q", s.Name)}
+	case !arnNames(s.ARN, s.Name):
+		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("name %q and ARN %q disagree", s.Name, s.ARN)}
 	}
 	return nil
+}
+
+// arnNames reports whether a Secrets Manager ARN (...:secret:NAME-XXXXXX, or
+// without the suffix) can name the secret name. An empty name or ARN, or an
+// ARN of another shape, says nothing against it.
+func arnNames(arn, name string) bool {
+	i := strings.Index(arn, ":secret:")
+	if name == "" || i < 0 {
+		return true
+	}
+	rest := arn[i+len(":secret:"):]
+	return rest == name || (len(rest) == len(name)+7 && rest[len(name)] == '-' && strings.HasPrefix(rest, name))
 }
 
 // sameSecret reports whether s can be the secret id names: by name, by full
@@ -512,25 +603,26 @@ func sameSecret(id string, s *Secret) bool {
 	return s.Name == "" && s.ARN != "" && nameOf(s.ARN) == id
 }
 
-// fetchAndStore fetches ref and stores the outcome: the value, or on failure
-// a cached failure (or a failure count on the value it had).
-func (c *Cache) fetchAndStore(ctx context.Context, key string, ref Ref, ttl time.Duration) (*entry, error) {
-	gen, seq := c.gen.Load(), c.seq.Add(1)
+// fetchAndStore fetches ref and stores the outcome, unless key's generation
+// is no longer gen: the value, or on failure a cached failure (or a failure
+// count on the value it had).
+func (c *Cache) fetchAndStore(ctx context.Context, key string, ref Ref, ttl time.Duration, gen uint64) (*entry, error) {
+	seq := c.seq.Add(1)
 	s, err := c.fetch(ctx, ref)
 	if err != nil {
 		c.storeFailure(key, ref, err, gen, seq, nil)
 		return nil, err
 	}
-	e := c.newEntry(key, ref, s, c.clockNano(), ttl, seq)
+	e := c.newEntry(key, s, c.clockNano(), ttl, seq)
 	c.install(e, gen, nil)
 	return e, nil
 }
 
 // ttlFor returns the TTL of a secret: the first matching policy, or the default.
-func (c *Cache) ttlFor(ref Ref, s *Secret) time.Duration {
+func (c *Cache) ttlFor(key string, s *Secret) time.Duration {
 	name := s.Name
 	if name == "" {
-		name = nameOf(ref.ID)
+		name = nameOf(idOfKey(key))
 	}
 	for _, p := range c.cfg.policies {
 		if glob(p.pattern, name) {
@@ -540,29 +632,43 @@ func (c *Cache) ttlFor(ref Ref, s *Secret) time.Duration {
 	return c.cfg.ttl
 }
 
-func (c *Cache) newEntry(key string, ref Ref, s *Secret, now int64, ttl time.Duration, seq uint64) *entry {
+// newEntry makes the entry for a checked answer s fetched for key. Its
+// refresh-ahead window is the configured fraction of the TTL, widened to
+// the lead the measured backend latency asks for (up to half the TTL).
+func (c *Cache) newEntry(key string, s *Secret, now int64, ttl time.Duration, seq uint64) *entry {
 	if ttl <= 0 {
-		ttl = c.ttlFor(ref, s)
+		ttl = c.ttlFor(key, s)
 	}
-	e := &entry{key: key, ref: ref, seq: seq, secret: s, size: s.size() + len(key), ttl: ttl, fetchedAt: now}
-	if ref.VersionID != "" { // a version never changes
+	e := &entry{key: key, seq: seq, ttl: ttl, fetchedAt: now}
+	var bin bool
+	e.val, bin = compact(key, s)
+	if bin {
+		e.flags.Store(flagBinary)
+	}
+	if pinned(key) { // a version never changes
 		e.refreshAt, e.expireAt = math.MaxInt64, math.MaxInt64
 	} else {
 		e.expireAt = satAdd(now, int64(ttl))
-		e.refreshAt = e.expireAt - int64(float64(ttl)*c.cfg.refreshAhead)
+		ahead := int64(float64(ttl) * c.cfg.refreshAhead)
+		if ahead > 0 {
+			ahead = max(ahead, min(c.lat.lead.Load(), int64(ttl/2)))
+		}
+		e.refreshAt = e.expireAt - ahead
 	}
+	e.size = e.footprint()
 	return e
 }
 
-// install stores e unless the cache was closed or invalidated since gen,
-// unless the stored entry came from a fetch that started later than e's, or,
-// with expect set, unless the stored entry is no longer expect. It reports a
-// new version to the change callbacks.
+// install stores e unless the cache was closed or key's generation is no
+// longer gen, unless the stored entry came from a fetch that started later
+// than e's, or, with expect set, unless the stored entry is no longer
+// expect. It reports a new version to the change callbacks.
 func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 	var prev *entry
 	ok := false
+	c.invMu.RLock()
 	c.store.Compute(e.key, func(cur *entry, found bool) (*entry, otter.ComputeOp) {
-		if c.closed.Load() || c.gen.Load() != gen || (expect != nil && cur != expect) || (found && cur.seq > e.seq) {
+		if c.closed.Load() || c.genOf(e.key) != gen || (expect != nil && cur != expect) || (found && cur.seq > e.seq) {
 			return cur, otter.CancelOp
 		}
 		ok = true
@@ -571,12 +677,13 @@ func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 		}
 		return e, otter.WriteOp
 	})
+	c.invMu.RUnlock()
 	if !ok {
 		return false
 	}
-	if prev != nil && prev.secret != nil && e.secret != nil && prev.secret.VersionID != e.secret.VersionID {
+	if prev != nil && prev.hasValue() && prev.val.versionID != e.val.versionID {
 		c.st.versionChanges.inc()
-		c.notify(ChangeEvent{Ref: e.ref, Old: prev.secret.Metadata(), New: e.secret.Metadata()})
+		c.notify(ChangeEvent{Ref: e.ref(), Old: prev.metadata(), New: e.metadata()})
 	}
 	return true
 }
@@ -584,31 +691,32 @@ func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 // storeFailure records a failed fetch of key that started at seq: a
 // permanent error drops the value (a revoked secret must not live on) and
 // caches the failure; a transient one keeps the value and backs off. A
-// failure older than the stored value changes nothing.
+// failure older than the stored value, or from before an Invalidate or
+// Clear, changes nothing.
 func (c *Cache) storeFailure(key string, ref Ref, err error, gen, seq uint64, expect *entry) {
 	now := c.clockNano()
+	c.invMu.RLock()
+	defer c.invMu.RUnlock()
 	c.store.Compute(key, func(cur *entry, found bool) (*entry, otter.ComputeOp) {
-		if c.closed.Load() || c.gen.Load() != gen || (expect != nil && cur != expect) || (found && cur.seq > seq) {
+		if c.closed.Load() || c.genOf(key) != gen || (expect != nil && cur != expect) || (found && cur.seq > seq) {
 			return cur, otter.CancelOp
 		}
-		failures := 1
+		count := 1
 		if found {
-			failures = cur.failures + 1
+			count = cur.failures() + 1
 		}
-		retry := now + int64(c.backoff(failures))
-		if found && cur.secret != nil && !IsPermanent(err) {
-			n := &entry{key: key, ref: cur.ref, seq: cur.seq, secret: cur.secret, size: cur.size, ttl: cur.ttl,
-				fetchedAt: cur.fetchedAt, refreshAt: cur.refreshAt, expireAt: cur.expireAt,
-				failures: failures, retryAt: retry, lastErr: err}
-			n.read.Store(cur.read.Load())
-			return n, otter.WriteOp
+		f := &failure{err: err, count: count, retryAt: now + int64(c.backoff(count))}
+		if found && cur.hasValue() && !IsPermanent(err) {
+			return cur.withFailure(f), otter.WriteOp
 		}
-		if found && cur.secret != nil {
+		if found && cur.hasValue() {
 			c.cfg.logger.Warn("secretcache: dropping cached secret after permanent error",
 				"secret", ref.ID, "kind", KindName(err))
 		}
-		return &entry{key: key, ref: ref, seq: seq, err: err, size: len(key) + 64, failures: failures,
-			retryAt: retry, lastErr: err}, otter.WriteOp
+		f.noValue = true
+		e := &entry{key: key, seq: seq, fail: f}
+		e.size = e.footprint()
+		return e, otter.WriteOp
 	})
 }
 
@@ -668,9 +776,14 @@ func (c *Cache) notify(ev ChangeEvent) {
 }
 
 // Invalidate drops every cached version of id (all stages and version ids).
-// Fetches already under way for it will not store their result.
+// A read, Refresh or Warm that starts after it returns gets a value fetched
+// after it: fetches of id already under way neither store their answer nor
+// hand it to readers that came later. An empty, oversized or unknown id
+// drops nothing.
 func (c *Cache) Invalidate(id string) {
-	c.gen.Add(1)
+	c.invMu.Lock()
+	defer c.invMu.Unlock()
+	c.gens[maphash.String(genSeed, id)%genShards].Add(1)
 	suffix := "\x00" + id
 	for k := range c.store.Keys() {
 		if k == id || strings.HasSuffix(k, suffix) {
@@ -679,21 +792,32 @@ func (c *Cache) Invalidate(id string) {
 	}
 }
 
-// Clear drops every cached secret.
+// Clear drops every cached secret, with the guarantee of Invalidate for
+// every id.
 func (c *Cache) Clear() {
-	c.gen.Add(1)
+	c.invMu.Lock()
+	defer c.invMu.Unlock()
+	c.epoch.Add(1)
 	c.store.InvalidateAll()
 }
 
-// Close stops the background goroutines. Reads after Close fail with
-// ErrClosed. It is safe to call more than once.
+// Close stops the background goroutines and cancels the backend calls under
+// way. Every caller waiting on the backend (a read that missed or found its
+// entry expired, Refresh, Warm) returns at once with ErrClosed, and so does
+// every call after Close. Close does not wait for a source that ignores its
+// context: its answer, when it comes, is discarded. It is safe to call more
+// than once.
 func (c *Cache) Close() error {
 	c.closeOnce.Do(func() {
-		c.closed.Store(true)
+		c.invMu.Lock()
+		c.closed.Store(true) // from here on nothing is stored
+		c.invMu.Unlock()
 		close(c.done)
 		c.bgCancel()
 		c.wg.Wait()
+		c.invMu.Lock()
 		c.store.InvalidateAll()
+		c.invMu.Unlock()
 		c.store.StopAllGoroutines()
 	})
 	return nil

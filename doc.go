@@ -5,13 +5,16 @@
 // What it promises, in order:
 //
 //  1. Never a wrong secret. Entries are keyed by id, stage and version; an
-//     answer from the source for another name, stage or version is refused
-//     ([ErrMismatch]). Values never appear in errors, logs or printed
-//     metadata: [Secret] redacts them in String, every fmt verb, JSON and
-//     slog.
+//     answer from the source for another name, stage or version, or one
+//     with no value, is refused ([ErrMismatch]) and the cached value kept.
+//     A read that starts after [Cache.Invalidate] or [Cache.Clear] gets a
+//     value fetched after it. Values never appear in errors, logs or
+//     printed metadata: [Secret] redacts them in String, every fmt verb,
+//     JSON and slog.
 //  2. Never block a reader when a usable value exists. A read in the last
-//     part of an entry's TTL (20 % by default, [WithRefreshAhead]) starts one
-//     background refresh and returns the current value. When the source
+//     part of an entry's TTL (20 % by default, [WithRefreshAhead], widened
+//     to cover a slow backend's measured latency) starts one background
+//     refresh and returns the current value. When the source
 //     fails with a transient error (throttled, unavailable), the last value
 //     is served up to [WithMaxStale] past its TTL. A permanent error (not
 //     found, access denied, deleted, decryption failure) drops the value at
@@ -21,7 +24,8 @@
 //     refresh at about the same time are refreshed together through a
 //     [BatchSource] (up to [MaxBatch] a call), and entries refreshed together
 //     fall due together again, so a steady set of secrets costs a few batch
-//     calls per TTL. Failing secrets back off exponentially with jitter.
+//     calls per TTL; the calls of one round run side by side. Failing
+//     secrets back off exponentially with jitter.
 //  4. Speed. A cached read is a lock-free lookup in an otter cache that
 //     allocates nothing ([Cache.GetString], [Cache.GetField]).
 //

@@ -17,3 +17,7 @@ func (c *Cache) WaitIdle() {
 		panic("secretcache: refresher still busy after 10s")
 	}
 }
+
+// RefreshLead is how long before expiry a refresh must start, as the cache
+// measures it now (tests and benchmarks only).
+func (c *Cache) RefreshLead() time.Duration { return time.Duration(c.lat.lead.Load()) }

@@ -15,12 +15,12 @@ type jsonFields struct {
 	err error
 }
 
-func parseFields(s *Secret) *jsonFields {
-	if s.IsBinary() {
+func parseFields(e *entry) *jsonFields {
+	if e.binary() {
 		return &jsonFields{err: ErrWrongType}
 	}
 	var raw map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(s.String), &raw); err != nil || raw == nil {
+	if err := json.Unmarshal([]byte(e.val.data), &raw); err != nil || raw == nil {
 		return &jsonFields{err: ErrNotJSON}
 	}
 	m := make(map[string]string, len(raw))
@@ -50,7 +50,7 @@ func (c *Cache) GetField(ctx context.Context, id, key string, opts ...GetOption)
 	}
 	f := e.fields.Load()
 	if f == nil {
-		f = parseFields(e.secret)
+		f = parseFields(e)
 		e.fields.Store(f)
 	}
 	if f.err != nil {
@@ -82,10 +82,10 @@ func GetJSON[T any](ctx context.Context, c *Cache, id string, opts ...GetOption)
 	if err != nil {
 		return v, err
 	}
-	if e.secret.IsBinary() {
+	if e.binary() {
 		return v, &Error{Op: "json", ID: id, Kind: ErrWrongType}
 	}
-	if err := json.Unmarshal([]byte(e.secret.String), &v); err != nil {
+	if err := json.Unmarshal([]byte(e.val.data), &v); err != nil {
 		var zero T
 		return zero, &Error{Op: "json", ID: id, Kind: ErrNotJSON, Err: jsonProblem(err)}
 	}

@@ -75,7 +75,15 @@ func WithTTL(d time.Duration) Option {
 
 // WithRefreshAhead sets the fraction of the TTL, at its end, during which a
 // read starts a background refresh (default 0.2: the last 20 %). 0 turns
-// refresh-ahead off; the value must be in [0, 1).
+// refresh-ahead off; the value must be in [0, 1), else New fails.
+//
+// The window is never shorter than the fraction, but it widens when
+// refreshes take long, so that a refresh ends before the value expires: to
+// twice the measured time of a backend call (plus the batch window) or of
+// a whole background refresh (from the read that found the entry due to
+// the new value stored), whichever is longer, each a smoothed mean plus
+// four mean deviations as TCP times its retransmissions, plus the interval
+// between updates of the coarse clock (100 ms); at most half the TTL.
 func WithRefreshAhead(fraction float64) Option {
 	return func(c *config) error {
 		if math.IsNaN(fraction) || fraction < 0 || fraction >= 1 {
@@ -110,8 +118,11 @@ func WithMaxEntries(n int) Option {
 	}
 }
 
-// WithMaxBytes bounds the approximate memory the cached values hold (default
-// 64 MiB).
+// WithMaxBytes bounds the memory the cached entries keep alive (default 64
+// MiB): each entry counts its value, its metadata strings, the entry itself
+// and the cache's own per-entry overhead, as the Go allocator rounds them
+// (Stats.Bytes is within a few % of the heap they use). The JSON that
+// GetField parses, once per version, is not counted. n <= 0 makes New fail.
 func WithMaxBytes(n int64) Option {
 	return func(c *config) error {
 		if n <= 0 {

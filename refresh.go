@@ -6,46 +6,57 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
+
+// refreshParallel is the most backend calls the background refresher (and
+// Warm) has under way at once: a batch of MaxBatch refs each, or one ref
+// each for a source without batches.
+const refreshParallel = 8
 
 // scheduleRefresh hands e to the background refresher once: readers never
 // wait for it.
 func (c *Cache) scheduleRefresh(e *entry, now int64) {
-	if e.ref.VersionID != "" || now < e.retryAt || !e.refreshing.CompareAndSwap(false, true) {
+	if pinned(e.key) || now < e.retryAt() || !e.startRefresh() {
 		return
 	}
 	c.pending.Add(1)
+	var at int64
+	if c.cfg.clock == nil {
+		at = time.Now().UnixNano() // the read's clock is coarse
+	} else {
+		at = c.cfg.clock.Now().UnixNano()
+	}
 	select {
-	case c.refreshCh <- e:
+	case c.refreshCh <- due{e, at}:
 	default: // the refresher is saturated; a later read tries again
 		c.pending.Add(-1)
-		e.refreshing.Store(false)
+		e.endRefresh()
 	}
 }
 
 // refresher gathers entries due for refresh for a short window, adds the
-// entries that would fall due soon anyway, and refreshes them in batches.
-// Entries refreshed together fall due together again, so a steady set of
-// secrets converges to a few batch calls per TTL.
+// entries that would fall due soon anyway, and refreshes them in batches,
+// up to refreshParallel calls under way at once. Entries refreshed together
+// fall due together again, so a steady set of secrets converges to a few
+// batch calls per TTL; the calls of one round run side by side, so a slow
+// backend does not make the last of them overrun the refresh-ahead window.
 func (c *Cache) refresher() {
 	defer c.wg.Done()
 	for {
-		var first *entry
+		var first due
 		select {
 		case <-c.done:
 			return
 		case first = <-c.refreshCh:
 		}
-		due := []*entry{first}
+		round := []due{first}
 		if c.cfg.batchWindow > 0 && c.batch != nil {
 			t := time.NewTimer(c.cfg.batchWindow)
 		gather:
 			for {
 				select {
-				case e := <-c.refreshCh:
-					due = append(due, e)
+				case d := <-c.refreshCh:
+					round = append(round, d)
 				case <-t.C:
 					break gather
 				case <-c.done:
@@ -56,104 +67,149 @@ func (c *Cache) refresher() {
 		}
 		for {
 			select {
-			case e := <-c.refreshCh:
-				due = append(due, e)
+			case d := <-c.refreshCh:
+				round = append(round, d)
 				continue
 			default:
 			}
 			break
 		}
 		if c.batch != nil {
-			due = c.addCompanions(due)
+			round = c.addCompanions(round)
 		}
-		c.refreshEntries(c.bgCtx, due)
+		if !c.dispatch(round) {
+			return
+		}
 	}
 }
 
 // addCompanions adds to due the entries that are read, past half their TTL
 // and not yet due: one batch call refreshes them now instead of one call each
 // later.
-func (c *Cache) addCompanions(due []*entry) []*entry {
+func (c *Cache) addCompanions(round []due) []due {
 	now := c.clockNano()
 	for _, e := range c.store.All() {
-		if e.secret == nil || e.ref.VersionID != "" || !e.read.Load() || now < e.retryAt ||
-			now < e.fetchedAt+int64(e.ttl/2) || e.refreshing.Load() {
+		if !e.hasValue() || !e.wasRead() || now < e.retryAt() || now < e.fetchedAt+int64(e.ttl/2) ||
+			e.refreshing() || pinned(e.key) {
 			continue
 		}
-		if e.refreshing.CompareAndSwap(false, true) {
+		if e.startRefresh() {
 			c.pending.Add(1)
-			due = append(due, e)
+			round = append(round, due{e: e})
 		}
 	}
-	return due
+	return round
 }
 
-// refreshEntries refreshes the entries in the background: in batches of
-// MaxBatch through a BatchSource, else one call each, eight at a time.
-func (c *Cache) refreshEntries(ctx context.Context, due []*entry) {
-	gen := c.gen.Load()
-	c.st.refreshAhead.add(uint64(len(due)))
+// dispatch refreshes due in the background: in batches of MaxBatch through
+// a BatchSource, else one call each, each call on its own goroutine, at
+// most refreshParallel under way. It reports false when the cache closed.
+func (c *Cache) dispatch(round []due) bool {
+	c.st.refreshAhead.add(uint64(len(round)))
+	size := 1
 	if c.batch != nil {
-		for chunk := range slices.Chunk(due, MaxBatch) {
-			refs := make([]Ref, len(chunk))
-			for i, e := range chunk {
-				refs[i] = e.ref
+		size = MaxBatch
+	}
+	for len(round) > 0 {
+		chunk := round[:min(size, len(round))]
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.done:
+			for _, d := range round {
+				d.e.endRefresh()
 			}
-			seq := c.seq.Add(1)
-			res := c.fetchBatch(ctx, refs)
-			for i, e := range chunk {
-				c.applyRefresh(e, res[i].Secret, res[i].Err, gen, seq)
-			}
+			c.pending.Add(-int64(len(round)))
+			return false
 		}
+		round = round[len(chunk):]
+		go func() {
+			defer func() { <-c.sem }()
+			c.refreshChunk(chunk)
+		}()
+	}
+	return true
+}
+
+// due is an entry handed to the refresher, with the time (clockNano) the
+// read that found it due handed it over; 0 for a companion.
+type due struct {
+	e  *entry
+	at int64
+}
+
+// refreshChunk refreshes entries with one backend call.
+func (c *Cache) refreshChunk(chunk []due) {
+	refs := make([]Ref, len(chunk))
+	gens := make([]uint64, len(chunk))
+	for i, d := range chunk {
+		refs[i], gens[i] = d.e.ref(), c.genOf(d.e.key)
+	}
+	seq := c.seq.Add(1)
+	if c.batch == nil {
+		s, err := c.fetch(c.bgCtx, refs[0])
+		c.applyRefresh(chunk[0], s, err, gens[0], seq)
 		return
 	}
-	var g errgroup.Group
-	g.SetLimit(8)
-	for _, e := range due {
-		g.Go(func() error {
-			seq := c.seq.Add(1)
-			s, err := c.fetch(ctx, e.ref)
-			c.applyRefresh(e, s, err, gen, seq)
-			return nil
-		})
+	res := c.fetchBatch(c.bgCtx, refs)
+	for i, d := range chunk {
+		c.applyRefresh(d, res[i].Secret, res[i].Err, gens[i], seq)
 	}
-	_ = g.Wait()
 }
 
-// fetchBatch calls the batch source once and checks every answer.
+// fetchBatch calls the batch source once and checks every answer. An
+// answer of the wrong shape (more or fewer results than refs) says nothing
+// reliable about any ref: every ref gets ErrMismatch. So does a result
+// that names no secret (no Name, no ARN): in a batch, the name is what ties
+// an answer to its ref.
 func (c *Cache) fetchBatch(ctx context.Context, refs []Ref) []Result {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
 	defer cancel()
 	c.st.backendCalls.inc()
-	res := c.batch.FetchBatch(ctx, refs)
+	start := c.clockNano()
+	var res []Result
+	var perr error
+	func() {
+		defer c.recoverSource(&perr, refs[0].ID)
+		res = c.batch.FetchBatch(ctx, refs)
+	}()
+	c.observe(ctx, start)
 	out := make([]Result, len(refs))
+	if perr == nil && len(res) != len(refs) {
+		perr = &Error{Kind: ErrMismatch, Err: fmt.Errorf("%d results for %d refs", len(res), len(refs))}
+	}
 	for i, ref := range refs {
-		if i >= len(res) {
-			out[i].Err = c.countedErr(ref, &Error{Kind: ErrMismatch, Err: errors.New("batch source returned too few results")})
+		if perr != nil {
+			_, out[i].Err = c.check(ref, nil, perr)
 			continue
 		}
-		out[i].Secret, out[i].Err = c.check(ref, res[i].Secret, res[i].Err)
+		s, err := res[i].Secret, res[i].Err
+		if err == nil && s != nil && s.Name == "" && s.ARN == "" {
+			err = &Error{Kind: ErrMismatch, Err: errors.New("batch result names no secret")}
+		}
+		out[i].Secret, out[i].Err = c.check(ref, s, err)
 	}
 	return out
 }
 
-func (c *Cache) countedErr(ref Ref, err error) error {
-	_, err = c.check(ref, nil, err)
-	return err
-}
-
-// applyRefresh stores the outcome of refreshing old, if old is still the
-// cached entry.
-func (c *Cache) applyRefresh(old *entry, s *Secret, err error, gen, seq uint64) {
+// applyRefresh stores the outcome of refreshing d.e, if it is still the
+// cached entry and its generation is still gen, and times the refresh from
+// the read that asked for it.
+func (c *Cache) applyRefresh(d due, s *Secret, err error, gen, seq uint64) {
+	old := d.e
 	defer c.pending.Add(-1)
-	defer old.refreshing.Store(false)
+	defer old.endRefresh()
+	if d.at != 0 && !c.closed.Load() {
+		c.lat.add(&c.lat.pipeline, c.clockNano()-d.at)
+	}
 	if err != nil {
-		c.cfg.logger.Warn("secretcache: background refresh failed", "secret", old.ref.ID,
-			"kind", KindName(err), "transient", IsTransient(err))
-		c.storeFailure(old.key, old.ref, err, gen, seq, old)
+		if !c.closed.Load() {
+			c.cfg.logger.Warn("secretcache: background refresh failed", "secret", idOfKey(old.key),
+				"kind", KindName(err), "transient", IsTransient(err))
+		}
+		c.storeFailure(old.key, old.ref(), err, gen, seq, old)
 		return
 	}
-	c.install(c.newEntry(old.key, old.ref, s, c.clockNano(), old.ttl, seq), gen, old)
+	c.install(c.newEntry(old.key, s, c.clockNano(), old.ttl, seq), gen, old)
 }
 
 // Refresh fetches the secret now, bypassing the cache, stores it and returns
@@ -161,7 +217,7 @@ func (c *Cache) applyRefresh(old *entry, s *Secret, err error, gen, seq uint64) 
 // that arrive while a fetch of the same secret is under way share the next
 // one, so one burst of callers (many connections refused at once) costs at
 // most two fetches. On a permanent error the cached value is dropped; on a
-// transient one it is kept.
+// transient one it is kept. Close ends the wait with ErrClosed.
 func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Secret, error) {
 	o := applyOptions(opts)
 	key, ref, err := makeKey(id, o.stage, o.versionID)
@@ -172,15 +228,17 @@ func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Sec
 		return nil, &Error{Op: "refresh", ID: id, Kind: ErrClosed}
 	}
 	c.st.refreshForced.inc()
-	f := c.joinForced(context.WithoutCancel(ctx), key, ref, o.ttl)
+	f := c.joinForced(ctx, key, ref, o.ttl)
 	select {
 	case <-f.done:
 		if f.err != nil {
 			return nil, wrap("refresh", id, f.err)
 		}
-		return f.e.secret.Clone(), nil
+		return f.e.secret(), nil
 	case <-ctx.Done():
 		return nil, &Error{Op: "refresh", ID: id, Kind: ErrUnavailable, Err: ctx.Err()}
+	case <-c.done:
+		return nil, &Error{Op: "refresh", ID: id, Kind: ErrClosed}
 	}
 }
 
@@ -212,14 +270,20 @@ func (c *Cache) joinForced(ctx context.Context, key string, ref Ref, ttl time.Du
 		return st.next
 	}
 	st.running = &forced{done: make(chan struct{})}
-	go c.runForced(ctx, key, ref, ttl, st)
+	fctx, cancel := c.detach(ctx)
+	go c.runForced(fctx, cancel, key, ref, ttl, st)
 	return st.running
 }
 
-func (c *Cache) runForced(ctx context.Context, key string, ref Ref, ttl time.Duration, st *forceState) {
+func (c *Cache) runForced(ctx context.Context, cancel context.CancelFunc, key string, ref Ref, ttl time.Duration, st *forceState) {
+	defer cancel()
 	for {
 		f := st.running
-		f.e, f.err = c.fetchAndStore(ctx, key, ref, ttl)
+		if c.closed.Load() {
+			f.err = &Error{Kind: ErrClosed}
+		} else {
+			f.e, f.err = c.fetchAndStore(ctx, key, ref, ttl, c.genOf(key))
+		}
 		c.forceMu.Lock()
 		st.running, st.next = st.next, nil
 		if st.running == nil {
@@ -234,10 +298,13 @@ func (c *Cache) runForced(ctx context.Context, key string, ref Ref, ttl time.Dur
 }
 
 // Warm fetches the ids that are not cached yet, in batches of MaxBatch when
-// the source can, so that first reads hit. An invalid id (empty, oversized,
-// with spaces or control characters) is reported and skipped; the others
-// are still fetched. It returns the per-id failures joined, each an *Error
-// naming its id, having stored what it could; duplicates count once.
+// the source can (up to refreshParallel calls under way at once), so that
+// first reads hit. An invalid id (empty, oversized, with spaces or control
+// characters) is reported and skipped; the others are still fetched. It
+// returns the per-id failures joined, each an *Error naming its id, having
+// stored what it could; duplicates count once. When ctx ends first it
+// returns ErrUnavailable, when the cache is closed ErrClosed, at once; the
+// failures of calls cut short that way are not cached.
 func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 	if c.closed.Load() {
 		return &Error{Op: "warm", Kind: ErrClosed}
@@ -255,54 +322,86 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 			continue
 		}
 		seen[key] = true
-		if e, ok := c.store.GetIfPresent(key); ok && e.secret != nil && c.nowNano() < e.refreshAt {
+		if e, ok := c.store.GetIfPresent(key); ok && e.hasValue() && c.nowNano() < e.refreshAt {
 			continue
 		}
 		refs = append(refs, ref)
 	}
 	n := len(refs) + len(errs)
-	gen := c.gen.Load()
-	store := func(ref Ref, s *Secret, err error, seq uint64) {
-		if err != nil {
-			c.storeFailure(ref.ID, ref, err, gen, seq, nil)
-			errs = append(errs, wrap("warm", ref.ID, err))
-			return
-		}
-		c.install(c.newEntry(ref.ID, ref, s, c.clockNano(), 0, seq), gen, nil)
-	}
+	size := 1
 	if c.batch != nil {
-		for chunk := range slices.Chunk(refs, MaxBatch) {
-			if err := ctx.Err(); err != nil {
-				return &Error{Op: "warm", Kind: ErrUnavailable, Err: err}
-			}
-			seq := c.seq.Add(1)
-			res := c.fetchBatch(ctx, chunk)
-			for i, ref := range chunk {
-				store(ref, res[i].Secret, res[i].Err, seq)
-			}
-		}
+		size = MaxBatch
+	}
+	chunks := slices.Collect(slices.Chunk(refs, size))
+	if len(chunks) == 0 {
 		return warmErr(errs, n)
 	}
-	type res struct {
-		s   *Secret
-		err error
-		seq uint64
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.bgCtx, cancel)
+	defer stop()
+	type outcome struct {
+		i    int
+		errs []error
 	}
-	out := make([]res, len(refs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(8)
-	for i, ref := range refs {
-		g.Go(func() error {
-			out[i].seq = c.seq.Add(1)
-			out[i].s, out[i].err = c.fetch(gctx, ref)
-			return nil
-		})
+	results := make(chan outcome, len(chunks)) // workers never block on a caller gone
+	go func() {
+		sem := make(chan struct{}, refreshParallel)
+		for i, chunk := range chunks {
+			select {
+			case sem <- struct{}{}:
+			case <-wctx.Done():
+				return
+			}
+			go func() {
+				defer func() { <-sem }()
+				results <- outcome{i, c.warmChunk(wctx, chunk)}
+			}()
+		}
+	}()
+	per := make([][]error, len(chunks))
+	for range chunks {
+		select {
+		case r := <-results:
+			per[r.i] = r.errs
+		case <-ctx.Done():
+			return &Error{Op: "warm", Kind: ErrUnavailable, Err: ctx.Err()}
+		case <-c.done:
+			return &Error{Op: "warm", Kind: ErrClosed}
+		}
 	}
-	_ = g.Wait()
-	for i, ref := range refs {
-		store(ref, out[i].s, out[i].err, out[i].seq)
+	for _, e := range per {
+		errs = append(errs, e...)
 	}
 	return warmErr(errs, n)
+}
+
+// warmChunk fetches refs with one backend call and stores the answers.
+func (c *Cache) warmChunk(ctx context.Context, refs []Ref) []error {
+	gens := make([]uint64, len(refs))
+	for i, ref := range refs {
+		gens[i] = c.genOf(ref.ID)
+	}
+	seq := c.seq.Add(1)
+	var res []Result
+	if c.batch != nil {
+		res = c.fetchBatch(ctx, refs)
+	} else {
+		s, err := c.fetch(ctx, refs[0])
+		res = []Result{{Secret: s, Err: err}}
+	}
+	var errs []error
+	for i, ref := range refs {
+		if err := res[i].Err; err != nil {
+			if ctx.Err() == nil { // not cut short by the caller or Close
+				c.storeFailure(ref.ID, ref, err, gens[i], seq, nil)
+			}
+			errs = append(errs, wrap("warm", ref.ID, err))
+			continue
+		}
+		c.install(c.newEntry(ref.ID, res[i].Secret, c.clockNano(), 0, seq), gens[i], nil)
+	}
+	return errs
 }
 
 func warmErr(errs []error, n int) error {

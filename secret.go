@@ -88,15 +88,6 @@ func (s *Secret) Clone() *Secret {
 // HasStage reports whether the version carries the stage label.
 func (s *Secret) HasStage(stage string) bool { return slices.Contains(s.VersionStages, stage) }
 
-// size is the approximate number of bytes the secret holds, for the byte bound.
-func (s *Secret) size() int {
-	n := 160 + len(s.ARN) + len(s.Name) + len(s.VersionID) + len(s.String) + len(s.Binary)
-	for _, st := range s.VersionStages {
-		n += 16 + len(st)
-	}
-	return n
-}
-
 func (s Secret) redactedView() redactedSecret {
 	r := redactedSecret{ARN: s.ARN, Name: s.Name, VersionID: s.VersionID,
 		VersionStages: s.VersionStages, CreatedDate: s.CreatedDate}

@@ -9,6 +9,16 @@ import (
 // file, a test script). It must be safe for concurrent use. Errors should
 // match one of the Err* kinds (return an *Error); anything else is treated as
 // ErrUnavailable.
+//
+// The cache checks every answer and refuses, with a transient ErrMismatch
+// (the answer is dropped, a cached value kept), one that is not a usable
+// value of the ref asked for: no secret and no error, no value (String
+// empty and Binary empty), both a String and a Binary, another name,
+// version or stage, or an ARN naming another secret than Name. A source that panics fails that fetch with
+// ErrUnavailable. The cache keeps the strings of an answer and copies its
+// Binary and VersionStages: the source may reuse the Secret afterwards.
+// Fetch must return when ctx ends; if it does not, Close still returns and
+// releases the callers, and the late answer is discarded.
 type Source interface {
 	Fetch(ctx context.Context, ref Ref) (*Secret, error)
 }
@@ -23,7 +33,9 @@ const MaxBatch = 20
 type BatchSource interface {
 	Source
 	// FetchBatch returns one Result per ref, in the order of refs. A failure of
-	// the whole call sets Err in every Result.
+	// the whole call sets Err in every Result. Every result is checked as a
+	// Fetch answer is, and it must name its secret (Name or ARN); an answer
+	// with more or fewer results than refs is refused for every ref.
 	FetchBatch(ctx context.Context, refs []Ref) []Result
 }
 

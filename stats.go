@@ -36,7 +36,7 @@ type Stats struct {
 	Evictions     uint64            `json:"evictions"`      // entries evicted by the size bounds
 
 	Entries    int    `json:"entries"`     // cached secret versions (cached failures excluded)
-	Bytes      uint64 `json:"bytes"`       // approximate bytes they hold
+	Bytes      uint64 `json:"bytes"`       // heap they keep alive (see WithMaxBytes)
 	MaxEntries int    `json:"max_entries"` // the configured bounds
 	MaxBytes   int64  `json:"max_bytes"`
 
@@ -74,7 +74,7 @@ func (c *Cache) Stats() Stats {
 	var total time.Duration
 	s.NewestAge = time.Duration(math.MaxInt64)
 	for _, e := range c.store.All() {
-		if e.secret == nil {
+		if !e.hasValue() {
 			continue
 		}
 		age := time.Duration(max(now-e.fetchedAt, 0))
@@ -107,7 +107,7 @@ type EntryInfo struct {
 	Stale      bool          `json:"stale"`                // past its TTL (served only while the source fails)
 	Failures   int           `json:"failures"`             // consecutive failed refreshes
 	LastError  string        `json:"last_error,omitempty"` // KindName of the last failure
-	Size       int           `json:"size"`                 // approximate bytes
+	Size       int           `json:"size"`                 // heap bytes it keeps alive
 	Refreshing bool          `json:"refreshing"`
 }
 
@@ -117,14 +117,16 @@ func (c *Cache) Entries() iter.Seq[EntryInfo] {
 	return func(yield func(EntryInfo) bool) {
 		now := c.clockNano()
 		for _, e := range c.store.All() {
-			if e.secret == nil {
+			if !e.hasValue() {
 				continue
 			}
-			info := EntryInfo{Ref: e.ref, Metadata: e.secret.Metadata(),
+			info := EntryInfo{Ref: e.ref(), Metadata: e.metadata(),
 				Age: time.Duration(max(now-e.fetchedAt, 0)), TTL: e.ttl,
 				FetchedAt: time.Unix(0, e.fetchedAt), Stale: now >= e.expireAt,
-				Failures: e.failures, LastError: KindName(e.lastErr),
-				Size: e.size, Refreshing: e.refreshing.Load()}
+				Failures: e.failures(), Size: int(e.size), Refreshing: e.refreshing()}
+			if e.fail != nil {
+				info.LastError = KindName(e.fail.err)
+			}
 			if e.expireAt != math.MaxInt64 {
 				info.ExpiresAt = time.Unix(0, e.expireAt)
 			} else {

@@ -154,7 +154,7 @@ func ExampleMonitor_Report() {
 	// Region: us-east-1
 	//
 	// Cache
-	//   1 secret in 1 entry, 219 B; 0.10% of capacity (max 1024 entries, 64.0 MiB)
+	//   1 secret in 1 entry, 336 B; 0.10% of capacity (max 1024 entries, 64.0 MiB)
 	//   entry age: oldest 0.00s, newest 0.00s, average 0.00s (very_fresh)
 	//
 	// Reads and calls

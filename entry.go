@@ -1,0 +1,289 @@
+package secretcache
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// entry is one cached secret version (or, with fail.noValue, a cached
+// failure). Its fields never change after it is stored, but for the
+// atomics; a refresh stores a new entry.
+//
+// It is kept small: the ref is read back from the key, the value is held
+// in the entry rather than in a *Secret beside it, the name and the usual
+// stage labels share memory the entry holds anyway, and what only a failing
+// secret needs sits behind fail. See BenchmarkMemoryPerEntry.
+type entry struct {
+	// What a cached read touches comes first, in the entry's first cache
+	// line (a 192-byte entry starts on a line): refreshAt, flags, fields and
+	// the value.
+	refreshAt int64 // reads from here on start a background refresh
+	flags     atomic.Uint32
+	size      uint32                     // footprint, for the byte bound
+	fields    atomic.Pointer[jsonFields] // parsed on the first GetField
+	val       value
+
+	key       string // the store key (makeKey); refOf gives the ref back
+	seq       uint64 // when the fetch that produced the value started (Cache.seq)
+	ttl       time.Duration
+	fetchedAt int64    // unix nanos
+	expireAt  int64    // from here on the value is stale
+	fail      *failure // nil while the last fetch succeeded
+}
+
+// value is what the cache keeps of a Secret.
+type value struct {
+	data                 string // the String, or the bytes of the Binary (flagBinary)
+	arn, name, versionID string
+	stages               []string // shared and read-only: copied before it leaves the cache
+	created              time.Time
+}
+
+// failure is the state of a secret whose last fetch failed.
+type failure struct {
+	err     error
+	count   int   // consecutive failed fetches
+	retryAt int64 // no fetch before this
+	noValue bool  // a cached failure: the entry holds no value
+}
+
+const (
+	flagRead       = 1 << iota // read since fetched: worth refreshing
+	flagRefreshing             // handed to the refresher
+	flagBinary                 // val.data is a binary value (set before the entry is stored)
+)
+
+// touch marks e as read. It writes only on the first read, so readers on
+// many cores do not pass the entry's cache line between them.
+func (e *entry) touch() {
+	if e.flags.Load()&flagRead == 0 {
+		e.flags.Or(flagRead)
+	}
+}
+
+func (e *entry) wasRead() bool    { return e.flags.Load()&flagRead != 0 }
+func (e *entry) binary() bool     { return e.flags.Load()&flagBinary != 0 }
+func (e *entry) refreshing() bool { return e.flags.Load()&flagRefreshing != 0 }
+func (e *entry) endRefresh()      { e.flags.And(^uint32(flagRefreshing)) }
+
+// startRefresh marks e as refreshing; it reports false if it already was.
+func (e *entry) startRefresh() bool {
+	for {
+		f := e.flags.Load()
+		if f&flagRefreshing != 0 {
+			return false
+		}
+		if e.flags.CompareAndSwap(f, f|flagRefreshing) {
+			return true
+		}
+	}
+}
+
+// hasValue reports whether e holds a value (it is not a cached failure).
+func (e *entry) hasValue() bool { return e.fail == nil || !e.fail.noValue }
+
+func (e *entry) retryAt() int64 {
+	if e.fail == nil {
+		return 0
+	}
+	return e.fail.retryAt
+}
+
+func (e *entry) failures() int {
+	if e.fail == nil {
+		return 0
+	}
+	return e.fail.count
+}
+
+func (e *entry) ref() Ref { return refOf(e.key) }
+
+// secret returns a copy of the cached version that the caller owns.
+func (e *entry) secret() *Secret {
+	s := &Secret{ARN: e.val.arn, Name: e.val.name, VersionID: e.val.versionID,
+		VersionStages: slices.Clone(e.val.stages), CreatedDate: e.val.created}
+	if e.binary() {
+		s.Binary = []byte(e.val.data)
+	} else {
+		s.String = e.val.data
+	}
+	return s
+}
+
+func (e *entry) metadata() Metadata {
+	return Metadata{ARN: e.val.arn, Name: e.val.name, VersionID: e.val.versionID,
+		VersionStages: slices.Clone(e.val.stages), CreatedDate: e.val.created}
+}
+
+// withFailure returns a copy of e (same value and times) that records f.
+func (e *entry) withFailure(f *failure) *entry {
+	n := &entry{key: e.key, val: e.val, seq: e.seq, ttl: e.ttl, fetchedAt: e.fetchedAt,
+		refreshAt: e.refreshAt, expireAt: e.expireAt, fail: f, size: e.size}
+	n.flags.Store(e.flags.Load() &^ flagRefreshing)
+	n.fields.Store(e.fields.Load())
+	return n
+}
+
+// refOf returns the ref a store key stands for (see makeKey).
+func refOf(key string) Ref {
+	if key == "" || key[0] != 0 {
+		return Ref{ID: key, VersionStage: DefaultStage}
+	}
+	rest := key[1:]
+	i := strings.IndexByte(rest, 0)
+	stage, rest := rest[:i], rest[i+1:]
+	j := strings.IndexByte(rest, 0)
+	return Ref{ID: rest[j+1:], VersionStage: stage, VersionID: rest[:j]}
+}
+
+// idOfKey returns the secret id within a store key.
+func idOfKey(key string) string {
+	if key == "" || key[0] != 0 {
+		return key
+	}
+	return key[strings.LastIndexByte(key, 0)+1:]
+}
+
+// pinned reports whether key names an exact version id, which never changes.
+func pinned(key string) bool { return key != "" && key[0] == 0 && refOf(key).VersionID != "" }
+
+// The usual stage labels, shared by every entry that carries one of them
+// alone (read-only: stages are copied before they leave the cache).
+var (
+	onlyCurrent  = []string{DefaultStage}
+	onlyPrevious = []string{"AWSPREVIOUS"}
+	onlyPending  = []string{"AWSPENDING"}
+)
+
+func knownStage(s string) bool { return s == DefaultStage || s == "AWSPREVIOUS" || s == "AWSPENDING" }
+
+func internStage(s string) string {
+	switch s {
+	case DefaultStage:
+		return DefaultStage
+	case "AWSPREVIOUS":
+		return "AWSPREVIOUS"
+	case "AWSPENDING":
+		return "AWSPENDING"
+	}
+	return s
+}
+
+func internStages(st []string) []string {
+	if len(st) == 0 {
+		return nil
+	}
+	if len(st) == 1 {
+		switch st[0] {
+		case DefaultStage:
+			return onlyCurrent
+		case "AWSPREVIOUS":
+			return onlyPrevious
+		case "AWSPENDING":
+			return onlyPending
+		}
+	}
+	out := make([]string, len(st))
+	for i, s := range st {
+		out[i] = internStage(s)
+	}
+	return out
+}
+
+// compact returns what the cache keeps of s (checked already) cached under
+// key, and whether the value is binary. Strings equal to the id share its
+// memory, and so does a name that its ARN spells out; a binary value is
+// copied, so that the source cannot change it in the cache afterwards.
+func compact(key string, s *Secret) (value, bool) {
+	id := idOfKey(key)
+	v := value{arn: s.ARN, name: s.Name, versionID: s.VersionID, created: s.CreatedDate,
+		stages: internStages(s.VersionStages)}
+	if v.arn == id {
+		v.arn = id
+	}
+	switch n := len(v.name); {
+	case n == 0:
+	case v.name == id:
+		v.name = id
+	default: // arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX
+		if i := len(v.arn) - 7 - n; i > 0 && v.arn[i-1] == ':' && v.arn[i+n] == '-' && v.arn[i:i+n] == v.name {
+			v.name = v.arn[i : i+n]
+		}
+	}
+	if len(s.Binary) > 0 {
+		v.data = string(s.Binary)
+		return v, true
+	}
+	v.data = s.String
+	return v, false
+}
+
+// entryOverhead is what an entry costs beside the strings it holds: the
+// entry itself, otter's node (a 32-byte header, the key and the pointer,
+// in a 64-byte size class) and its share of otter's table and policy
+// (about 40 bytes, measured by BenchmarkMemoryPerEntry).
+const entryOverhead = int(unsafe.Sizeof(entry{})) + 64 + 40
+
+// footprint is the heap an entry keeps alive, as the allocator rounds it:
+// its strings (each counted once, however many fields share it) and the
+// overhead. Parsed JSON fields (GetField) are not counted.
+func (e *entry) footprint() uint32 {
+	n := entryOverhead + allocSize(len(e.key))
+	owned := func(s string, shared ...string) int {
+		for _, o := range shared {
+			if within(s, o) {
+				return 0
+			}
+		}
+		return allocSize(len(s))
+	}
+	n += owned(e.val.arn, e.key)
+	n += owned(e.val.name, e.key, e.val.arn)
+	n += owned(e.val.versionID)
+	n += owned(e.val.data)
+	if st := e.val.stages; len(st) > 0 && &st[0] != &onlyCurrent[0] && &st[0] != &onlyPrevious[0] && &st[0] != &onlyPending[0] {
+		n += allocSize(len(st) * int(unsafe.Sizeof("")))
+		for _, s := range st {
+			if !knownStage(s) { // the known labels were interned (no heap)
+				n += allocSize(len(s))
+			}
+		}
+	}
+	if e.fail != nil {
+		n += allocSize(int(unsafe.Sizeof(failure{})))
+	}
+	return uint32(min(n, math.MaxUint32))
+}
+
+// within reports whether s lies in the memory of o.
+func within(s, o string) bool {
+	if len(s) == 0 || len(o) == 0 {
+		return len(s) == 0
+	}
+	p, b := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(o)))
+	return p >= b && p+uintptr(len(s)) <= b+uintptr(len(o))
+}
+
+// sizeClasses are the Go allocator's small object sizes (runtime
+// SizeClassToSize, Go 1.21 to 1.26).
+var sizeClasses = [...]uint16{8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224,
+	240, 256, 288, 320, 352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408,
+	1536, 1792, 2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192,
+	9472, 9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264,
+	28672, 32768}
+
+// allocSize is the heap the allocator gives an object of n bytes.
+func allocSize(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	if n > int(sizeClasses[len(sizeClasses)-1]) {
+		return (n + 8191) &^ 8191 // whole pages
+	}
+	i, _ := slices.BinarySearch(sizeClasses[:], uint16(n))
+	return int(sizeClasses[i])
+}
