@@ -198,6 +198,7 @@ type refusal struct {
 type goodCreds struct {
 	db      creds.Database
 	version string
+	at      int64 // unix nanos: when the first connection with them was made
 }
 
 // Connector is a database/sql/driver.Connector for PostgreSQL (pgx) that
@@ -382,21 +383,27 @@ const secondRound = 4
 // search finds the credentials to try after a refusal.
 type search struct {
 	step int
-	// refused holds the versions refused so far, true for one that may be
-	// tried once more: refused as AWSPENDING, it may not have been in the
-	// database yet.
-	refused map[string]bool
+	// refused holds the versions refused so far.
+	refused map[string]refused
 	retries []candidate
 	pending *candidate // the second round's AWSPENDING, read before its AWSCURRENT
 }
 
-// refuse records that the server refused cand.
-func (s *search) refuse(cand candidate) {
+// refused is a version the server refused in a Connect.
+type refused struct {
+	at int64 // unix nanos: the refused login began
+	// again tells that it may be tried once more: refused as AWSPENDING, it
+	// may not have been in the database yet.
+	again bool
+}
+
+// refuse records that the server refused cand in the login begun at mark.
+func (s *search) refuse(cand candidate, mark int64) {
 	if s.refused == nil {
-		s.refused = make(map[string]bool, DefaultMaxAttempts)
+		s.refused = make(map[string]refused, DefaultMaxAttempts)
 	}
 	_, before := s.refused[cand.version]
-	s.refused[cand.version] = cand.unset && !before
+	s.refused[cand.version] = refused{at: mark, again: cand.unset && !before}
 }
 
 // load reads a stage as Secrets Manager has it since mark.
@@ -436,7 +443,7 @@ func (s *search) next(ctx context.Context, c *Connector, mark int64) (candidate,
 			}
 			cand := s.retries[0]
 			s.retries = s.retries[1:]
-			if s.refused[cand.version] {
+			if s.refused[cand.version].again {
 				return cand, true
 			}
 			continue
@@ -466,11 +473,17 @@ func (s *search) next(ctx context.Context, c *Connector, mark int64) (candidate,
 				continue
 			}
 		}
-		again, seen := s.refused[cand.version]
+		r, seen := s.refused[cand.version]
 		if !seen {
 			return cand, true
 		}
-		if again && !slices.ContainsFunc(s.retries, func(r candidate) bool { return r.version == cand.version }) {
+		if g := c.lastGood.Load(); r.again && g != nil && g.version == cand.version && g.at < r.at {
+			// It connected before it was refused here: it was not waiting
+			// for setSecret but rotated away.
+			r.again = false
+			s.refused[cand.version] = r
+		}
+		if r.again && !slices.ContainsFunc(s.retries, func(r candidate) bool { return r.version == cand.version }) {
 			s.retries = append(s.retries, cand)
 		}
 	}
@@ -496,7 +509,7 @@ func (c *Connector) connectFrom(ctx context.Context, cand candidate) (driver.Con
 			return nil, last
 		}
 		c.authFailures.Add(1)
-		s.refuse(cand)
+		s.refuse(cand, mark)
 		switch cand.stage {
 		case StageCurrent:
 			c.refusal.Store(&refusal{version: cand.version, at: time.Now().UnixNano()})
@@ -630,6 +643,6 @@ func (c *Connector) succeeded(cand candidate) {
 		c.pinRef.CompareAndSwap(pr, nil)
 	}
 	if g := c.lastGood.Load(); g == nil || g.version != cand.version {
-		c.lastGood.Store(&goodCreds{db: cand.db, version: cand.version})
+		c.lastGood.Store(&goodCreds{db: cand.db, version: cand.version, at: time.Now().UnixNano()})
 	}
 }

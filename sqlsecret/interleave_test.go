@@ -311,6 +311,19 @@ func TestConnectorRacingRotations(t *testing.T) {
 		}
 	})
 
+	t.Run("an AWSPENDING that connected before it was refused is not retried", func(t *testing.T) {
+		s, conn := start(t)
+		s.set(s.create())                                           // testSecret window: AWSPENDING v1 is in the database
+		connect(t, s, conn, 1, " AWSCURRENT:v0")                    // v1 connects: the last good credentials
+		time.Sleep(sqlsecret.ReprobeInterval + 50*time.Millisecond) // the refused v0 is probed again first
+		// The next rotation runs while the Connector logs in with v1 read
+		// as AWSPENDING: v1, which connected before, is rotated away, and
+		// trying it again as the last good credentials would only waste a
+		// login.
+		s.on(1, func() { s.finish(1); s.set(s.create()) })
+		connect(t, s, conn, 2, " AWSCURRENT:v0 AWSPENDING:v1")
+	})
+
 	t.Run("the last good credentials were rotated away", func(t *testing.T) {
 		// The Connector connects with the last good credentials first (the
 		// cached AWSCURRENT was refused a moment ago), and those are rotated
