@@ -483,7 +483,7 @@ func (s *search) next(ctx context.Context, c *Connector, mark int64) (candidate,
 			r.again = false
 			s.refused[cand.version] = r
 		}
-		if r.again && !slices.ContainsFunc(s.retries, func(r candidate) bool { return r.version == cand.version }) {
+		if r.again && !slices.ContainsFunc(s.retries, func(x candidate) bool { return x.version == cand.version }) {
 			s.retries = append(s.retries, cand)
 		}
 	}
