@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -28,8 +29,9 @@ const (
 )
 
 // DefaultMaxAttempts is the default bound on connection attempts of one
-// Connect call.
-const DefaultMaxAttempts = 4
+// Connect call: the first attempt and two rounds of three (AWSCURRENT,
+// AWSPENDING, last good), as described at Connector.
+const DefaultMaxAttempts = 7
 
 // Option configures a Connector.
 type Option func(*config) error
@@ -83,7 +85,9 @@ func WithDatabase(name string) Option {
 }
 
 // WithMaxAttempts bounds the connection attempts of one Connect call, the
-// first included (default 4, at most 10). It fails outside 1..10.
+// first included (default DefaultMaxAttempts, 7; at most 10). A smaller
+// bound cuts the search described at Connector short: while rotations run
+// back to back a connection may need 5 attempts. It fails outside 1..10.
 func WithMaxAttempts(n int) Option {
 	return func(c *config) error {
 		if n < 1 || n > 10 {
@@ -168,6 +172,7 @@ type Stats struct {
 	Attempts     uint64 // connection attempts
 	AuthFailures uint64 // attempts refused with SQLSTATE 28P01 or 28000
 	Refreshes    uint64 // secret refreshes made after an authentication failure
+	SecondRounds uint64 // Connect calls that read the secret again after every candidate was refused
 	PendingUsed  uint64 // connections made with the AWSPENDING version
 	LastGoodUsed uint64 // connections made with the last good credentials
 	// LastGoodVersion is the secret version that last connected.
@@ -182,7 +187,8 @@ type Stats struct {
 // before trying that version again.
 const ReprobeInterval = time.Second
 
-// refusal records the AWSCURRENT version the server last refused.
+// refusal records the AWSCURRENT version, or the version of a PoolSpec
+// pool, that the server last refused.
 type refusal struct {
 	version string
 	at      int64 // unix nanos
@@ -192,6 +198,7 @@ type refusal struct {
 type goodCreds struct {
 	db      creds.Database
 	version string
+	at      int64 // unix nanos: when the first connection with them was made
 }
 
 // Connector is a database/sql/driver.Connector for PostgreSQL (pgx) that
@@ -202,12 +209,23 @@ type goodCreds struct {
 //
 // When the server refuses the credentials (SQLSTATE 28P01 or 28000), the
 // Connector looks for others, making at most WithMaxAttempts attempts and
-// never sleeping: the AWSCURRENT version, refreshed from Secrets Manager
-// unless another connection refreshed it since the failure; then the
-// AWSPENDING version (during a rotation, the database may already have the
-// pending password before the secret's AWSCURRENT label moves); and last
-// the credentials that last connected (a bad new version does not take the
-// database away while the old password still works).
+// never sleeping, in a round of three: the AWSCURRENT version, read from
+// Secrets Manager as it is since the refused login began (one
+// GetSecretValue shared with the other connections refused meanwhile);
+// then the AWSPENDING version, read the same way (during a rotation, the
+// database has the pending password before the secret's AWSCURRENT label
+// moves); then the credentials that last connected (a bad new version does
+// not take the database away while the old password still works). When
+// all of these were refused, it makes the round once more, both stages read
+// again after the last refusal, AWSPENDING first (so that a version
+// finishSecret moves from AWSPENDING to AWSCURRENT between the two reads is
+// seen by one of them): a rotation may have moved on while the connection
+// logged in (the AWSCURRENT it read was rotated away, the AWSPENDING it
+// read was not in the database yet). A version is tried once
+// per Connect, except an AWSPENDING version that was not also AWSCURRENT:
+// refused, it may have been waiting for the setSecret step, so it is tried
+// once more, at the end of a round, after the versions not tried yet. No
+// step sleeps; a Connect makes at most 4 reads of the secret.
 //
 // A Connector never puts a password in an error or a log. It is safe for
 // concurrent use.
@@ -219,9 +237,10 @@ type Connector struct {
 
 	flights  [2]flights // refreshes of AWSCURRENT and AWSPENDING
 	lastGood atomic.Pointer[goodCreds]
-	refusal  atomic.Pointer[refusal]
+	refusal  atomic.Pointer[refusal] // of AWSCURRENT
+	pinRef   atomic.Pointer[refusal] // of a pool's version
 
-	connects, failures, attempts, authFailures, refreshes, pendingUsed, lastGoodUsed atomic.Uint64
+	connects, failures, attempts, authFailures, refreshes, secondRounds, pendingUsed, lastGoodUsed atomic.Uint64
 }
 
 var _ driver.Connector = (*Connector)(nil)
@@ -280,8 +299,8 @@ func (c *Connector) SecretID() string { return c.id }
 // Stats returns the Connector's counters.
 func (c *Connector) Stats() Stats {
 	s := Stats{Connects: c.connects.Load(), Failures: c.failures.Load(), Attempts: c.attempts.Load(),
-		AuthFailures: c.authFailures.Load(), Refreshes: c.refreshes.Load(), PendingUsed: c.pendingUsed.Load(),
-		LastGoodUsed: c.lastGoodUsed.Load(), CurrentRefused: c.refusal.Load() != nil}
+		AuthFailures: c.authFailures.Load(), Refreshes: c.refreshes.Load(), SecondRounds: c.secondRounds.Load(),
+		PendingUsed: c.pendingUsed.Load(), LastGoodUsed: c.lastGoodUsed.Load(), CurrentRefused: c.refusal.Load() != nil}
 	if g := c.lastGood.Load(); g != nil {
 		s.LastGoodVersion = g.version
 	}
@@ -293,6 +312,9 @@ type candidate struct {
 	db      creds.Database
 	version string
 	stage   string
+	// unset tells that the database may not have these credentials yet: an
+	// AWSPENDING version not also AWSCURRENT, before or during setSecret.
+	unset bool
 }
 
 // Connect implements driver.Connector: it opens one connection with the
@@ -305,9 +327,10 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return c.count(c.connect(ctx))
 }
 
-// connectPinned connects with cand first (a PoolSpec pool).
+// connectPinned connects with cand first (a PoolSpec pool), unless the
+// server refused it a moment ago (see first).
 func (c *Connector) connectPinned(ctx context.Context, cand candidate) (driver.Conn, error) {
-	return c.count(c.connectFrom(ctx, cand))
+	return c.count(c.connectFrom(ctx, c.first(cand, c.pinRef.Load())))
 }
 
 func (c *Connector) count(conn driver.Conn, err error) (driver.Conn, error) {
@@ -328,70 +351,179 @@ func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The server refused this very version a moment ago and other
-	// credentials have worked since: use those, and re-probe the current
-	// version once per ReprobeInterval only.
-	if rf := c.refusal.Load(); rf != nil && c.cfg.lastGood && rf.version == cand.version &&
-		time.Now().UnixNano()-rf.at < int64(ReprobeInterval) {
+	return c.connectFrom(ctx, c.first(cand, c.refusal.Load()))
+}
+
+// first returns the credentials to try first instead of cand: the last
+// good ones, when the server refused cand's version (rf) less than
+// ReprobeInterval ago and other credentials have worked since. The refused
+// version is then probed again once per ReprobeInterval only.
+func (c *Connector) first(cand candidate, rf *refusal) candidate {
+	if rf != nil && c.cfg.lastGood && rf.version == cand.version && time.Now().UnixNano()-rf.at < int64(ReprobeInterval) {
 		if g := c.lastGood.Load(); g != nil && g.version != cand.version {
-			cand = candidate{db: g.db, version: g.version, stage: StageLastGood}
+			return candidate{db: g.db, version: g.version, stage: StageLastGood}
 		}
 	}
-	return c.connectFrom(ctx, cand)
+	return cand
+}
+
+// stageRetry is the step of a round that tries again the AWSPENDING
+// versions refused before they may have been set in the database.
+const stageRetry = "retry"
+
+// steps are where connectFrom looks for credentials after a refusal, in
+// order: two rounds of AWSCURRENT and AWSPENDING, each read afresh from
+// Secrets Manager, the last good credentials, and the retries.
+var steps = [...]string{StageCurrent, StagePending, StageLastGood, stageRetry,
+	StageCurrent, StagePending, StageLastGood, stageRetry}
+
+// secondRound is the index in steps of the second round's first step.
+const secondRound = 4
+
+// search finds the credentials to try after a refusal.
+type search struct {
+	step int
+	// refused holds the versions refused so far.
+	refused map[string]refused
+	retries []candidate
+	pending *candidate // the second round's AWSPENDING, read before its AWSCURRENT
+}
+
+// refused is a version the server refused in a Connect.
+type refused struct {
+	at int64 // unix nanos: the refused login began
+	// again tells that it may be tried once more: refused as AWSPENDING, it
+	// may not have been in the database yet.
+	again bool
+}
+
+// refuse records that the server refused cand in the login begun at mark.
+func (s *search) refuse(cand candidate, mark int64) {
+	if s.refused == nil {
+		s.refused = make(map[string]refused, DefaultMaxAttempts)
+	}
+	_, before := s.refused[cand.version]
+	s.refused[cand.version] = refused{at: mark, again: cand.unset && !before}
+}
+
+// load reads a stage as Secrets Manager has it since mark.
+func (s *search) load(ctx context.Context, c *Connector, stage string, mark int64) (candidate, bool) {
+	sec, err := c.fresh(ctx, stage, mark)
+	if err != nil {
+		return candidate{}, false
+	}
+	cand, err := c.parse(sec, stage)
+	return cand, err == nil
+}
+
+// next returns the next credentials to try, or false when there are none
+// left. The first round reads a stage as Secrets Manager has it since mark,
+// the start of the refused login: a read that began after it, shared by
+// all the connections refused since it began. The second round's reads
+// begin after it starts, after every refusal and read so far (a login can
+// take longer than a rotation step, and a read that began during it may
+// predate the step that got it refused); they read AWSPENDING before
+// AWSCURRENT, so that a version finishSecret moves from one label to the
+// other between the two reads is seen by one of them.
+func (s *search) next(ctx context.Context, c *Connector, mark int64) (candidate, bool) {
+	for s.step < len(steps) && ctx.Err() == nil {
+		if s.step == secondRound {
+			mark = time.Now().UnixNano()
+			if c.cfg.pending {
+				if p, ok := s.load(ctx, c, StagePending, mark); ok {
+					s.pending = &p
+				}
+			}
+		}
+		stage := steps[s.step]
+		if stage == stageRetry {
+			if len(s.retries) == 0 {
+				s.step++
+				continue
+			}
+			cand := s.retries[0]
+			s.retries = s.retries[1:]
+			if s.refused[cand.version].again {
+				return cand, true
+			}
+			continue
+		}
+		s.step++
+		if s.step == secondRound+1 {
+			c.secondRounds.Add(1)
+		}
+		var cand candidate
+		switch {
+		case stage == StageLastGood:
+			g := c.lastGood.Load()
+			if !c.cfg.lastGood || g == nil {
+				continue
+			}
+			cand = candidate{db: g.db, version: g.version, stage: StageLastGood}
+		case stage == StagePending && !c.cfg.pending:
+			continue
+		case stage == StagePending && s.step > secondRound:
+			if s.pending == nil {
+				continue
+			}
+			cand = *s.pending
+		default:
+			var ok bool
+			if cand, ok = s.load(ctx, c, stage, mark); !ok {
+				continue
+			}
+		}
+		r, seen := s.refused[cand.version]
+		if !seen {
+			return cand, true
+		}
+		if g := c.lastGood.Load(); r.again && g != nil && g.version == cand.version && g.at < r.at {
+			// It connected before it was refused here: it was not waiting
+			// for setSecret but rotated away.
+			r.again = false
+			s.refused[cand.version] = r
+		}
+		if r.again && !slices.ContainsFunc(s.retries, func(x candidate) bool { return x.version == cand.version }) {
+			s.retries = append(s.retries, cand)
+		}
+	}
+	return candidate{}, false
 }
 
 // connectFrom connects with cand, then with the other credentials as
 // described at Connector.
 func (c *Connector) connectFrom(ctx context.Context, cand candidate) (driver.Conn, error) {
-	tried := map[string]bool{}
-	var last *Error
-	next := 0
-	steps := [...]string{StageCurrent, StagePending, StageCurrent, StagePending}
+	var s search
+	var tried []Attempt
 	for attempt := 1; ; attempt++ {
-		tried[cand.version] = true
 		mark := time.Now().UnixNano()
 		conn, err := c.dial(ctx, cand)
 		if err == nil {
 			c.succeeded(cand)
 			return conn, nil
 		}
-		last = sanitize(err, c.id, cand.version, cand.stage, cand.db.Password, attempt)
+		tried = append(tried, Attempt{Stage: cand.stage, VersionID: cand.version})
+		last := sanitize(err, c.id, cand.version, cand.stage, cand.db.Password, attempt)
+		last.Tried = tried
 		if !isAuth(err) || ctx.Err() != nil {
 			return nil, last
 		}
 		c.authFailures.Add(1)
-		if cand.stage == StageCurrent {
+		s.refuse(cand, mark)
+		switch cand.stage {
+		case StageCurrent:
 			c.refusal.Store(&refusal{version: cand.version, at: time.Now().UnixNano()})
+		case StagePinned:
+			c.pinRef.Store(&refusal{version: cand.version, at: time.Now().UnixNano()})
 		}
 		c.cfg.logger.Warn("sqlsecret: credentials refused", "secret", c.id, "version", cand.version,
 			"stage", cand.stage, "sqlstate", last.SQLState, "attempt", attempt)
 		if attempt >= c.cfg.maxAttempts {
 			return nil, last
 		}
-		// Find the next untried credentials, never sleeping: each step reads
-		// the stage as Secrets Manager has it since the failure (one refresh,
-		// shared with the other connections that failed meanwhile).
-		found := false
-		for next < len(steps) && !found {
-			stage := steps[next]
-			next++
-			if stage == StagePending && !c.cfg.pending {
-				continue
-			}
-			s, err := c.fresh(ctx, stage, mark)
-			if err == nil && !tried[s.VersionID] {
-				if cand, err = c.parse(s, stage); err == nil {
-					found = true
-				}
-			}
-			mark = time.Now().UnixNano() // a later step must see a later state
-		}
-		if !found && c.cfg.lastGood {
-			if g := c.lastGood.Load(); g != nil && !tried[g.version] {
-				cand, found = candidate{db: g.db, version: g.version, stage: StageLastGood}, true
-			}
-		}
-		if !found {
+		// Find the next credentials, never sleeping.
+		var ok bool
+		if cand, ok = s.next(ctx, c, mark); !ok {
 			return nil, last
 		}
 	}
@@ -413,7 +545,8 @@ type flights struct {
 
 // fresh returns the stage of the secret as Secrets Manager had it at mark
 // or later: the result of a refresh that began after mark (joining one
-// under way), else of a new refresh.
+// under way), else of a new refresh (Cache.Refresh, itself shared with the
+// concurrent callers).
 func (c *Connector) fresh(ctx context.Context, stage string, mark int64) (*secretcache.Secret, error) {
 	i, opts := 0, []secretcache.GetOption(nil)
 	if stage == StagePending {
@@ -462,7 +595,7 @@ func (c *Connector) parse(s *secretcache.Secret, stage string) (candidate, error
 	if c.cfg.dbname != "" {
 		db.DBName = c.cfg.dbname
 	}
-	return candidate{db: db, version: s.VersionID, stage: stage}, nil
+	return candidate{db: db, version: s.VersionID, stage: stage, unset: stage == StagePending && !s.HasStage(StageCurrent)}, nil
 }
 
 // dial opens one connection with cand's credentials.
@@ -506,7 +639,10 @@ func (c *Connector) succeeded(cand candidate) {
 	if cand.stage == StageCurrent && c.refusal.Load() != nil {
 		c.refusal.Store(nil)
 	}
+	if pr := c.pinRef.Load(); cand.stage == StagePinned && pr != nil && pr.version == cand.version {
+		c.pinRef.CompareAndSwap(pr, nil)
+	}
 	if g := c.lastGood.Load(); g == nil || g.version != cand.version {
-		c.lastGood.Store(&goodCreds{db: cand.db, version: cand.version})
+		c.lastGood.Store(&goodCreds{db: cand.db, version: cand.version, at: time.Now().UnixNano()})
 	}
 }

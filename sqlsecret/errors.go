@@ -16,7 +16,8 @@ import (
 var ErrAuth = errors.New("authentication failed")
 
 // Error is a failed Connect. It names the secret, the version and stage
-// last tried and the number of attempts, never a password. errors.As finds
+// last tried, the number of attempts and every credential tried (by stage
+// and version), never a password. errors.As finds
 // the server's *pgconn.PgError (for the SQLSTATE), net and context errors;
 // errors.Is finds ErrAuth and the secretcache kinds.
 type Error struct {
@@ -25,8 +26,12 @@ type Error struct {
 	Stage     string // how they were chosen: "AWSCURRENT", "AWSPENDING", "last-good" or "pinned"
 	SQLState  string // the server's SQLSTATE, if it answered with an error
 	Attempts  int    // connection attempts made
-	msg       string // the driver's message, without the password
-	errs      []error
+	// Tried lists the attempts of the Connect in order, the last one too; an
+	// AWSPENDING version may appear twice (see Connector). Empty for an
+	// error that was no login attempt's.
+	Tried []Attempt
+	msg   string // the driver's message, without the password
+	errs  []error
 }
 
 func (e *Error) Error() string {
@@ -42,10 +47,27 @@ func (e *Error) Error() string {
 	if e.Attempts > 0 {
 		b.WriteString(" after " + strconv.Itoa(e.Attempts) + " attempt(s)")
 	}
+	if len(e.Tried) > 1 {
+		b.WriteString(" (tried")
+		for i, a := range e.Tried {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(" " + a.Stage + " " + strconv.Quote(a.VersionID))
+		}
+		b.WriteByte(')')
+	}
 	if e.msg != "" {
 		b.WriteString(": " + e.msg)
 	}
 	return b.String()
+}
+
+// Attempt is one login of a Connect: how the credentials were chosen
+// ("AWSCURRENT", "AWSPENDING", "last-good" or "pinned") and their version.
+type Attempt struct {
+	Stage     string
+	VersionID string
 }
 
 // Unwrap exposes ErrAuth, the *pgconn.PgError, and net, context and
