@@ -119,7 +119,12 @@ type connTracker struct {
 	mu      sync.Mutex
 	conns   map[*trackedConn]struct{}
 	closing int // conns closed by the tracker and not yet gone
-	closed  [closedReasons]atomic.Uint64
+	// fruitless[i] is the clock when a scan for victims (0: idle ones,
+	// 1: unanswered too) last found too few: no new scan of that kind
+	// before the clock moves, so that a flood of connections costs one scan
+	// of them all per tick, not one per connection.
+	fruitless [2]int64
+	closed    [closedReasons]atomic.Uint64
 }
 
 func newConnTracker(maxConn int, reqTimeout time.Duration) *connTracker {
@@ -207,6 +212,14 @@ func (t *connTracker) add(c *trackedConn) {
 // keep that are idle (or, with unanswered, also new: no whole request yet),
 // those whose state changed longest ago first.
 func (t *connTracker) oldestLocked(keep *trackedConn, n int, unanswered bool) []*trackedConn {
+	kind := 0
+	if unanswered {
+		kind = 1
+	}
+	now := t.now.Load()
+	if t.fruitless[kind] == now {
+		return nil
+	}
 	eligible := func(c *trackedConn) bool {
 		if c == keep || c.closing {
 			return false
@@ -227,6 +240,7 @@ func (t *connTracker) oldestLocked(keep *trackedConn, n int, unanswered bool) []
 			}
 		}
 		if best == nil {
+			t.fruitless[kind] = now
 			break
 		}
 		best.closing = true
