@@ -51,6 +51,7 @@ func (e *env) timedGet(path string, limit time.Duration) {
 	if resp.StatusCode != 200 || took > limit {
 		e.t.Fatalf("GET %s = %d %q after %s, want 200 within %s", path, resp.StatusCode, truncate(string(b), 100), took, limit)
 	}
+	e.t.Logf("GET %s answered 200 in %s", path, took)
 }
 
 // TestSlowHeadersHoldNoSlot: 900 clients that never finish their headers
