@@ -98,7 +98,7 @@ func TestIdleConnectionsHoldNoSlot(t *testing.T) {
 		})
 		if i == 399 {
 			wg.Wait() // the first half is older
-			time.Sleep(300 * time.Millisecond)
+			e.waitTick()
 		}
 	}
 	wg.Wait()
@@ -186,14 +186,17 @@ func TestIdleTimeout(t *testing.T) {
 	c := dialMany(t, e.a.Addr(), 1)[0]
 	br := bufio.NewReader(c)
 	// Requests more often than the idle timeout keep it open.
+	var last time.Time
 	for range 4 {
 		if st, _, err := rawGet(c, br, "/v1/s", true); err != nil || st != 200 {
 			t.Fatal(st, err)
 		}
+		last = time.Now()
 		time.Sleep(200 * time.Millisecond)
 	}
-	if took := waitClosed(t, c, 3*time.Second, "idle connection"); took < 300*time.Millisecond {
-		t.Errorf("idle connection closed after %s, before the idle timeout", took)
+	waitClosed(t, c, 3*time.Second, "idle connection")
+	if idle := time.Since(last); idle < 500*time.Millisecond {
+		t.Errorf("idle connection closed after %s idle, before the idle timeout of 600ms", idle)
 	}
 	if n := e.a.conns.closed[closedIdleTimeout].Load(); n != 1 {
 		t.Errorf("%d connections closed for the idle timeout, want 1", n)
@@ -245,7 +248,7 @@ func TestHardConnectionLimit(t *testing.T) {
 	hard := e.a.conns.hard // 80
 	old := dialMany(t, e.a.Addr(), 10)
 	e.waitOpen(10)
-	time.Sleep(2 * sweepEvery) // so that the clock separates them from the next ones
+	e.waitTick() // so that the clock separates them from the next ones
 	dialMany(t, e.a.Addr(), hard)
 	e.waitOpen(hard)
 	for i, c := range old {
@@ -254,5 +257,18 @@ func TestHardConnectionLimit(t *testing.T) {
 	e.timedGet("/v1/s", time.Second)
 	if n := e.a.conns.closed[closedOverHardLimit].Load(); n < 10 {
 		t.Errorf("%d connections closed over the hard limit, want at least 10", n)
+	}
+}
+
+// waitTick waits until the tracker's clock has moved.
+func (e *env) waitTick() {
+	e.t.Helper()
+	start := e.a.conns.now.Load()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.a.conns.now.Load() == start {
+		if time.Now().After(deadline) {
+			e.t.Fatal("the connection tracker's clock does not move")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
