@@ -232,9 +232,13 @@ func bench(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 			slices.Reverse(order)
 		}
 		for _, i := range order {
+			cpu0 := cpuTime(servers[i].cmd.Process.Pid)
 			r, err := runWrk(ctx, wrk, s, s.duration, servers[i].url, token)
 			if err != nil {
 				return fmt.Errorf("%s: round %d: %w", servers[i].name, round+1, err)
+			}
+			if cpu1 := cpuTime(servers[i].cmd.Process.Pid); cpu0 >= 0 && cpu1 > cpu0 && r.requests > 0 {
+				r.cpuPerReq = (cpu1 - cpu0) / time.Duration(r.requests)
 			}
 			results[i] = append(results[i], r)
 		}
@@ -258,24 +262,31 @@ func bench(ctx context.Context, s settings, stdout, stderr io.Writer) error {
 // of the agent (servers[1]) to the bare server (servers[0]).
 func report(w io.Writer, servers []*server, results [][]wrkResult) float64 {
 	var head strings.Builder
-	head.WriteString("| round | bare req/s | bare p99 |")
+	head.WriteString("| round | bare req/s | bare p99 | bare CPU/req |")
 	for _, sv := range servers[1:] {
-		fmt.Fprintf(&head, " %s req/s | %s p99 | %s/bare |", sv.name, sv.name, sv.name)
+		fmt.Fprintf(&head, " %s req/s | %s p99 | %s CPU/req | %s/bare |", sv.name, sv.name, sv.name, sv.name)
 	}
 	fmt.Fprintln(w, head.String())
-	fmt.Fprintln(w, "|"+strings.Repeat("---|", 3+3*(len(servers)-1)))
+	fmt.Fprintln(w, "|"+strings.Repeat("---|", 4+4*(len(servers)-1)))
 	ratios := make([][]float64, len(servers))
+	cpuRatios := make([][]float64, len(servers))
 	p99s := make([][]float64, len(servers))
+	cpus := make([][]float64, len(servers))
 	for round := range results[0] {
 		bare := results[0][round]
-		fmt.Fprintf(w, "| %d | %.0f | %s |", round+1, bare.rps, fmtLatency(bare.p99))
+		fmt.Fprintf(w, "| %d | %.0f | %s | %s |", round+1, bare.rps, fmtLatency(bare.p99), fmtCPU(bare.cpuPerReq))
 		p99s[0] = append(p99s[0], float64(bare.p99))
+		cpus[0] = append(cpus[0], float64(bare.cpuPerReq))
 		for i := 1; i < len(servers); i++ {
 			r := results[i][round]
 			ratio := r.rps / bare.rps
 			ratios[i] = append(ratios[i], ratio)
+			if r.cpuPerReq > 0 && bare.cpuPerReq > 0 {
+				cpuRatios[i] = append(cpuRatios[i], float64(bare.cpuPerReq)/float64(r.cpuPerReq))
+			}
 			p99s[i] = append(p99s[i], float64(r.p99))
-			fmt.Fprintf(w, " %.0f | %s | %.3f |", r.rps, fmtLatency(r.p99), ratio)
+			cpus[i] = append(cpus[i], float64(r.cpuPerReq))
+			fmt.Fprintf(w, " %.0f | %s | %s | %.3f |", r.rps, fmtLatency(r.p99), fmtCPU(r.cpuPerReq), ratio)
 		}
 		fmt.Fprintln(w)
 	}
@@ -287,14 +298,20 @@ func report(w io.Writer, servers []*server, results [][]wrkResult) float64 {
 		}
 		rps = append(rps, v)
 	}
-	fmt.Fprintf(w, "| **median** | **%.0f** | **%s** |", medianOf(rps[0]), fmtLatency(time.Duration(medianOf(p99s[0]))))
+	fmt.Fprintf(w, "| **median** | **%.0f** | **%s** | **%s** |", medianOf(rps[0]), fmtLatency(time.Duration(medianOf(p99s[0]))),
+		fmtCPU(time.Duration(medianOf(cpus[0]))))
 	for i := 1; i < len(servers); i++ {
-		fmt.Fprintf(w, " **%.0f** | **%s** | **%.3f** |", medianOf(rps[i]), fmtLatency(time.Duration(medianOf(p99s[i]))), medianOf(ratios[i]))
+		fmt.Fprintf(w, " **%.0f** | **%s** | **%s** | **%.3f** |", medianOf(rps[i]), fmtLatency(time.Duration(medianOf(p99s[i]))),
+			fmtCPU(time.Duration(medianOf(cpus[i]))), medianOf(ratios[i]))
 	}
 	fmt.Fprintln(w)
 	for i := 1; i < len(servers); i++ {
 		fmt.Fprintf(w, "median ratio %s/bare: %.3f (min %.3f, max %.3f)\n", servers[i].name,
 			medianOf(ratios[i]), slices.Min(ratios[i]), slices.Max(ratios[i]))
+		if len(cpuRatios[i]) > 0 {
+			fmt.Fprintf(w, "median CPU-per-request ratio bare/%s: %.3f (min %.3f, max %.3f)\n", servers[i].name,
+				medianOf(cpuRatios[i]), slices.Min(cpuRatios[i]), slices.Max(cpuRatios[i]))
+		}
 	}
 	return medianOf(ratios[1])
 }
@@ -316,6 +333,37 @@ func fmtLatency(d time.Duration) string {
 		return fmt.Sprintf("%.0f µs", float64(d)/1e3)
 	}
 	return fmt.Sprintf("%.2f ms", float64(d)/1e6)
+}
+
+func fmtCPU(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f µs", float64(d)/1e3)
+}
+
+// cpuTime returns the user and system CPU time of process pid so far, from
+// /proc (in clock ticks of 10 ms), or -1 where there is no /proc.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The fields after the command name, which is in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func build(ctx context.Context, out, pkg string) error {
@@ -490,8 +538,10 @@ func refusesBadToken(ctx context.Context, url string) error {
 }
 
 type wrkResult struct {
-	rps float64
-	p99 time.Duration
+	rps       float64
+	p99       time.Duration
+	requests  int64
+	cpuPerReq time.Duration // server CPU (user + system) per request; 0 if unknown
 }
 
 func runWrk(ctx context.Context, wrk string, s settings, d time.Duration, url, token string) (wrkResult, error) {
@@ -519,6 +569,12 @@ func parseWrk(out string) (wrkResult, error) {
 				return r, fmt.Errorf("wrk: bad Requests/sec %q", f[1])
 			}
 			r.rps = v
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return r, fmt.Errorf("wrk: bad request count %q", f[0])
+			}
+			r.requests = n
 		case len(f) == 2 && f[0] == "99%":
 			d, err := parseLatency(f[1])
 			if err != nil {

@@ -27,7 +27,7 @@ Transfer/sec:     16.64MB
 
 func TestParseWrk(t *testing.T) {
 	r, err := parseWrk(wrkOutput)
-	if err != nil || r.rps != 31540.81 || r.p99 != 2480*time.Microsecond {
+	if err != nil || r.rps != 31540.81 || r.p99 != 2480*time.Microsecond || r.requests != 157710 {
 		t.Errorf("parseWrk = %+v, %v", r, err)
 	}
 	for _, bad := range []string{
