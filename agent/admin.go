@@ -36,11 +36,14 @@ type Status struct {
 
 // RequestCounts counts the API's answers since start.
 type RequestCounts struct {
-	OK        uint64 `json:"ok"`         // secrets served
-	Failed    uint64 `json:"failed"`     // secret reads answered with an error
-	Rejected  uint64 `json:"rejected"`   // 429: over max_conn
-	BadToken  uint64 `json:"bad_token"`  // 403: missing or wrong token
-	OpenConns int64  `json:"open_conns"` // client connections open now
+	OK          uint64            `json:"ok"`           // secrets served
+	Failed      uint64            `json:"failed"`       // secret reads answered with an error
+	Rejected    uint64            `json:"rejected"`     // 429: over max_conn requests in progress
+	BadToken    uint64            `json:"bad_token"`    // 403: missing or wrong token
+	Misdirected uint64            `json:"misdirected"`  // 421: a Host the agent does not answer to
+	InFlight    int64             `json:"in_flight"`    // requests in progress now
+	OpenConns   int64             `json:"open_conns"`   // client connections open now
+	ConnsClosed map[string]uint64 `json:"conns_closed"` // connections the agent closed, by reason
 }
 
 // StatusEntry is one cached secret version.
@@ -74,17 +77,18 @@ func (a *Agent) Status() Status {
 		Uptime: now.Sub(a.started).Round(time.Second), Addr: a.Addr(), AdminAddr: a.AdminAddr(),
 		Caching: a.cfg.Caching(), TTL: a.cfg.TTL(), Stats: a.cache.Stats(), Links: a.links}
 	st.Requests = RequestCounts{OK: a.api.servedOK.Load(), Failed: a.api.servedFailed.Load(),
-		Rejected: a.api.rejected.Load(), BadToken: a.api.badTokens.Load(), OpenConns: a.api.conns.Load()}
+		Rejected: a.api.rejected.Load(), BadToken: a.api.badTokens.Load(), Misdirected: a.api.misdirected.Load(),
+		InFlight: a.api.inFlight.Load(), OpenConns: int64(a.conns.open()), ConnsClosed: a.conns.closedCounts()}
 	if br, ok := a.src.(secretcache.BreakerReporter); ok {
 		st.Breakers = br.Breakers()
 	}
 	a.mu.Lock()
 	st.Prefetch = a.prefetch
 	a.mu.Unlock()
-	cached := map[string]bool{}
+	cached := map[string]string{}
 	for e := range a.cache.Entries() {
 		k := refKey(e.Ref)
-		cached[k] = true
+		cached[k] = e.Metadata.VersionID
 		se := StatusEntry{ID: e.Ref.ID, VersionID: e.Ref.VersionID, Name: e.Metadata.Name,
 			ARN: e.Metadata.ARN, Version: e.Metadata.VersionID, Stages: e.Metadata.VersionStages,
 			Created: e.Metadata.CreatedDate, Age: e.Age.Round(time.Millisecond), TTL: e.TTL,
@@ -132,7 +136,7 @@ func (a *Agent) newAdmin() (http.Handler, error) {
 			return nil, err
 		}
 	}
-	return limitRequest(mux), nil
+	return a.hosts.checkHost(limitRequest(mux)), nil
 }
 
 // limitRequest refuses oversized targets and methods other than GET and
@@ -203,8 +207,8 @@ code{font-size:.95em}
  &middot; up {{dur .Uptime}} since {{time .Started}} &middot; API {{.Addr}} &middot; admin {{.AdminAddr}}
  &middot; {{if .Caching}}TTL {{dur .TTL}}{{else}}<span class="bad">caching off</span>{{end}}</p>
 <h2>Requests</h2>
-<table><tr><th>served</th><th>failed</th><th>429 over max_conn</th><th>403 bad token</th><th>open connections</th></tr>
-<tr><td class="num">{{.Requests.OK}}</td><td class="num">{{.Requests.Failed}}</td><td class="num">{{.Requests.Rejected}}</td><td class="num">{{.Requests.BadToken}}</td><td class="num">{{.Requests.OpenConns}}</td></tr></table>
+<table><tr><th>served</th><th>failed</th><th>429 over max_conn</th><th>403 bad token</th><th>421 other Host</th><th>in progress</th><th>open connections</th><th>connections closed</th></tr>
+<tr><td class="num">{{.Requests.OK}}</td><td class="num">{{.Requests.Failed}}</td><td class="num">{{.Requests.Rejected}}</td><td class="num">{{.Requests.BadToken}}</td><td class="num">{{.Requests.Misdirected}}</td><td class="num">{{.Requests.InFlight}}</td><td class="num">{{.Requests.OpenConns}}</td><td>{{range $k, $v := .Requests.ConnsClosed}}{{if $v}}{{$k}} {{$v}} {{end}}{{end}}</td></tr></table>
 <h2>Cache</h2>
 <table><tr><th>entries</th><th>bytes</th><th>hits</th><th>stale hits</th><th>misses</th><th>hit rate</th><th>backend calls</th><th>refreshes ahead</th><th>version changes</th><th>evictions</th></tr>
 <tr><td class="num">{{.Stats.Entries}} / {{.Stats.MaxEntries}}</td><td class="num">{{.Stats.Bytes}}</td><td class="num">{{.Stats.Hits}}</td><td class="num">{{.Stats.StaleHits}}</td><td class="num">{{.Stats.Misses}}</td><td class="num">{{percent .Stats.HitRate}}</td><td class="num">{{.Stats.BackendCalls}}</td><td class="num">{{.Stats.RefreshesAhead}}</td><td class="num">{{.Stats.VersionChanges}}</td><td class="num">{{.Stats.Evictions}}</td></tr></table>
@@ -239,8 +243,18 @@ func (a *Agent) Report() string {
 		state = "NOT READY (prefetch running)"
 	}
 	fmt.Fprintf(&b, "secretcache agent %s: %s, up %s\n", st.Version, state, shortDuration(st.Uptime))
-	fmt.Fprintf(&b, "API %s: %d served, %d failed, %d over max_conn (429), %d bad token (403), %d connections open\n",
-		st.Addr, st.Requests.OK, st.Requests.Failed, st.Requests.Rejected, st.Requests.BadToken, st.Requests.OpenConns)
+	fmt.Fprintf(&b, "API %s: %d served, %d failed, %d over max_conn (429), %d bad token (403), %d other Host (421), %d in progress, %d connections open\n",
+		st.Addr, st.Requests.OK, st.Requests.Failed, st.Requests.Rejected, st.Requests.BadToken, st.Requests.Misdirected,
+		st.Requests.InFlight, st.Requests.OpenConns)
+	var closed []string
+	for _, reason := range closedReasonNames {
+		if n := st.Requests.ConnsClosed[reason]; n > 0 {
+			closed = append(closed, fmt.Sprintf("%s %d", reason, n))
+		}
+	}
+	if len(closed) > 0 {
+		fmt.Fprintf(&b, "connections closed by the agent: %s\n", strings.Join(closed, ", "))
+	}
 	if st.Caching {
 		fmt.Fprintf(&b, "cache: %d/%d entries, %d bytes, hit rate %.1f %%, %d hits, %d stale hits, %d misses, %d backend calls, %d refreshes ahead, %d version changes, %d evictions\n",
 			st.Stats.Entries, st.Stats.MaxEntries, st.Stats.Bytes, st.Stats.HitRate*100, st.Stats.Hits, st.Stats.StaleHits,

@@ -32,6 +32,8 @@ type Agent struct {
 	cache   *secretcache.Cache
 	hits    *hitTable
 	api     *api
+	conns   *connTracker // the API listener's connections
+	hosts   *hostPolicy
 	admin   http.Handler
 	ready   atomic.Bool
 	started time.Time
@@ -63,6 +65,7 @@ type options struct {
 	hasToken  bool
 	lookupEnv func(string) (string, bool)
 	cacheOpts []secretcache.Option
+	hosts     []string
 }
 
 // WithSource makes the agent read from src instead of AWS Secrets Manager
@@ -117,6 +120,25 @@ func WithLookupEnv(fn func(string) (string, bool)) Option {
 			return errors.New("agent: nil lookup function")
 		}
 		o.lookupEnv = fn
+		return nil
+	}
+}
+
+// WithAllowedHosts adds host names (or IP addresses) that both listeners
+// answer to, besides localhost, 127.0.0.0/8, [::1] and the address a
+// connection was accepted on; any port goes with each. Requests naming any
+// other Host get 421 Misdirected Request, against DNS rebinding (see
+// "Security notes" in README.md). Names are compared without case and
+// trailing dot. An empty name, one with a port or an IPv6 zone, a character
+// outside letters, digits, '-', '_' and dots, an empty label, one over 63
+// bytes or beginning or ending with '-', a name over 253 bytes, or more than
+// MaxAllowedHosts names make New fail. Calls add up.
+func WithAllowedHosts(names ...string) Option {
+	return func(o *options) error {
+		o.hosts = append(o.hosts, names...)
+		if _, err := newHostPolicy(o.hosts); err != nil {
+			return err
+		}
 		return nil
 	}
 }
@@ -192,7 +214,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
-	a := &Agent{cfg: cfg, log: log, started: time.Now(),
+	hosts, err := newHostPolicy(o.hosts)
+	if err != nil {
+		_ = closeLog()
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: log, started: time.Now(), hosts: hosts,
 		hits:    &hitTable{max: int64(2*cfg.CacheSize + 100)},
 		closers: []func(){func() { _ = closeLog() }},
 		start:   StartInfo{Token: tokenSrc}}
@@ -241,11 +268,13 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 	}
 	a.cache = cache
 	a.api = &api{
-		cache: cache, tok: newTokenChecker(token, cfg.SSRFHeaders), prefix: cfg.PathPrefix,
-		maxConn: int64(cfg.MaxConn), timeout: time.Duration(cfg.RequestTimeoutSeconds) * time.Second,
+		cache: cache, tok: newTokenChecker(token, cfg.SSRFHeaders), hosts: hosts, refs: a.hits,
+		prefix: cfg.PathPrefix, maxConn: int64(cfg.MaxConn),
+		timeout:      time.Duration(cfg.RequestTimeoutSeconds) * time.Second,
 		fetchTimeout: time.Duration(cfg.FetchTimeoutMS) * time.Millisecond,
 		caching:      cfg.Caching(), serveStale: cfg.IgnoreTransientErrors, ready: &a.ready, log: log,
 	}
+	a.conns = newConnTracker(cfg.MaxConn, max(a.api.timeout, 2*a.api.fetchTimeout))
 	if err := a.setupMonitoring(); err != nil {
 		_ = cache.Close()
 		a.runClosers()
@@ -274,17 +303,19 @@ func (a *Agent) Config() Config { return a.cfg }
 func (a *Agent) Cache() *secretcache.Cache { return a.cache }
 
 // Handler returns the API handler (the AWS-agent-compatible endpoints; see
-// the package documentation for every rule). It refuses oversized targets
-// (414), forwarded requests (400), bad tokens (403), other methods (405),
-// unknown paths (404) and malformed or unknown parameters (400) before
-// touching the cache. The connection limit (max_conn) and the header size
-// cap apply only when it is served by Serve.
+// the package documentation for every rule). It refuses other Hosts (421),
+// requests over max_conn in progress (429), oversized targets (414),
+// forwarded requests (400), bad tokens (403), other methods (405), unknown
+// paths (404) and malformed or unknown parameters (400) before touching the
+// cache. The connection bounds (idle connections closed over max_conn,
+// HeaderTimeout, IdleTimeout) and the header size cap apply only when it is
+// served by Serve.
 func (a *Agent) Handler() http.Handler { return a.api }
 
 // AdminHandler returns the admin handler: status page, readiness and
-// monitoring endpoints. It answers GET and HEAD only (405 otherwise),
-// refuses targets over MaxURLBytes (414), 404s unknown paths, and never
-// shows a secret value.
+// monitoring endpoints. It refuses other Hosts (421, as the API), answers
+// GET and HEAD only (405 otherwise), refuses targets over MaxURLBytes
+// (414), 404s unknown paths, and never shows a secret value.
 func (a *Agent) AdminHandler() http.Handler { return a.admin }
 
 // Ready reports whether the start-up prefetch is done.
@@ -311,7 +342,7 @@ func (a *Agent) Listen() error {
 		}
 		a.adminLn = aln
 	}
-	a.apiLn = &ttlListener{ln}
+	a.apiLn = &apiListener{Listener: ln, t: a.conns}
 	return nil
 }
 
@@ -357,27 +388,32 @@ func (a *Agent) Serve(ctx context.Context) error {
 	}
 	defer a.Close()
 	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
+	// No per-request timeouts on the API server: the connection tracker
+	// enforces HeaderTimeout, IdleTimeout and the request bound with one
+	// sweep (see connTracker), and its ConnState hook keeps connections that
+	// serve nothing from keeping clients out.
 	apiSrv := &http.Server{
 		Handler:                      a.api,
-		ConnState:                    a.api.connState,
-		ReadHeaderTimeout:            10 * time.Second,
-		ReadTimeout:                  30 * time.Second,
-		WriteTimeout:                 a.api.timeout + 5*time.Second,
-		IdleTimeout:                  2 * time.Minute,
+		ConnState:                    a.conns.connState,
 		MaxHeaderBytes:               MaxHeaderBytes,
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     errLog,
 	}
+	stopBackground := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Go(func() { a.conns.run(stopBackground) })
+	bg.Go(func() { a.pruneLoop(stopBackground) })
+	defer func() { close(stopBackground); bg.Wait() }()
 	servers := []*http.Server{apiSrv}
 	errc := make(chan error, 2)
 	go func() { errc <- apiSrv.Serve(apiLn) }()
 	if adminLn != nil {
 		adminSrv := &http.Server{
 			Handler:           a.admin,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: HeaderTimeout,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      time.Minute,
-			IdleTimeout:       2 * time.Minute,
+			IdleTimeout:       IdleTimeout,
 			MaxHeaderBytes:    MaxHeaderBytes,
 			ErrorLog:          errLog,
 		}

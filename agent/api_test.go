@@ -142,11 +142,13 @@ func TestMethods(t *testing.T) {
 			}
 		}
 	}
-	// OPTIONS * and CONNECT need a raw connection.
-	for _, line := range []string{"OPTIONS * HTTP/1.1", "CONNECT example.com:443 HTTP/1.1"} {
-		st := rawStatus(t, e.a.Addr(), line+"\r\nHost: x\r\n"+tokHdr+"\r\n\r\n")
-		if st != 405 {
-			t.Errorf("%s = %d, want 405", line, st)
+	// OPTIONS * and CONNECT need a raw connection. A CONNECT to another
+	// host is misdirected (421) before its method is looked at.
+	for line, want := range map[string]int{"OPTIONS * HTTP/1.1": 405, "CONNECT 127.0.0.1:2773 HTTP/1.1": 405,
+		"CONNECT example.com:443 HTTP/1.1": 421} {
+		st := rawStatus(t, e.a.Addr(), line+"\r\nHost: 127.0.0.1\r\n"+tokHdr+"\r\n\r\n")
+		if st != want {
+			t.Errorf("%s = %d, want %d", line, st, want)
 		}
 	}
 }

@@ -1,12 +1,16 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,3 +173,67 @@ type discardWriter struct {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkWrk drives the agent and the bare server with wrk (1 thread, 32
+// connections, -wrk.seconds each), when wrk is installed, and reports
+// requests per second. The load generator runs outside the process, so a
+// CPU profile of this benchmark is the server's alone:
+//
+//	go test -run '^$' -bench 'Wrk/agent' -benchtime 1x -cpuprofile cpu.out ./agent
+//
+// internal/cmd/agentbench is the measurement of record (the built binary,
+// rounds, medians); this one is for profiling.
+func BenchmarkWrk(b *testing.B) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		b.Skip("wrk not installed")
+	}
+	run := func(b *testing.B, url string) {
+		b.ResetTimer()
+		var rps float64
+		cpu0 := cpuTime()
+		for range b.N {
+			out, err := exec.Command(wrk, "-t1", "-c32", "-d"+strconv.Itoa(*wrkSeconds)+"s",
+				"-H", "X-Aws-Parameters-Secrets-Token: "+testToken, url).CombinedOutput()
+			if err != nil {
+				b.Fatalf("wrk: %v\n%s", err, out)
+			}
+			if bytes.Contains(out, []byte("Non-2xx")) {
+				b.Fatalf("wrk: errors:\n%s", out)
+			}
+			_, after, _ := bytes.Cut(out, []byte("Requests/sec:"))
+			f := bytes.Fields(after)
+			if len(f) == 0 {
+				b.Fatalf("wrk: no Requests/sec:\n%s", out)
+			}
+			v, err := strconv.ParseFloat(string(f[0]), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rps += v
+		}
+		b.ReportMetric(rps/float64(b.N), "req/s")
+		// CPU the process spent per request: the server's cost, whatever
+		// share of the machine it got.
+		b.ReportMetric(float64(cpuTime()-cpu0)/1e3/(rps*float64(*wrkSeconds)), "cpu-µs/req")
+	}
+	b.Run("bare", func(b *testing.B) {
+		_, body := startBenchAgent(b)
+		run(b, startBareServer(b, body)+"/secretsmanager/get?secretId=bench/db")
+	})
+	b.Run("agent", func(b *testing.B) {
+		base, _ := startBenchAgent(b)
+		run(b, base+"/secretsmanager/get?secretId=bench/db")
+	})
+}
+
+var wrkSeconds = flag.Int("wrk.seconds", 5, "seconds of each wrk run of BenchmarkWrk")
+
+// cpuTime returns the user and system CPU time of the process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

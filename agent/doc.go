@@ -18,10 +18,13 @@
 // or X-Vault-Token (ssrf_headers); the token comes from the first set of
 // AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN
 // (ssrf_env_variables), where "file:///path" names a file holding it
-// (ResolveToken). Tokens are compared in constant time. Checks run in the
-// AWS agent's order with its status codes and plain-text bodies: over
-// max_conn open connections 429 "Connection limit exceeded" (health checks
-// get two extra connections); an X-Forwarded-For header 400 "Forwarded";
+// (ResolveToken). Tokens are compared in constant time. A request whose
+// Host is not a loopback name or address (nor the address the connection
+// was accepted on, nor a name of WithAllowedHosts) gets 421 "Host not
+// allowed" first, on both listeners, against DNS rebinding. Then checks run
+// in the AWS agent's order with its status codes and plain-text bodies: over
+// max_conn requests in progress 429 "Connection limit exceeded" (health
+// checks get two more); an X-Forwarded-For header 400 "Forwarded";
 // a missing or wrong token 403 "Bad Token"; a method other than GET 405
 // "Not allowed"; an unknown path 404 "Not found"; an unknown query
 // parameter 400 "unknown parameter: NAME"; a missing id 400 "missing
@@ -72,9 +75,14 @@
 //
 // The request line and headers are capped at MaxHeaderBytes (431 beyond),
 // the target at MaxURLBytes (414), field= at MaxFieldBytes; ids, stages and
-// version ids are validated by the cache (400 InvalidParameterException);
-// slow clients are cut by read, write and idle timeouts; accepted
-// connections of the API get an IP time-to-live of 1 so answers cannot
-// leave the first hop. Secret values never reach a log, an error, a metric or the status
-// page; the token never appears in an error or a log.
+// version ids are validated by the cache (400 InvalidParameterException).
+// Connections that serve nothing never keep a client out: max_conn counts
+// requests in progress, a new connection over max_conn open closes the idle
+// one that waited longest, and past twice max_conn plus 64 the oldest that
+// have not sent a whole request go too; a request's headers must arrive
+// within HeaderTimeout, an idle connection is closed after IdleTimeout, and
+// one request may hold a connection for its timeouts plus 5 s. Accepted
+// connections of the API get an IP time-to-live of 1 so answers cannot leave
+// the first hop. Secret values never reach a log, an error, a metric or the
+// status page; the token never appears in an error or a log.
 package agent

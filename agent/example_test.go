@@ -37,7 +37,7 @@ func Example() {
 	defer a.Close()
 
 	for _, target := range []string{"/v1/prod/db?field=password", "/v1/prod/nope"} {
-		req := httptest.NewRequest("GET", target, nil)
+		req := httptest.NewRequest("GET", "http://localhost"+target, nil) // the Host local clients send
 		req.Header.Set("X-Aws-Parameters-Secrets-Token", "my-token-0123456789")
 		req.Header.Set("Accept", "text/plain")
 		rec := httptest.NewRecorder()
@@ -194,7 +194,7 @@ func ExampleAgent_Status() {
 	}
 	defer a.Close()
 	for range 3 {
-		req := httptest.NewRequest("GET", "/v1/app/key", nil)
+		req := httptest.NewRequest("GET", "http://localhost/v1/app/key", nil)
 		req.Header.Set("X-Vault-Token", "example-token-0123")
 		a.Handler().ServeHTTP(httptest.NewRecorder(), req)
 	}
@@ -289,7 +289,7 @@ func ExampleWithSource() {
 	}
 	defer a.Close()
 	for _, id := range []string{"static/key", "other"} {
-		req := httptest.NewRequest("GET", "/v1/"+id, nil)
+		req := httptest.NewRequest("GET", "http://localhost/v1/"+id, nil)
 		req.Header.Set("X-Vault-Token", "example-token-0123")
 		rec := httptest.NewRecorder()
 		a.Handler().ServeHTTP(rec, req)
@@ -317,11 +317,11 @@ func ExampleAgent_AdminHandler() {
 	fmt.Println(a.Prefetch(context.Background()))
 	for _, path := range []string{"/status.json", "/metrics", "/secrets-cache-stats", "/nope"} {
 		rec := httptest.NewRecorder()
-		a.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		a.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "http://localhost"+path, nil))
 		fmt.Println(path, rec.Code, strings.Contains(rec.Body.String(), "app/key") || path != "/status.json")
 	}
 	rec := httptest.NewRecorder()
-	a.AdminHandler().ServeHTTP(rec, httptest.NewRequest("POST", "/status", nil))
+	a.AdminHandler().ServeHTTP(rec, httptest.NewRequest("POST", "http://localhost/status", nil))
 	fmt.Println("POST", rec.Code)
 	// Output:
 	// <nil>

@@ -1,18 +1,14 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,48 +46,49 @@ var (
 type api struct {
 	cache        *secretcache.Cache
 	tok          *tokenChecker
+	hosts        *hostPolicy
+	refs         *hitTable // per-ref read counts and precomputed answers
 	prefix       string
 	maxConn      int64
-	conns        atomic.Int64
+	inFlight     atomic.Int64  // requests in the handler now
 	timeout      time.Duration // request_timeout_seconds
 	fetchTimeout time.Duration // fetch_timeout_ms
 	caching      bool
 	serveStale   bool
 	ready        *atomic.Bool
 	log          *slog.Logger
-	bufs         sync.Pool
 	rejected     atomic.Uint64 // 429 answers
 	badTokens    atomic.Uint64 // 403 answers
+	misdirected  atomic.Uint64 // 421 answers
 	servedOK     atomic.Uint64 // 200 answers with a secret
 	servedFailed atomic.Uint64 // error answers for a secret read
 }
 
 func canonicalHeader(h string) string { return textproto.CanonicalMIMEHeaderKey(h) }
 
-// connState counts open client connections for max_conn.
-func (s *api) connState(_ net.Conn, st http.ConnState) {
-	switch st {
-	case http.StateNew:
-		s.conns.Add(1)
-	case http.StateClosed, http.StateHijacked:
-		s.conns.Add(-1)
-	}
-}
-
-// ServeHTTP answers one request, checking in the AWS agent's order: the
-// connection limit (429), then, but for /ping and /ready, a forwarding
-// header (400) and the token (403), then the method (405), then the path
-// (404) and its parameters (400).
+// ServeHTTP answers one request, checking first the Host (421, see
+// hostPolicy), then in the AWS agent's order: the number of requests in
+// progress (429 over max_conn, this one included; /ping and /ready get two
+// more), then, but for /ping and /ready, a forwarding header (400) and the
+// token (403), then the method (405), then the path (404) and its
+// parameters (400).
 func (s *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+	if !s.hosts.allowed(r) {
+		s.misdirected.Add(1)
+		misdirected(w)
+		return
+	}
 	path := r.URL.Path
 	health := path == "/ping" || path == "/ready"
 	limit := s.maxConn
 	if health {
 		limit += 2 // health checks get through a full agent
 	}
-	if s.conns.Load() > limit {
+	if n > limit {
 		s.rejected.Add(1)
-		w.Header().Set("Connection", "close")
+		w.Header()["Connection"] = closeConn
 		writeText(w, http.StatusTooManyRequests, msgConnLimit)
 		return
 	}
@@ -214,7 +211,9 @@ func unescape(s string) (string, error) {
 	return url.QueryUnescape(s)
 }
 
-// serveSecret reads the secret and writes it, or the error.
+// serveSecret reads the secret and writes it, or the error. The answer's
+// bytes are those built for the same version by an earlier request when
+// there is one (see answer).
 func (s *api) serveSecret(w http.ResponseWriter, r *http.Request, q query) {
 	// A read waits at most fetch_timeout for the backend (the cache bounds
 	// each call), so the request's own timer is needed only when
@@ -250,55 +249,38 @@ func (s *api) serveSecret(w http.ResponseWriter, r *http.Request, q query) {
 		s.writeError(w, r, q, err)
 		return
 	}
-	text := wantsText(r.Header["Accept"])
-	var value string
-	if q.hasField {
-		value, err = field(sec, q.id, q.field)
+	key := q.id
+	if opts != nil {
+		key = refKey(secretcache.Ref{ID: q.id, VersionStage: q.stage, VersionID: q.versionID})
+	}
+	ans, kept := s.refs.answer(key, sec)
+	if !kept {
+		defer ans.wipe() // built for this request alone: its bytes go with it
+	}
+	b, length, ctype := ans.json, ans.length, ctJSON
+	switch text := wantsText(r.Header["Accept"]); {
+	case q.hasField:
+		f, err := ans.field(q.id, q.field)
 		if err != nil {
 			s.writeError(w, r, q, err)
 			return
 		}
+		if text {
+			b, length, ctype = f.text.b, f.text.length, f.text.ctype
+		} else {
+			b, length = f.json.b, f.json.length
+		}
+	case text:
+		t := ans.textBody()
+		b, length, ctype = t.b, t.length, t.ctype
 	}
 	s.servedOK.Add(1)
 	h := w.Header()
 	h["Cache-Control"] = noStore
-	if text {
-		switch {
-		case q.hasField:
-			h["Content-Type"] = ctText
-			writeBody(w, value)
-		case sec.IsBinary():
-			h["Content-Type"] = ctBinary
-			h["Content-Length"] = []string{strconv.Itoa(len(sec.Binary))}
-			w.WriteHeader(http.StatusOK)
-			_, _ = w.Write(sec.Binary)
-		default:
-			h["Content-Type"] = ctText
-			writeBody(w, sec.String)
-		}
-		return
-	}
-	bp, _ := s.bufs.Get().(*[]byte)
-	if bp == nil {
-		b := make([]byte, 0, 1024)
-		bp = &b
-	}
-	b := appendSecret((*bp)[:0], sec, q.hasField, value)
-	h["Content-Type"] = ctJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	h["Content-Type"] = ctype
+	h["Content-Length"] = length
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
-	clear(b) // the buffer held a secret value
-	if cap(b) <= 256<<10 {
-		*bp = b[:0]
-		s.bufs.Put(bp)
-	}
-}
-
-func writeBody(w http.ResponseWriter, s string) {
-	w.Header()["Content-Length"] = []string{strconv.Itoa(len(s))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write([]byte(s))
 }
 
 // wantsText reports whether the client asked for the bare value: its
@@ -322,30 +304,6 @@ func wantsText(accept []string) bool {
 		}
 	}
 	return false
-}
-
-// field returns one top-level key of a JSON-object secret: a string member
-// as its text, any other as its JSON. It reads the same version as the
-// metadata it is sent with.
-func field(sec *secretcache.Secret, id, key string) (string, error) {
-	if sec.IsBinary() {
-		return "", &secretcache.Error{Op: "field", ID: id, Kind: secretcache.ErrWrongType}
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(sec.String), &m); err != nil || m == nil {
-		return "", &secretcache.Error{Op: "field", ID: id, Kind: secretcache.ErrNotJSON}
-	}
-	raw, ok := m[key]
-	if !ok {
-		return "", &secretcache.Error{Op: "field", ID: id, Kind: secretcache.ErrKeyMissing}
-	}
-	if len(raw) > 0 && raw[0] == '"' {
-		var str string
-		if json.Unmarshal(raw, &str) == nil {
-			return str, nil
-		}
-	}
-	return string(bytes.TrimSpace(raw)), nil
 }
 
 func (s *api) writeError(w http.ResponseWriter, r *http.Request, q query, err error) {

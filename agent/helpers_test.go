@@ -32,6 +32,7 @@ type envOpt struct {
 	cfg    func(*Config)
 	opts   []Option
 	source func(*smtest.Server) secretcache.Source
+	tune   func(*Agent) // after New, before Serve
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -72,6 +73,9 @@ func newEnv(t *testing.T, eo envOpt) *env {
 	a, err := New(context.Background(), cfg, opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if eo.tune != nil {
+		eo.tune(a)
 	}
 	if err := a.Listen(); err != nil {
 		t.Fatalf("Listen: %v", err)

@@ -27,8 +27,9 @@ func (a *Agent) setupMonitoring() error {
 	m.SetCache(a.cache)
 	m.RegisterComponent("agent", func(context.Context) monitor.ComponentHealth {
 		st := monitor.ComponentHealth{Status: monitor.StatusHealthy, Details: map[string]any{
-			"ready": a.Ready(), "open_connections": a.api.conns.Load(),
+			"ready": a.Ready(), "open_connections": a.conns.open(), "requests_in_flight": a.api.inFlight.Load(),
 			"rejected_over_max_conn": a.api.rejected.Load(), "bad_token": a.api.badTokens.Load(),
+			"misdirected": a.api.misdirected.Load(),
 		}}
 		a.mu.Lock()
 		p := a.prefetch
@@ -73,9 +74,13 @@ func (a *Agent) setupMonitoring() error {
 		counter("error", "", func() float64 { return float64(a.api.servedFailed.Load()) }),
 		counter("rejected", "", func() float64 { return float64(a.api.rejected.Load()) }),
 		counter("bad_token", "", func() float64 { return float64(a.api.badTokens.Load()) }),
+		counter("misdirected", "", func() float64 { return float64(a.api.misdirected.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
 			Name: "open_connections", Help: "Client connections open on the API listener."},
-			func() float64 { return float64(a.api.conns.Load()) }),
+			func() float64 { return float64(a.conns.open()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
+			Name: "requests_in_flight", Help: "Requests the API is answering now; over max_conn they get 429."},
+			func() float64 { return float64(a.api.inFlight.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
 			Name: "ready", Help: "1 once the start-up prefetch is done."},
 			func() float64 {
@@ -84,6 +89,13 @@ func (a *Agent) setupMonitoring() error {
 				}
 				return 0
 			}),
+	}
+	for i, reason := range closedReasonNames {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: monitor.DefaultNamespace, Subsystem: "agent", Name: "connections_closed_total",
+			Help:        "API connections the agent closed, by reason: idle_over_max_conn, over_hard_limit, header_timeout, idle_timeout, request_timeout.",
+			ConstLabels: prometheus.Labels{"reason": reason},
+		}, func() float64 { return float64(a.conns.closed[i].Load()) }))
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
