@@ -56,8 +56,10 @@ func BenchmarkCachedRead(b *testing.B) {
 }
 
 // sliceReads is how many reads each contender makes per core in one turn
-// of BenchmarkCachedReadInterleaved: a few milliseconds.
-const sliceReads = 20000
+// of BenchmarkCachedReadInterleaved: 1-20 ms, long against the start-up of
+// a turn's goroutines (tens of µs), short against the shifts of a shared
+// machine's load.
+const sliceReads = 100000
 
 // BenchmarkCachedReadInterleaved makes the reads of BenchmarkCachedRead,
 // but the three contenders take turns in slices of a few milliseconds (in
