@@ -214,7 +214,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Agent, error) {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
-	hosts, err := newHostPolicy(o.hosts)
+	hosts, err := newHostPolicy(append(slices.Clone(cfg.AllowedHosts), o.hosts...))
 	if err != nil {
 		_ = closeLog()
 		return nil, err

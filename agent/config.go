@@ -103,6 +103,7 @@ type Config struct {
 	LogFormat             string      `toml:"log_format"`              // text or json
 	AuditLog              bool        `toml:"audit_log"`               // one log record per secret read (never values)
 	LogFile               string      `toml:"log_file"`                // where log_to_file writes
+	AllowedHosts          []string    `toml:"allowed_hosts"`           // Host names answered besides loopback (DNS rebinding check)
 }
 
 // DefaultConfig returns the defaults: the AWS agent's for its keys.
@@ -445,6 +446,8 @@ const (
 	pathRule     = "must be a file path of at most 4096 bytes without control characters"
 )
 
+func validAllowedHost(s string) bool { _, err := canonicalHostName(s); return err == nil }
+
 // keys lists every TOML key with its allowed values.
 var keys = []key{
 	{"log_level", enumKey(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error", "none")},
@@ -469,6 +472,7 @@ var keys = []key{
 	{"max_stale_seconds", intKey(func(c *Config) *int { return &c.MaxStaleSeconds }, 0, 86400)},
 	{"ttl_policies", policiesKey},
 	{"prefetch", listKey(func(c *Config) *[]string { return &c.Prefetch }, 10000, anyItem)},
+	{"allowed_hosts", listKey(func(c *Config) *[]string { return &c.AllowedHosts }, MaxAllowedHosts, listItem{validAllowedHost, "DNS names or IP addresses without port (Host values answered besides loopback)"})},
 	{"prefetch_prefix", listKey(func(c *Config) *[]string { return &c.PrefetchPrefix }, 100, anyItem)},
 	{"prefetch_jitter_seconds", floatKey(func(c *Config) *float64 { return &c.PrefetchJitterSeconds }, 0, 300, false)},
 	{"cache_enabled", boolKey(func(c *Config) *bool { return &c.CacheEnabled })},

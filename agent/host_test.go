@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +184,28 @@ func BenchmarkHostAllowed(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The allowed_hosts key does what WithAllowedHosts does, and a bad name in
+// it is refused with the key named.
+func TestAllowedHostsKey(t *testing.T) {
+	cfg := DefaultConfig()
+	if err := cfg.Parse([]byte(`allowed_hosts = ["agent.internal"]`)); err != nil || !slices.Equal(cfg.AllowedHosts, []string{"agent.internal"}) {
+		t.Fatalf("Parse: %+v", cfg.AllowedHosts)
+	}
+	e := newEnv(t, envOpt{cfg: func(c *Config) { c.AllowedHosts = []string{"agent.internal"} }})
+	mustCreate(t, e.srv, "s", "v")
+	for host, want := range map[string]int{"agent.internal:2773": 200, "localhost": 200, "other.internal": 421} {
+		if st, _ := rawHost(t, e.a.Addr(), "/v1/s", host, tokHdr); st != want {
+			t.Errorf("Host %q: %d, want %d", host, st, want)
+		}
+	}
+	for _, bad := range []string{`allowed_hosts = ["a:80"]`, `allowed_hosts = [""]`, `allowed_hosts = "x y"`} {
+		c := DefaultConfig()
+		if err := c.Parse([]byte(bad)); err == nil || !strings.Contains(err.Error(), "allowed_hosts") ||
+			!strings.Contains(err.Error(), "without port") {
+			t.Errorf("%s: %v, want an error naming allowed_hosts and what is accepted", bad, err)
+		}
 	}
 }

@@ -37,13 +37,13 @@ const (
 )
 
 type agentFlags struct {
-	fs                                               *flag.FlagSet
-	config, listen, admin, region, regions, logLevel *string
-	logFormat, prefetch, prefetchPrefix              *string
-	port, ttl, maxConn                               *string
-	check, dev                                       *bool
-	devSecrets                                       *string
-	devExitAfter                                     *time.Duration
+	fs                                                *flag.FlagSet
+	config, listen, admin, region, regions, logLevel  *string
+	logFormat, prefetch, prefetchPrefix, allowedHosts *string
+	port, ttl, maxConn                                *string
+	check, dev                                        *bool
+	devSecrets                                        *string
+	devExitAfter                                      *time.Duration
 }
 
 // agentAliases are the short flags of the agent: -c is the AWS agent's.
@@ -65,6 +65,7 @@ func newAgentFlags() *agentFlags {
 		logFormat:      fs.String("log-format", "text", "`format`: text or json (log_format)"),
 		prefetch:       fs.String("prefetch", "", "secret `ids` to fetch at start, comma-separated (prefetch)"),
 		prefetchPrefix: fs.String("prefetch-prefix", "", "fetch at start every secret whose name starts with one of these `prefixes` (prefetch_prefix)"),
+		allowedHosts:   fs.String("allowed-hosts", "", "`names` answered as Host besides loopback, comma-separated, no port (allowed_hosts); others get 421"),
 		check:          fs.Bool("check", false, "run every check of a start (configuration, token, region, credentials), print the configuration as applied (never the token), and exit"),
 		dev:            fs.Bool("dev", false, "run on a built-in Secrets Manager emulator with demo secrets: no AWS account needed"),
 		devSecrets:     fs.String("dev-secrets", "", "with --dev, seed the emulator from this JSON `file` ({\"name\": \"value\" or {object}})"),
@@ -295,6 +296,7 @@ func applyAgentFlags(cfg *agent.Config, f *agentFlags, set flagSources) error {
 		{"log-format", "log_format", f.logFormat},
 		{"prefetch", "prefetch", f.prefetch},
 		{"prefetch-prefix", "prefetch_prefix", f.prefetchPrefix},
+		{"allowed-hosts", "allowed_hosts", f.allowedHosts},
 		{"port", "http_port", f.port},
 	} {
 		if !set.has(p.flag) {
