@@ -75,7 +75,7 @@ type Config struct {
 	HTTPPort              int      `toml:"http_port"`               // 0 picks a free port
 	TTLSeconds            int      `toml:"ttl_seconds"`             // 0 turns caching off
 	CacheSize             int      `toml:"cache_size"`              // max cached secret versions
-	MaxConn               int      `toml:"max_conn"`                // max open client connections
+	MaxConn               int      `toml:"max_conn"`                // max client requests in progress
 	Region                string   `toml:"region"`                  // AWS region ("" = SDK default)
 	PathPrefix            string   `toml:"path_prefix"`             // prefix of path-style requests
 	SSRFHeaders           []string `toml:"ssrf_headers"`            // headers that may carry the token

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -138,10 +139,17 @@ func (p *fileCredentials) load(ctx context.Context) (aws.Credentials, error) {
 	if err != nil {
 		return aws.Credentials{}, err
 	}
-	f.Close()
+	defer f.Close()
 	logReadable(p.log, "credentials file", p.path, fi, true)
+	// The SDK reads the file by name. On Linux it is given the file already
+	// opened and checked, so that a file swapped in after the check is never
+	// read (its directory is not checked, see openChecked).
+	read := p.path
+	if runtime.GOOS == "linux" {
+		read = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	}
 	sc, err := config.LoadSharedConfigProfile(ctx, p.profile, func(o *config.LoadSharedConfigOptions) {
-		o.CredentialsFiles = []string{p.path}
+		o.CredentialsFiles = []string{read}
 		o.ConfigFiles = []string{}
 	})
 	if err != nil {

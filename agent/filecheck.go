@@ -30,7 +30,20 @@ import (
 // what names the file in errors ("token file", "credentials file"...).
 // The checks run on the opened file (fstat), so the file checked is the
 // file read.
+//
+// A path that is no regular file is refused before it is opened: opening a
+// FIFO would block until some writer came.
 func openChecked(path, what string) (*os.File, fs.FileInfo, error) {
+	pre, err := os.Stat(path)
+	if err != nil {
+		if pe, ok := err.(*fs.PathError); ok {
+			pe.Op = "open" // what the reader was doing, as os.Open would say
+		}
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := checkFileInfo(path, what, pre); err != nil {
+		return nil, nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", what, err)
@@ -39,6 +52,10 @@ func openChecked(path, what string) (*os.File, fs.FileInfo, error) {
 	if err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if !os.SameFile(pre, fi) {
+		f.Close()
+		return nil, nil, unsafeFile("%s %s changed while it was opened; refused", what, path)
 	}
 	if err := checkFileInfo(path, what, fi); err != nil {
 		f.Close()

@@ -75,6 +75,7 @@ func canonicalHeader(h string) string { return textproto.CanonicalMIMEHeaderKey(
 func (s *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
+	closeIfBody(w, r)
 	if !s.hosts.allowed(r) {
 		s.misdirected.Add(1)
 		misdirected(w)

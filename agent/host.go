@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // msgMisdirected is the body of the 421 answer to a request whose Host the
@@ -181,12 +182,26 @@ func localAddrIs(ctx context.Context, a netip.Addr) bool {
 // answer gets 421 and a closed connection.
 func (p *hostPolicy) checkHost(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		closeIfBody(w, r)
 		if !p.allowed(r) {
 			misdirected(w)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// closeIfBody makes the answer to a request that carries a body close its
+// connection. Both listeners serve GET only and never read a body; without
+// this, net/http would keep the connection waiting for the rest of a body
+// the client never sends, an open connection no limit counts.
+func closeIfBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		w.Header()["Connection"] = closeConn
+		// net/http would still read what is left of the body before it
+		// closes; the deadline makes that read end at once.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 }
 
 func misdirected(w http.ResponseWriter) {

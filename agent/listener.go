@@ -198,6 +198,13 @@ func (t *connTracker) add(c *trackedConn) {
 		}
 		if hardOver := len(t.conns) - t.closing - t.hard; hardOver > 0 {
 			more := t.oldestLocked(c, hardOver, true)
+			if len(more) < hardOver && !c.closing {
+				// Every other connection is busy with a request: the
+				// newcomer goes, so that the hard limit holds.
+				c.closing = true
+				t.closing++
+				more = append(more, c)
+			}
 			for range more {
 				reasons = append(reasons, closedOverHardLimit)
 			}
@@ -225,7 +232,12 @@ func (t *connTracker) oldestLocked(keep *trackedConn, n int, unanswered bool) []
 			return false
 		}
 		s := c.state.Load()
-		return s == connIdle || unanswered && s == connNew
+		if unanswered {
+			return s == connIdle || s == connNew
+		}
+		// A kept-alive connection whose next request has begun to arrive
+		// is not idle: closing it would cut a client mid-request.
+		return s == connIdle && c.reqAt.Load() == 0
 	}
 	var out []*trackedConn
 	for len(out) < n {

@@ -272,3 +272,87 @@ func (e *env) waitTick() {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestBodyClosesConnection: a request carrying a body the client never
+// finishes gets its answer at once and its connection closed, on both
+// listeners; before, net/http held the connection waiting for the body,
+// an open connection no limit counted.
+func TestBodyClosesConnection(t *testing.T) {
+	e := newEnv(t, envOpt{})
+	for name, addr := range map[string]string{"API": e.a.Addr(), "admin": e.a.AdminAddr()} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("%s: no answer to a request with an unfinished body: %v", name, err)
+		}
+		if !resp.Close {
+			t.Errorf("%s: %d without Connection: close", name, resp.StatusCode)
+		}
+		resp.Body.Close()
+		waitClosed(t, c, 2*time.Second, name+" connection with an unfinished body")
+	}
+}
+
+// TestIdleSweepSparesRequestUnderWay: a kept-alive connection whose next
+// request has begun to arrive is not idle, so a newcomer over max_conn
+// does not close it.
+func TestIdleSweepSparesRequestUnderWay(t *testing.T) {
+	e := newEnv(t, envOpt{cfg: func(c *Config) { c.MaxConn = 2 }})
+	mustCreate(t, e.srv, "s", "v")
+	e.c.CloseIdleConnections()
+	e.waitOpen(0)
+	c, err := net.Dial("tcp", e.a.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	if st, _, err := rawGet(c, br, "/v1/s", true); st != 200 || err != nil {
+		t.Fatal(st, err)
+	}
+	e.waitTick() // it has been idle longest
+	if _, err := io.WriteString(c, "GET /v1/s HTTP/1.1\r\nHost: 127.0.0.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for tc := e.a.conns.find(c.LocalAddr().String()); tc == nil || tc.reqAt.Load() == 0; tc = e.a.conns.find(c.LocalAddr().String()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the request's first bytes were not seen")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	others := dialMany(t, e.a.Addr(), 3) // over max_conn open
+	_ = others
+	e.waitOpen(4)
+	if _, err := io.WriteString(c, tokHdr+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the request under way was cut: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("request under way: %d", resp.StatusCode)
+	}
+}
+
+// find returns the tracked connection whose remote address is addr.
+func (t *connTracker) find(addr string) *trackedConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		if c.RemoteAddr().String() == addr {
+			return c
+		}
+	}
+	return nil
+}

@@ -60,7 +60,7 @@ func newAgentFlags() *agentFlags {
 		region:         fs.String("region", "", "AWS `region` (region); default from the AWS SDK (AWS_REGION, profile) or, on EC2, instance metadata"),
 		regions:        fs.String("regions", "", "failover `regions`, primary first, comma-separated (regions)"),
 		ttl:            fs.String("ttl", strconv.Itoa(agent.DefaultTTLSeconds), "`seconds` a value stays fresh, 0 to 3600; 0 turns caching off (ttl_seconds)"),
-		maxConn:        fs.String("max-conn", strconv.Itoa(agent.DefaultMaxConn), "most open client `connections`, 1 to 10000; more get 429 (max_conn)"),
+		maxConn:        fs.String("max-conn", strconv.Itoa(agent.DefaultMaxConn), "most client `requests` in progress, 1 to 10000; more get 429; also the open connections kept before the idle ones are closed (max_conn)"),
 		logLevel:       fs.String("log-level", "info", "`level`: debug, info, warn, error or none (log_level)"),
 		logFormat:      fs.String("log-format", "text", "`format`: text or json (log_format)"),
 		prefetch:       fs.String("prefetch", "", "secret `ids` to fetch at start, comma-separated (prefetch)"),
