@@ -225,7 +225,8 @@ type goodCreds struct {
 // per Connect, except an AWSPENDING version that was not also AWSCURRENT:
 // refused, it may have been waiting for the setSecret step, so it is tried
 // once more, at the end of a round, after the versions not tried yet. No
-// step sleeps; a Connect makes at most 4 reads of the secret.
+// step sleeps; besides its first (usually cached) read, a Connect forces
+// at most 4 reads of the secret.
 //
 // A Connector never puts a password in an error or a log. It is safe for
 // concurrent use.
