@@ -164,7 +164,7 @@ func TestCredentialsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "credentials")
-	var logs syncBuf
+	var logs syncWriter
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg := testConfig()
 	cfg.CredentialsFilePath = path
@@ -238,7 +238,7 @@ func TestCredentialsFileModes(t *testing.T) {
 		{0o666, "", "credentials_file_path: credentials file " + path + " is writable by every user"},
 	} {
 		_ = os.Chmod(path, c.mode)
-		var logs syncBuf
+		var logs syncWriter
 		log := slog.New(slog.NewTextHandler(&logs, nil))
 		a, err := New(context.Background(), cfg, WithToken(testToken), WithLogger(log))
 		if c.fail != "" {
@@ -258,21 +258,4 @@ func TestCredentialsFileModes(t *testing.T) {
 			t.Errorf("%o: logs %q", c.mode, logs.String())
 		}
 	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
