@@ -13,7 +13,7 @@ import (
 
 // msgMisdirected is the body of the 421 answer to a request whose Host the
 // agent does not answer to.
-const msgMisdirected = "Host not allowed"
+const msgMisdirected = "Host not allowed (a name the agent should answer goes in allowed_hosts or --allowed-hosts)"
 
 // MaxAllowedHosts caps the names given to WithAllowedHosts.
 const MaxAllowedHosts = 100
