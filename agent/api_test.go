@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -156,6 +157,14 @@ func TestMethods(t *testing.T) {
 // rawStatus sends a raw request and returns the status code.
 func rawStatus(t *testing.T, addr, req string) int {
 	t.Helper()
+	st, _ := rawRequest(t, addr, req)
+	return st
+}
+
+// rawRequest sends req as it is on a new connection and returns the
+// answer's status and body.
+func rawRequest(t *testing.T, addr, req string) (int, string) {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -169,8 +178,9 @@ func rawStatus(t *testing.T, addr, req string) int {
 	if err != nil {
 		t.Fatalf("reading response to %q: %v", strings.SplitN(req, "\r\n", 2)[0], err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func TestParameters(t *testing.T) {

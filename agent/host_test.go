@@ -1,28 +1,19 @@
 package agent
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // rawHost sends GET path to addr with the given Host header (none when
 // host is "-", as HTTP/1.0) and returns the status and body.
 func rawHost(t *testing.T, addr, path, host string, headers ...string) (int, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n"
 	if host == "-" {
 		req = "GET " + path + " HTTP/1.0\r\n"
@@ -30,16 +21,7 @@ func rawHost(t *testing.T, addr, path, host string, headers ...string) (int, str
 	for _, h := range headers {
 		req += h + "\r\n"
 	}
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("Host %q: %v", host, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return rawRequest(t, addr, req+"\r\n")
 }
 
 // hostCases are Host headers a DNS-rebinding page would send (refused) and
