@@ -250,7 +250,7 @@ func satAdd(a, b int64) int64 {
 // version, NUL, id. No valid id contains a NUL.
 func makeKey(id, stage, versionID string) (string, Ref, error) {
 	ref := Ref{ID: id, VersionStage: stage, VersionID: versionID}
-	if err := validID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return "", ref, err
 	}
 	if len(stage) > 256 || strings.ContainsFunc(stage, badRune) {
@@ -265,20 +265,6 @@ func makeKey(id, stage, versionID string) (string, Ref, error) {
 	}
 	return "\x00" + stage + "\x00" + versionID + "\x00" + id, ref, nil
 }
-
-func validID(id string) error {
-	switch {
-	case id == "":
-		return errors.New("empty secret id")
-	case len(id) > MaxIDLength:
-		return fmt.Errorf("secret id is %d bytes, over the limit of %d", len(id), MaxIDLength)
-	case strings.ContainsFunc(id, badRune):
-		return errors.New("secret id contains control or space characters")
-	}
-	return nil
-}
-
-func badRune(r rune) bool { return r <= ' ' || r == 0x7f || r == '\uFFFD' }
 
 func (c *Cache) invalidArg(op, id string, err error) error {
 	if len(id) > 64 {

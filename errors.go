@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -48,6 +49,10 @@ var kinds = [...]error{ErrNotFound, ErrAccessDenied, ErrDecryption, ErrDeleted, 
 
 var kindNames = [...]string{"not_found", "access_denied", "decryption_failure", "deleted", "invalid_request",
 	"throttled", "unavailable", "mismatch", "wrong_type", "not_json", "key_missing", "closed"}
+
+// Kinds returns every error kind, in a fixed order, for code that keeps a
+// counter, a metric or a status code per kind; KindName names each one.
+func Kinds() []error { return slices.Clone(kinds[:]) }
 
 // Error is the error type of this package and the one sources should return.
 // Its message names the secret id, never a value.

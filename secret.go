@@ -2,9 +2,11 @@ package secretcache
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -14,6 +16,27 @@ const DefaultStage = "AWSCURRENT"
 
 // MaxIDLength is the longest secret id (name or ARN) accepted, as in AWS.
 const MaxIDLength = 2048
+
+// CheckID reports whether the cache accepts id as a secret id: 1 to
+// MaxIDLength bytes of valid UTF-8 with no space, control character or
+// U+FFFD. It is the rule every package of this module applies to an id
+// before using it; a Source may refuse more (awssm refuses a colon outside
+// an ARN). The error does not quote id.
+func CheckID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("empty secret id")
+	case len(id) > MaxIDLength:
+		return fmt.Errorf("secret id is %d bytes, over the limit of %d", len(id), MaxIDLength)
+	case strings.ContainsFunc(id, badRune):
+		return errors.New("secret id contains control or space characters")
+	}
+	return nil
+}
+
+// badRune reports the characters no id, stage or version id may hold
+// (invalid UTF-8 decodes as U+FFFD).
+func badRune(r rune) bool { return r <= ' ' || r == 0x7f || r == '\uFFFD' }
 
 // Ref names one version of a secret: by name or ARN, and by version stage or
 // version id. A Ref with both version fields empty means stage AWSCURRENT.
