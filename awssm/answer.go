@@ -13,6 +13,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // Bounds of a sane CreatedDate: no version of any secret was made before
@@ -143,7 +144,7 @@ func checkVersion(ref secretcache.Ref, s *secretcache.Secret) []string {
 	}
 	want := ref.VersionStage
 	if want == "" && ref.VersionID == "" {
-		want = secretcache.DefaultStage
+		want = awsname.StageCurrent
 	}
 	switch {
 	case slices.ContainsFunc(s.VersionStages, func(st string) bool {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // secretARN is a parsed Secrets Manager secret ARN:
@@ -104,7 +105,7 @@ func matches(sent, arn, name string) bool {
 
 // isCurrent reports whether a returned ref is for AWSCURRENT.
 func isCurrent(ref secretcache.Ref) bool {
-	return ref.VersionID == "" && (ref.VersionStage == "" || ref.VersionStage == secretcache.DefaultStage)
+	return ref.VersionID == "" && (ref.VersionStage == "" || ref.VersionStage == awsname.StageCurrent)
 }
 
 // reportARN returns the ARN to report for a secret returned (served) for

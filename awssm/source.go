@@ -204,8 +204,11 @@ func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 	}
 }
 
+// maxBatch is the most ids BatchGetSecretValue takes in one call.
+const maxBatch = 20
+
 // FetchBatch reads refs, one Result per ref in order. The refs asking for
-// AWSCURRENT go by BatchGetSecretValue, up to secretcache.MaxBatch ids a
+// AWSCURRENT go by BatchGetSecretValue, up to maxBatch ids a
 // call (more refs are split into several calls; repeated ids are sent once),
 // every returned secret and per-secret error matched to its ref by name,
 // full ARN or partial ARN, and checked as Fetch checks an answer; a ref the
@@ -275,7 +278,7 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 		out[i] = secretcache.Result{Secret: sec, Err: err}
 		mu.Unlock()
 	}
-	for chunk := range slices.Chunk(ids, secretcache.MaxBatch) {
+	for chunk := range slices.Chunk(ids, maxBatch) {
 		run(func() {
 			res, retryIDs := s.batch(octx, ctx, chunk, refs, byID)
 			mu.Lock()
