@@ -9,8 +9,9 @@
 //     Per-secret series are off unless WithPerSecretLabels(true).
 //   - Health: Health judges the cache (hit rate), the backend (success rate
 //     and latency percentiles over a sliding window), the circuit breakers
-//     and the components registered with RegisterComponent, and says
-//     healthy, degraded or unhealthy by the rules documented on Thresholds.
+//     and any health.Checker registered with RegisterChecker (or a check
+//     function with RegisterComponent), and says healthy, degraded or
+//     unhealthy by the rules documented on Thresholds.
 //   - CacheStats: the JSON of /secrets-cache-stats, in the shape of the
 //     Python "Enhanced AWS Secrets Manager" toolkit's endpoint.
 //   - Report: the same facts as text, with calls made against reads served,

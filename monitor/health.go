@@ -12,31 +12,15 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/health"
 )
 
-// Health statuses, from best to worst.
+// Health statuses, from best to worst: the words of package health.
 const (
-	StatusHealthy   = "healthy"
-	StatusDegraded  = "degraded"
-	StatusUnhealthy = "unhealthy"
+	StatusHealthy   = health.Healthy
+	StatusDegraded  = health.Degraded
+	StatusUnhealthy = health.Unhealthy
 )
-
-func severity(s string) int {
-	switch s {
-	case StatusHealthy:
-		return 0
-	case StatusUnhealthy:
-		return 2
-	}
-	return 1
-}
-
-func worse(a, b string) string {
-	if severity(b) > severity(a) {
-		return b
-	}
-	return a
-}
 
 // Thresholds decide the health status. Rates are fractions (0.95 = 95 %).
 // A zero field means its default (so do a MinCalls below zero and a rate
@@ -103,12 +87,8 @@ func (t Thresholds) withDefaults(c *config) Thresholds {
 	return t
 }
 
-// ComponentHealth is what a registered component check reports.
-type ComponentHealth struct {
-	Status  string         `json:"status"`            // "healthy", "degraded" or "unhealthy"
-	Message string         `json:"message,omitempty"` // short human text; never a secret value
-	Details map[string]any `json:"details,omitempty"` // JSON-encodable facts
-}
+// ComponentHealth is what a registered component reports: a health.Report.
+type ComponentHealth = health.Report
 
 // HealthStatus is the result of Health, and the body of the health handler.
 type HealthStatus struct {
@@ -180,7 +160,7 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 	h := HealthStatus{Status: StatusHealthy, Timestamp: now.UTC(), Components: map[string]ComponentHealth{},
 		Breakers: []BreakerHealth{}}
 	flag := func(status, format string, args ...any) {
-		h.Status = worse(h.Status, status)
+		h.Status = health.Worse(h.Status, status)
 		h.Reasons = append(h.Reasons, fmt.Sprintf(format, args...))
 	}
 
@@ -244,7 +224,7 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 		}
 	}
 	if t.MaxLatencyP99 > 0 && p.Calls > 0 && p.Source == "observer" && ws.p99 > t.MaxLatencyP99 {
-		p.Status = worse(p.Status, StatusDegraded)
+		p.Status = health.Worse(p.Status, StatusDegraded)
 		flag(StatusDegraded, "backend p99 latency %v is above %v", ws.p99, t.MaxLatencyP99)
 	}
 
@@ -306,9 +286,9 @@ func (m *Monitor) runChecks(ctx context.Context) map[string]ComponentHealth {
 	var wg sync.WaitGroup
 	for _, name := range names {
 		m.compMu.RLock()
-		check := m.components[name]
+		checker := m.components[name]
 		m.compMu.RUnlock()
-		if check == nil {
+		if checker == nil {
 			continue
 		}
 		done := make(chan ComponentHealth, 1)
@@ -319,7 +299,7 @@ func (m *Monitor) runChecks(ctx context.Context) map[string]ComponentHealth {
 					done <- ComponentHealth{Status: StatusUnhealthy, Message: "check panicked"}
 				}
 			}()
-			done <- check(ctx)
+			done <- checker.CheckHealth(ctx)
 		}()
 		wg.Go(func() {
 			var ch ComponentHealth

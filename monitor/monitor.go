@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/health"
 )
 
 // Defaults.
@@ -44,7 +45,7 @@ type Monitor struct {
 	snaps snapshots
 
 	compMu     sync.RWMutex
-	components map[string]func(context.Context) ComponentHealth
+	components map[string]health.Checker
 
 	coll     *collector
 	registry *prometheus.Registry
@@ -275,8 +276,7 @@ func New(c *secretcache.Cache, opts ...Option) *Monitor {
 	for _, p := range cfg.optionProblems {
 		cfg.logger.Warn("secretcache/monitor: " + p)
 	}
-	m := &Monitor{cfg: cfg, obs: map[[2]string]*obsPair{},
-		components: map[string]func(context.Context) ComponentHealth{}}
+	m := &Monitor{cfg: cfg, obs: map[[2]string]*obsPair{}, components: map[string]health.Checker{}}
 	m.cache.Store(c)
 	m.calls.init(cfg.maxSamples)
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -418,16 +418,17 @@ func labelOr(s, def string) string {
 	return s
 }
 
-// RegisterComponent adds a named health check that Health runs and reports
-// under "components" (rotating database connections report there). A
-// component's "unhealthy" makes the whole status unhealthy, its "degraded"
-// (or any status other than "healthy") makes it at least degraded.
-// Registering a name again replaces its check; a nil check removes it. An
-// empty name, or one over 128 bytes or with control characters, is ignored
-// (logged at Warn). Checks get a context bounded by WithCheckTimeout; a
-// check that panics is reported unhealthy with the message "check
-// panicked" (the panic value is not shown: it could hold anything).
-func (m *Monitor) RegisterComponent(name string, check func(ctx context.Context) ComponentHealth) {
+// RegisterChecker adds a named component that Health checks and reports
+// under "components" (a rotate.Registry of database connections reports
+// there). A component's "unhealthy" makes the whole status unhealthy, its
+// "degraded" (or any status other than "healthy") makes it at least
+// degraded. Registering a name again replaces its checker; a nil checker
+// removes it. An empty name, or one over 128 bytes or with control
+// characters, is ignored (logged at Warn). Checks get a context bounded by
+// WithCheckTimeout; a check that panics is reported unhealthy with the
+// message "check panicked" (the panic value is not shown: it could hold
+// anything).
+func (m *Monitor) RegisterChecker(name string, c health.Checker) {
 	if m == nil {
 		return
 	}
@@ -437,11 +438,21 @@ func (m *Monitor) RegisterComponent(name string, check func(ctx context.Context)
 	}
 	m.compMu.Lock()
 	defer m.compMu.Unlock()
-	if check == nil {
+	if c == nil {
 		delete(m.components, name)
 		return
 	}
-	m.components[name] = check
+	m.components[name] = c
+}
+
+// RegisterComponent is RegisterChecker for a check function; a nil check
+// removes the name.
+func (m *Monitor) RegisterComponent(name string, check func(ctx context.Context) ComponentHealth) {
+	var c health.Checker
+	if check != nil {
+		c = health.CheckerFunc(check)
+	}
+	m.RegisterChecker(name, c)
 }
 
 func (m *Monitor) componentNames() []string {
