@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/secretcache/secretcache/health"
@@ -38,4 +39,26 @@ func TestRegisterChecker(t *testing.T) {
 	}
 	var nilMonitor *monitor.Monitor
 	nilMonitor.RegisterChecker("x", p) // no panic
+}
+
+// The backend error kinds exported at 0 from the first scrape are the kinds
+// a source answers with, and only those.
+func TestBackendErrorKindsAtZero(t *testing.T) {
+	m := monitor.New(newCache(t, newScripted(nil), newClock()))
+	fams, _ := scrape(t, m.MetricsHandler())
+	var kinds []string
+	for _, s := range fams["secretcache_backend_errors_total"].GetMetric() {
+		if s.GetCounter().GetValue() != 0 {
+			t.Errorf("fresh cache counts errors: %v", s)
+		}
+		for _, l := range s.GetLabel() {
+			kinds = append(kinds, l.GetValue())
+		}
+	}
+	slices.Sort(kinds)
+	want := []string{"access_denied", "decryption_failure", "deleted", "invalid_request", "mismatch",
+		"not_found", "throttled", "unavailable"}
+	if !slices.Equal(kinds, want) {
+		t.Fatalf("kinds %v, want %v", kinds, want)
+	}
 }

@@ -335,17 +335,16 @@ func snapOf(s secretcache.Stats) snap {
 		failures: min(failures, s.BackendCalls)}
 }
 
+// notFailures are the kinds (by KindName) that do not count against the
+// success rate: answers about the request rather than the backend (the
+// secret does not exist, is deleted, the request is malformed), and "", no
+// error.
+var notFailures = map[string]bool{"": true, secretcache.KindName(secretcache.ErrNotFound): true,
+	secretcache.KindName(secretcache.ErrDeleted): true, secretcache.KindName(secretcache.ErrInvalidRequest): true}
+
 // countsAsFailure reports whether a backend error of this kind counts
-// against the success rate. Answers that are about the request rather than
-// the backend (the secret does not exist, is deleted, the request is
-// malformed) do not.
-func countsAsFailure(kind string) bool {
-	switch kind {
-	case "", "not_found", "deleted", "invalid_request":
-		return false
-	}
-	return true
-}
+// against the success rate.
+func countsAsFailure(kind string) bool { return !notFailures[kind] }
 
 // ObserveCall records one backend API call: op is the operation
 // ("GetSecretValue", "BatchGetSecretValue"), region where it went, d how
