@@ -156,21 +156,31 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 			Timestamp: time.Now().UTC(), Region: DefaultRegionUnknown, Components: map[string]ComponentHealth{}}
 	}
 	now := m.now()
-	t := m.cfg.thresholds
 	h := HealthStatus{Status: StatusHealthy, Timestamp: now.UTC(), Components: map[string]ComponentHealth{},
 		Breakers: []BreakerHealth{}}
-	flag := func(status, format string, args ...any) {
-		h.Status = health.Worse(h.Status, status)
-		h.Reasons = append(h.Reasons, fmt.Sprintf(format, args...))
-	}
+	d := m.judgeCache(&h, now)
+	m.judgeBackend(&h, now, d)
+	m.judgeBreakers(&h)
+	m.judgeComponents(ctx, &h)
+	return h
+}
 
-	// Cache.
+// flag makes h at least status, and says why.
+func (h *HealthStatus) flag(status, format string, args ...any) {
+	h.Status = health.Worse(h.Status, status)
+	h.Reasons = append(h.Reasons, fmt.Sprintf(format, args...))
+}
+
+// judgeCache fills h.Cache and returns the change of the cache's counters
+// over the window, which the backend judgement falls back on.
+func (m *Monitor) judgeCache(h *HealthStatus, now time.Time) snap {
+	t := m.cfg.thresholds
 	c := m.cache.Load()
 	var st secretcache.Stats
 	h.Cache.Status = StatusHealthy
 	if c == nil {
 		h.Cache.Status = StatusUnhealthy
-		flag(StatusUnhealthy, "no cache attached")
+		h.flag(StatusUnhealthy, "no cache attached")
 	} else {
 		st = c.Stats()
 	}
@@ -186,11 +196,16 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 	h.Cache.Warmed = d.reads >= t.WarmReads
 	if c != nil && h.Cache.Warmed && t.MinHitRate > 0 && float64(d.hits) < t.MinHitRate*float64(d.reads) {
 		h.Cache.Status = StatusDegraded
-		flag(StatusDegraded, "cache hit rate %.1f%% over the last %d reads is below %.1f%%",
+		h.flag(StatusDegraded, "cache hit rate %.1f%% over the last %d reads is below %.1f%%",
 			h.Cache.HitRatePercent, d.reads, 100*t.MinHitRate)
 	}
+	return d
+}
 
-	// Performance.
+// judgeBackend fills h.Perf from the calls ObserveCall saw in the window,
+// else from the cache's counters d.
+func (m *Monitor) judgeBackend(h *HealthStatus, now time.Time, d snap) {
+	t := m.cfg.thresholds
 	p := &h.Perf
 	p.Status = StatusHealthy
 	p.WindowSeconds = round(m.cfg.window.Seconds(), 3)
@@ -215,20 +230,22 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 		switch {
 		case t.UnhealthySuccessRate > 0 && ok < t.UnhealthySuccessRate*float64(p.Calls):
 			p.Status = StatusUnhealthy
-			flag(StatusUnhealthy, "backend success rate %.1f%% over %d calls is below %.1f%%",
+			h.flag(StatusUnhealthy, "backend success rate %.1f%% over %d calls is below %.1f%%",
 				p.SuccessRatePercent, p.Calls, 100*t.UnhealthySuccessRate)
 		case t.MinSuccessRate > 0 && ok < t.MinSuccessRate*float64(p.Calls):
 			p.Status = StatusDegraded
-			flag(StatusDegraded, "backend success rate %.1f%% over %d calls is below %.1f%%",
+			h.flag(StatusDegraded, "backend success rate %.1f%% over %d calls is below %.1f%%",
 				p.SuccessRatePercent, p.Calls, 100*t.MinSuccessRate)
 		}
 	}
 	if t.MaxLatencyP99 > 0 && p.Calls > 0 && p.Source == "observer" && ws.p99 > t.MaxLatencyP99 {
 		p.Status = health.Worse(p.Status, StatusDegraded)
-		flag(StatusDegraded, "backend p99 latency %v is above %v", ws.p99, t.MaxLatencyP99)
+		h.flag(StatusDegraded, "backend p99 latency %v is above %v", ws.p99, t.MaxLatencyP99)
 	}
+}
 
-	// Breakers.
+// judgeBreakers fills h.Breakers and h.Region from the source's breakers.
+func (m *Monitor) judgeBreakers(h *HealthStatus) {
 	bs := m.breakers()
 	h.Region = m.region(bs)
 	primary := m.primaryBreaker(bs)
@@ -238,22 +255,24 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 		switch {
 		case b.State == "open" && bh.Primary:
 			bh.Status = StatusUnhealthy
-			flag(StatusUnhealthy, "circuit breaker of primary region %s is open", b.Name)
+			h.flag(StatusUnhealthy, "circuit breaker of primary region %s is open", b.Name)
 		case b.State == "open":
 			bh.Status = StatusDegraded
-			flag(StatusDegraded, "circuit breaker of region %s is open", b.Name)
+			h.flag(StatusDegraded, "circuit breaker of region %s is open", b.Name)
 		case b.State == "half-open" && bh.Primary:
 			bh.Status = StatusDegraded
-			flag(StatusDegraded, "circuit breaker of primary region %s is half-open", b.Name)
+			h.flag(StatusDegraded, "circuit breaker of primary region %s is half-open", b.Name)
 		case b.State != "closed" && b.State != "half-open":
 			bh.Status = StatusDegraded
-			flag(StatusDegraded, "circuit breaker of region %s is in unknown state %q", b.Name, cleanLabel(b.State))
+			h.flag(StatusDegraded, "circuit breaker of region %s is in unknown state %q", b.Name, cleanLabel(b.State))
 		}
 		bh.State = cleanLabel(bh.State)
 		h.Breakers = append(h.Breakers, bh)
 	}
+}
 
-	// Components.
+// judgeComponents runs the registered checks into h.Components.
+func (m *Monitor) judgeComponents(ctx context.Context, h *HealthStatus) {
 	checks := m.runChecks(ctx)
 	for _, name := range slices.Sorted(maps.Keys(checks)) {
 		ch := checks[name]
@@ -261,14 +280,13 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 		switch ch.Status {
 		case StatusHealthy:
 		case StatusUnhealthy:
-			flag(StatusUnhealthy, "component %s is unhealthy", name)
+			h.flag(StatusUnhealthy, "component %s is unhealthy", name)
 		case StatusDegraded:
-			flag(StatusDegraded, "component %s is degraded", name)
+			h.flag(StatusDegraded, "component %s is degraded", name)
 		default:
-			flag(StatusDegraded, "component %s reported unknown status %q", name, ch.Status)
+			h.flag(StatusDegraded, "component %s reported unknown status %q", name, ch.Status)
 		}
 	}
-	return h
 }
 
 const maxDetailsBytes = 16 << 10
