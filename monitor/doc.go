@@ -1,5 +1,9 @@
-// Package monitor lets operators see whether a secretcache.Cache is fresh,
-// what it saves and whether a region is down, in their own tools:
+// Package monitor shows how a secretcache.Cache is doing: Prometheus metrics,
+// health, statistics, a report and an audit log, as handlers to mount.
+// It listens on nothing, is not the home of the health words (package
+// health), and never sees a secret value.
+//
+// What it offers:
 //
 //   - Prometheus metrics: Collector reads the cache's statistics at scrape
 //     time (reads by outcome, refreshes by kind, backend calls and errors,
