@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -61,14 +62,16 @@ func DefaultThresholds() Thresholds {
 		MinHitRate: 0.80, WarmReads: 100}
 }
 
-func (t Thresholds) withDefaults(c *config) Thresholds {
+// withDefaults returns t with its defaults filled in, and what it ignored.
+func (t Thresholds) withDefaults() (Thresholds, error) {
 	d := DefaultThresholds()
+	var errs []error
 	rate := func(name string, v *float64, def float64) {
 		switch {
 		case *v == 0:
 			*v = def
 		case math.IsNaN(*v) || *v > 1:
-			c.problem("invalid threshold %s ignored", name)
+			errs = append(errs, fmt.Errorf("invalid threshold %s ignored", name))
 			*v = def
 		}
 	}
@@ -84,7 +87,7 @@ func (t Thresholds) withDefaults(c *config) Thresholds {
 	if t.MaxLatencyP99 < 0 {
 		t.MaxLatencyP99 = 0
 	}
-	return t
+	return t, errors.Join(errs...)
 }
 
 // ComponentHealth is what a registered component reports: a health.Report.
@@ -153,7 +156,7 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 	}
 	if m == nil {
 		return HealthStatus{Status: StatusUnhealthy, Reasons: []string{"no monitor"},
-			Timestamp: time.Now().UTC(), Region: DefaultRegionUnknown, Components: map[string]ComponentHealth{}}
+			Timestamp: time.Now().UTC(), Region: unknown, Components: map[string]ComponentHealth{}}
 	}
 	now := m.now()
 	h := HealthStatus{Status: StatusHealthy, Timestamp: now.UTC(), Components: map[string]ComponentHealth{},
