@@ -18,8 +18,8 @@ const counter, gauge = prometheus.CounterValue, prometheus.GaugeValue
 type cacheMetric struct {
 	name, help string
 	kind       prometheus.ValueType
-	label      string             // its one variable label; "" for none
-	get        func(*stats, sink) // sends its values with sink.put
+	label      string            // its one variable label; "" for none
+	get        func(stats, sink) // sends its values with sink.put
 }
 
 // sink sends the values of one cacheMetric.
@@ -38,31 +38,31 @@ func u(n uint64) float64 { return float64(n) }
 
 var cacheMetrics = []cacheMetric{
 	{"reads_total", "Secret reads answered, by outcome: hit (fresh from cache), miss (needed the backend, or got a cached failure), stale (served past its TTL because the backend failed), fallback (the caller's fallback value).", counter, "outcome",
-		func(s *stats, k sink) {
+		func(s stats, k sink) {
 			k.put(u(s.Hits), "hit")
 			k.put(u(s.Misses), "miss")
 			k.put(u(s.StaleHits), "stale")
 			k.put(u(s.Fallbacks), "fallback")
 		}},
 	{"refreshes_total", "Refreshes by kind: ahead (background, before expiry), expiry (a read found the entry expired), forced (Refresh calls).", counter, "kind",
-		func(s *stats, k sink) {
+		func(s stats, k sink) {
 			k.put(u(s.RefreshesAhead), "ahead")
 			k.put(u(s.RefreshesOnExpiry), "expiry")
 			k.put(u(s.RefreshesForced), "forced")
 		}},
-	{"version_changes_total", "Refreshes that found a new secret version.", counter, "", func(s *stats, k sink) { k.put(u(s.VersionChanges)) }},
-	{"backend_calls_total", "Calls the cache made to its source (a batch call counts once).", counter, "", func(s *stats, k sink) { k.put(u(s.BackendCalls)) }},
+	{"version_changes_total", "Refreshes that found a new secret version.", counter, "", func(s stats, k sink) { k.put(u(s.VersionChanges)) }},
+	{"backend_calls_total", "Calls the cache made to its source (a batch call counts once).", counter, "", func(s stats, k sink) { k.put(u(s.BackendCalls)) }},
 	{"backend_errors_total", "Failed answers from the source, by error kind.", counter, "kind", putBackendErrors},
-	{"evictions_total", "Entries evicted by the size bounds.", counter, "", func(s *stats, k sink) { k.put(u(s.Evictions)) }},
-	{"calls_saved_total", "Reads answered without a backend call.", counter, "", func(s *stats, k sink) { k.put(u(s.CallsSaved)) }},
-	{"entries", "Cached secret versions.", gauge, "", func(s *stats, k sink) { k.put(float64(s.Entries)) }},
-	{"bytes", "Approximate bytes held by cached secret versions.", gauge, "", func(s *stats, k sink) { k.put(u(s.Bytes)) }},
-	{"max_entries", "Configured bound on cached secret versions.", gauge, "", func(s *stats, k sink) { k.put(float64(s.MaxEntries)) }},
-	{"max_bytes", "Configured bound on cached bytes.", gauge, "", func(s *stats, k sink) { k.put(float64(s.MaxBytes)) }},
-	{"entry_age_oldest_seconds", "Age of the oldest cached value.", gauge, "", func(s *stats, k sink) { k.put(s.OldestAge.Seconds()) }},
-	{"entry_age_newest_seconds", "Age of the newest cached value.", gauge, "", func(s *stats, k sink) { k.put(s.NewestAge.Seconds()) }},
-	{"entry_age_average_seconds", "Average age of the cached values.", gauge, "", func(s *stats, k sink) { k.put(s.AverageAge.Seconds()) }},
-	{"hit_ratio", "Hits and stale hits over reads since the cache started (0 with no reads).", gauge, "", func(s *stats, k sink) { k.put(s.HitRate) }},
+	{"evictions_total", "Entries evicted by the size bounds.", counter, "", func(s stats, k sink) { k.put(u(s.Evictions)) }},
+	{"calls_saved_total", "Reads answered without a backend call.", counter, "", func(s stats, k sink) { k.put(u(s.CallsSaved)) }},
+	{"entries", "Cached secret versions.", gauge, "", func(s stats, k sink) { k.put(float64(s.Entries)) }},
+	{"bytes", "Approximate bytes held by cached secret versions.", gauge, "", func(s stats, k sink) { k.put(u(s.Bytes)) }},
+	{"max_entries", "Configured bound on cached secret versions.", gauge, "", func(s stats, k sink) { k.put(float64(s.MaxEntries)) }},
+	{"max_bytes", "Configured bound on cached bytes.", gauge, "", func(s stats, k sink) { k.put(float64(s.MaxBytes)) }},
+	{"entry_age_oldest_seconds", "Age of the oldest cached value.", gauge, "", func(s stats, k sink) { k.put(s.OldestAge.Seconds()) }},
+	{"entry_age_newest_seconds", "Age of the newest cached value.", gauge, "", func(s stats, k sink) { k.put(s.NewestAge.Seconds()) }},
+	{"entry_age_average_seconds", "Average age of the cached values.", gauge, "", func(s stats, k sink) { k.put(s.AverageAge.Seconds()) }},
+	{"hit_ratio", "Hits and stale hits over reads since the cache started (0 with no reads).", gauge, "", func(s stats, k sink) { k.put(s.HitRate) }},
 }
 
 // backendKinds are the error kinds a source answers with (permanent or
@@ -80,7 +80,7 @@ var backendKinds = func() []string {
 
 // putBackendErrors sends every backend kind, then any other kind the cache
 // counted.
-func putBackendErrors(s *stats, k sink) {
+func putBackendErrors(s stats, k sink) {
 	for _, name := range backendKinds {
 		k.put(u(s.BackendErrors[name]), name)
 	}
@@ -151,7 +151,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		st := cache.Stats()
 		m.snaps.delta(m.now(), m.cfg.window, snapOf(st)) // scrapes feed the health window too
 		for i, row := range cacheMetrics {
-			row.get(&st, sink{ch: ch, desc: c.stats[i], kind: row.kind})
+			row.get(st, sink{ch: ch, desc: c.stats[i], kind: row.kind})
 		}
 		if m.cfg.perSecret {
 			c.collectSecrets(ch, cache)
