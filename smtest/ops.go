@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // Input shapes. Pointers tell an absent member from an empty one.
@@ -334,57 +336,17 @@ func replicationStatus(s *secret) []obj {
 // CreateSecret
 
 func (srv *Server) opCreateSecret(ctx context.Context, region string, in *createSecretIn) (any, []ChangeEvent, error) {
-	if in.Name == nil {
-		return nil, nil, errNull("name")
-	}
-	name := *in.Name
-	if len(name) > 512 {
-		return nil, nil, errTooLong("name", 512)
-	}
-	if !validName(name) {
-		return nil, nil, apiErr(codeValidation, "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
-	}
-	if err := checkToken(in.ClientRequestToken); err != nil {
-		return nil, nil, err
-	}
-	if err := checkValue(in.SecretString, in.SecretBinary, false); err != nil {
-		return nil, nil, err
-	}
-	if err := checkDescription(in.Description); err != nil {
-		return nil, nil, err
-	}
-	tags, err := checkTags(in.Tags)
+	tags, err := checkCreate(region, in)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, rr := range in.AddReplicaRegions {
-		if rr.Region == nil || !validRegion(*rr.Region) {
-			return nil, nil, apiErr(codeInvalidParam, "Invalid replica region.")
-		}
-		if *rr.Region == region {
-			return nil, nil, apiErr(codeInvalidParam, "Invalid replica region.")
-		}
-	}
-	hasValue := in.SecretString != nil || in.SecretBinary != nil
-
+	name := *in.Name
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	rs := srv.region(region)
 	if old := rs.secrets[name]; old != nil {
-		if old.primary == nil && old.deleted() {
-			return nil, nil, apiErr(codeInvalidReq, "You can't create this secret because a secret with this name is already scheduled for deletion.")
-		}
-		if old.primary == nil && in.ClientRequestToken != nil {
-			if v := old.versions[*in.ClientRequestToken]; v != nil {
-				if v.sameValue(in.SecretString, in.SecretBinary) {
-					// Idempotent retry of the same request.
-					return obj{}.put("ARN", old.arn).put("Name", old.name).put("VersionId", v.id).
-						put("ReplicationStatus", replicationStatus(old)), nil, nil
-				}
-				return nil, nil, apiErr(codeExists, "You can't use ClientRequestToken %s because that value is already in use for a version of secret %s.", v.id, old.arn)
-			}
-		}
-		return nil, nil, apiErr(codeExists, "The operation failed because the secret %s already exists.", name)
+		out, err := createTaken(old, in)
+		return out, nil, err
 	}
 	now := srv.now()
 	s := &secret{
@@ -404,12 +366,12 @@ func (srv *Server) opCreateSecret(ctx context.Context, region string, in *create
 		s.tags = nil
 	}
 	var v *version
-	if hasValue {
+	if in.SecretString != nil || in.SecretBinary != nil {
 		id := str(in.ClientRequestToken)
 		if id == "" {
 			id = newUUID()
 		}
-		v = s.addVersion(id, cloneStr(in.SecretString), slices.Clone(in.SecretBinary), []string{stageCurrent}, now)
+		v = s.addVersion(id, cloneStr(in.SecretString), slices.Clone(in.SecretBinary), []string{awsname.StageCurrent}, now)
 	}
 	rs.secrets[name] = s
 	evs := srv.events(s, "CreateSecret", v)
@@ -419,6 +381,58 @@ func (srv *Server) opCreateSecret(ctx context.Context, region string, in *create
 		out.put("VersionId", v.id)
 	}
 	return out, evs, nil
+}
+
+// checkCreate checks a CreateSecret request before any lock is taken and
+// returns its tags.
+func checkCreate(region string, in *createSecretIn) ([]tag, error) {
+	if in.Name == nil {
+		return nil, errNull("name")
+	}
+	if len(*in.Name) > 512 {
+		return nil, errTooLong("name", 512)
+	}
+	if !validName(*in.Name) {
+		return nil, apiErr(codeValidation, "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
+	}
+	if err := checkToken(in.ClientRequestToken); err != nil {
+		return nil, err
+	}
+	if err := checkValue(in.SecretString, in.SecretBinary, false); err != nil {
+		return nil, err
+	}
+	if err := checkDescription(in.Description); err != nil {
+		return nil, err
+	}
+	tags, err := checkTags(in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	for _, rr := range in.AddReplicaRegions {
+		if rr.Region == nil || awsname.CheckRegion(*rr.Region) != nil || *rr.Region == region {
+			return nil, apiErr(codeInvalidParam, "Invalid replica region.")
+		}
+	}
+	return tags, nil
+}
+
+// createTaken answers a CreateSecret for a name that old holds: the retry
+// of the request that created old (same token, same value) gets the same
+// answer; anything else is refused. Callers hold srv.mu.
+func createTaken(old *secret, in *createSecretIn) (any, error) {
+	if old.primary == nil && old.deleted() {
+		return nil, apiErr(codeInvalidReq, "You can't create this secret because a secret with this name is already scheduled for deletion.")
+	}
+	if old.primary == nil && in.ClientRequestToken != nil {
+		if v := old.versions[*in.ClientRequestToken]; v != nil {
+			if v.sameValue(in.SecretString, in.SecretBinary) {
+				return obj{}.put("ARN", old.arn).put("Name", old.name).put("VersionId", v.id).
+					put("ReplicationStatus", replicationStatus(old)), nil
+			}
+			return nil, apiErr(codeExists, "You can't use ClientRequestToken %s because that value is already in use for a version of secret %s.", v.id, old.arn)
+		}
+	}
+	return nil, apiErr(codeExists, "The operation failed because the secret %s already exists.", *in.Name)
 }
 
 func cloneStr(p *string) *string {
@@ -460,7 +474,7 @@ func (srv *Server) addReplicas(s *secret, regions []replicaRegionIn, force bool,
 		s.replicas = append(s.replicas, info)
 		ev := ChangeEvent{Region: r, Op: op, Name: s.name, ARN: rep.arn}
 		if v == nil {
-			v = s.versionWith(stageCurrent)
+			v = s.versionWith(awsname.StageCurrent)
 		}
 		if v != nil {
 			ev.VersionID = v.id
@@ -511,7 +525,7 @@ func (srv *Server) readVersion(s *secret, versionID, stage *string) (*version, e
 			return nil, apiErr(codeInvalidReq, "You provided a VersionStage that is not associated to the provided VersionId.")
 		}
 	} else {
-		st := stageCurrent
+		st := awsname.StageCurrent
 		if stage != nil {
 			st = *stage
 		}
@@ -586,7 +600,7 @@ func (srv *Server) opBatchGetSecretValue(ctx context.Context, region string, in 
 	}
 	var matched []*secret
 	for _, s := range srv.sortedSecrets(region, "", "") {
-		if s.deleted() || s.versionWith(stageCurrent) == nil || !matchFilters(s, in.Filters) {
+		if s.deleted() || s.versionWith(awsname.StageCurrent) == nil || !matchFilters(s, in.Filters) {
 			continue
 		}
 		matched = append(matched, s)
@@ -714,7 +728,7 @@ func (srv *Server) opPutSecretValue(ctx context.Context, region string, in *putS
 	}
 	stages := in.VersionStages
 	if stages == nil {
-		stages = []string{stageCurrent}
+		stages = []string{awsname.StageCurrent}
 	}
 	if err := checkStages(stages); err != nil {
 		return nil, nil, err
@@ -763,9 +777,9 @@ func (srv *Server) putValue(s *secret, token, strVal *string, bin []byte, stages
 		id = newUUID()
 	}
 	stages = slices.Compact(slices.Clone(stages))
-	if len(s.versions) == 0 && !slices.Contains(stages, stageCurrent) {
+	if len(s.versions) == 0 && !slices.Contains(stages, awsname.StageCurrent) {
 		// The first version of a secret always becomes AWSCURRENT.
-		stages = append(stages, stageCurrent)
+		stages = append(stages, awsname.StageCurrent)
 	}
 	now := srv.now()
 	v = s.addVersion(id, cloneStr(strVal), slices.Clone(bin), stages, now)
@@ -798,7 +812,7 @@ func (srv *Server) opUpdateSecret(ctx context.Context, region string, in *update
 	var v *version
 	if in.SecretString != nil || in.SecretBinary != nil {
 		var created bool
-		v, created, err = srv.putValue(s, in.ClientRequestToken, in.SecretString, in.SecretBinary, []string{stageCurrent})
+		v, created, err = srv.putValue(s, in.ClientRequestToken, in.SecretString, in.SecretBinary, []string{awsname.StageCurrent})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -863,7 +877,7 @@ func (srv *Server) opUpdateSecretVersionStage(ctx context.Context, region string
 				"The parameter RemoveFromVersionId can't be empty. Staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.",
 				stage, holder.id)
 		}
-	} else if from != nil && stage == stageCurrent {
+	} else if from != nil && stage == awsname.StageCurrent {
 		return nil, nil, apiErr(codeInvalidParam, "You can't remove the staging label AWSCURRENT without moving it to another version: specify MoveToVersionId.")
 	}
 	target := to
@@ -871,7 +885,7 @@ func (srv *Server) opUpdateSecretVersionStage(ctx context.Context, region string
 	case to != nil && from == to:
 		// Nothing moves.
 	case to != nil:
-		if from != nil && stage != stageCurrent {
+		if from != nil && stage != awsname.StageCurrent {
 			from.stages = slices.DeleteFunc(from.stages, func(x string) bool { return x == stage })
 		}
 		s.attachStages(to, []string{stage})
@@ -1029,7 +1043,7 @@ func (srv *Server) opRestoreSecret(ctx context.Context, region string, in *secre
 	var evs []ChangeEvent
 	if s.deleted() {
 		s.deletionDate = time.Time{}
-		evs = srv.events(s, "RestoreSecret", s.versionWith(stageCurrent))
+		evs = srv.events(s, "RestoreSecret", s.versionWith(awsname.StageCurrent))
 	}
 	return obj{}.put("ARN", s.arn).put("Name", s.name), evs, nil
 }
@@ -1083,7 +1097,7 @@ func (srv *Server) opReplicateSecretToRegions(ctx context.Context, region string
 		return nil, nil, errNull("addReplicaRegions")
 	}
 	for _, rr := range in.AddReplicaRegions {
-		if rr.Region == nil || !validRegion(*rr.Region) || *rr.Region == region {
+		if rr.Region == nil || awsname.CheckRegion(*rr.Region) != nil || *rr.Region == region {
 			return nil, nil, apiErr(codeInvalidParam, "Invalid replica region.")
 		}
 	}
@@ -1156,7 +1170,7 @@ func (srv *Server) opStopReplicationToReplica(ctx context.Context, region string
 	}
 	s.order = slices.Clone(p.order)
 	p.replicas = slices.DeleteFunc(p.replicas, func(r *replicaInfo) bool { return r.region == region })
-	return obj{"ARN": s.arn}, srv.events(s, "StopReplicationToReplica", s.versionWith(stageCurrent)), nil
+	return obj{"ARN": s.arn}, srv.events(s, "StopReplicationToReplica", s.versionWith(awsname.StageCurrent)), nil
 }
 
 // Resource policies: stored and returned, never evaluated.

@@ -12,16 +12,16 @@ import (
 )
 
 // opFunc runs one API operation on a raw JSON body.
-type opFunc func(s *Server, ctx context.Context, region string, body []byte) (any, []ChangeEvent, error)
+type opFunc func(srv *Server, ctx context.Context, region string, body []byte) (any, []ChangeEvent, error)
 
 // typed adapts an operation taking a decoded input to an opFunc.
-func typed[T any](fn func(s *Server, ctx context.Context, region string, in *T) (any, []ChangeEvent, error)) opFunc {
-	return func(s *Server, ctx context.Context, region string, body []byte) (any, []ChangeEvent, error) {
+func typed[T any](fn func(srv *Server, ctx context.Context, region string, in *T) (any, []ChangeEvent, error)) opFunc {
+	return func(srv *Server, ctx context.Context, region string, body []byte) (any, []ChangeEvent, error) {
 		in := new(T)
 		if err := decodeBody(body, in); err != nil {
 			return nil, nil, err
 		}
-		return fn(s, ctx, region, in)
+		return fn(srv, ctx, region, in)
 	}
 }
 
