@@ -23,9 +23,6 @@ import (
 // the batch call again (the IAM policy may have changed).
 const BatchRecheckAfter = time.Hour
 
-// maxBatch is the most ids one BatchGetSecretValue call takes.
-const maxBatch = 20
-
 // batchWorkers is how many calls one FetchBatch makes at a time.
 const batchWorkers = 4
 
@@ -62,7 +59,7 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 	b.plan(s.batchOn())
 	// The batch calls and the refs read alone, together; then the refs the
 	// batch answers left in doubt, alone.
-	for chunk := range slices.Chunk(b.ids, maxBatch) {
+	for chunk := range slices.Chunk(b.ids, s.Describe().MaxBatch) {
 		b.spawn(func() { b.batch(chunk) })
 	}
 	for _, i := range b.singles {
@@ -163,7 +160,7 @@ func (b *batchRun) batch(ids []string) {
 	}
 }
 
-// batch fetches up to maxBatch distinct ids by BatchGetSecretValue. It
+// batch fetches up to Describe().MaxBatch distinct ids by BatchGetSecretValue. It
 // returns the results it is sure of, by id, and the ids to read again one by
 // one.
 func (s *Source) batch(ctx, parent context.Context, ids []string, refs []secretcache.Ref, byID map[string][]int) (map[string]secretcache.Result, []string) {

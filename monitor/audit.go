@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // AuditOption configures AuditHook.
@@ -122,7 +123,7 @@ func AuditHook(logger *slog.Logger, opts ...AuditOption) func(context.Context, s
 		}
 		stage := ev.Ref.VersionStage
 		if stage == "" && ev.Ref.VersionID == "" {
-			stage = secretcache.DefaultStage
+			stage = awsname.StageCurrent
 		}
 		attrs := make([]slog.Attr, 0, 10)
 		attrs = append(attrs,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // errorKinds are the backend error kinds always exported (at 0 until seen),
@@ -132,7 +133,7 @@ func (c *collector) collectSecrets(ch chan<- prometheus.Metric, cache *secretcac
 	for e := range cache.Entries() {
 		stage := e.Ref.VersionStage
 		if stage == "" && e.Ref.VersionID == "" {
-			stage = secretcache.DefaultStage
+			stage = awsname.StageCurrent
 		}
 		l := [3]string{cleanText(e.Ref.ID, secretcache.MaxIDLength), cleanLabel(stage), cleanLabel(e.Ref.VersionID)}
 		if seen[l] {

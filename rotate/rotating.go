@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // Defaults.
@@ -343,7 +344,7 @@ func (r *Rotating[T]) Version() (secretcache.Metadata, bool) {
 
 // onChange runs on the cache's refresher goroutine: it only sets a flag.
 func (r *Rotating[T]) onChange(ev secretcache.ChangeEvent) {
-	if ev.Ref.ID != r.id || ev.Ref.VersionID != "" || (ev.Ref.VersionStage != "" && ev.Ref.VersionStage != secretcache.DefaultStage) {
+	if ev.Ref.ID != r.id || ev.Ref.VersionID != "" || (ev.Ref.VersionStage != "" && ev.Ref.VersionStage != awsname.StageCurrent) {
 		return
 	}
 	r.trigger(flagCheck)
