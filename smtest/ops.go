@@ -67,6 +67,18 @@ func checkValue(str *string, bin []byte, required bool) error {
 	return nil
 }
 
+// checkPut checks what PutSecretValue and UpdateSecret take alike: the
+// secret id, the token and the value (required by PutSecretValue only).
+func checkPut(id, token, str *string, bin []byte, required bool) error {
+	if _, err := requireID("secretId", id); err != nil {
+		return err
+	}
+	if err := checkToken(token); err != nil {
+		return err
+	}
+	return checkValue(str, bin, required)
+}
+
 func checkDescription(d *string) error {
 	if d != nil && len(*d) > 2048 {
 		return errTooLong("description", 2048)

@@ -242,13 +242,7 @@ func cmpU64(a, b uint64) int {
 }
 
 func (srv *Server) opUpdateSecret(ctx context.Context, region string, in *updateSecretIn) (any, []ChangeEvent, error) {
-	if _, err := requireID("secretId", in.SecretId); err != nil {
-		return nil, nil, err
-	}
-	if err := checkToken(in.ClientRequestToken); err != nil {
-		return nil, nil, err
-	}
-	if err := checkValue(in.SecretString, in.SecretBinary, false); err != nil {
+	if err := checkPut(in.SecretId, in.ClientRequestToken, in.SecretString, in.SecretBinary, false); err != nil {
 		return nil, nil, err
 	}
 	if err := checkDescription(in.Description); err != nil {

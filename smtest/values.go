@@ -180,13 +180,7 @@ func (srv *Server) opBatchGetSecretValue(ctx context.Context, region string, in 
 }
 
 func (srv *Server) opPutSecretValue(ctx context.Context, region string, in *putSecretValueIn) (any, []ChangeEvent, error) {
-	if _, err := requireID("secretId", in.SecretId); err != nil {
-		return nil, nil, err
-	}
-	if err := checkToken(in.ClientRequestToken); err != nil {
-		return nil, nil, err
-	}
-	if err := checkValue(in.SecretString, in.SecretBinary, true); err != nil {
+	if err := checkPut(in.SecretId, in.ClientRequestToken, in.SecretString, in.SecretBinary, true); err != nil {
 		return nil, nil, err
 	}
 	stages := in.VersionStages
