@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache/internal/awsname"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 const (
@@ -229,10 +230,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func quoteOp(target string) string {
-	if len(target) > 100 {
-		target = target[:100]
-	}
-	b, _ := json.Marshal(target)
+	b, _ := json.Marshal(clip.Cut(target, 100))
 	return string(b)
 }
 
