@@ -281,12 +281,9 @@ func (srv *Server) opUpdateSecret(ctx context.Context, region string, in *update
 }
 
 func (srv *Server) opListSecrets(ctx context.Context, region string, in *listSecretsIn) (any, []ChangeEvent, error) {
-	maxResults := 100
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 100 {
-			return nil, nil, errRange("maxResults", 1, 100)
-		}
-		maxResults = int(*in.MaxResults)
+	maxResults, err := pageSize(in.MaxResults, 100)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := checkFilters(in.Filters); err != nil {
 		return nil, nil, err

@@ -125,12 +125,9 @@ func (srv *Server) opBatchGetSecretValue(ctx context.Context, region string, in 
 	if len(in.SecretIdList) > 20 {
 		return nil, nil, errTooLong("secretIdList", 20)
 	}
-	maxResults := 20
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 20 {
-			return nil, nil, errRange("maxResults", 1, 20)
-		}
-		maxResults = int(*in.MaxResults)
+	maxResults, err := pageSize(in.MaxResults, 20)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := checkFilters(in.Filters); err != nil {
 		return nil, nil, err
@@ -306,12 +303,9 @@ func (srv *Server) opUpdateSecretVersionStage(ctx context.Context, region string
 }
 
 func (srv *Server) opListSecretVersionIds(ctx context.Context, region string, in *listVersionsIn) (any, []ChangeEvent, error) {
-	maxResults := 100
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 100 {
-			return nil, nil, errRange("maxResults", 1, 100)
-		}
-		maxResults = int(*in.MaxResults)
+	maxResults, err := pageSize(in.MaxResults, 100)
+	if err != nil {
+		return nil, nil, err
 	}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()

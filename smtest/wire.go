@@ -158,6 +158,17 @@ func decodeToken(tok *string) (int, error) {
 	return 0, apiErr(codeBadToken, "The NextToken value is invalid.")
 }
 
+// pageSize is the MaxResults of a request, 1 to limit, or limit when absent.
+func pageSize(maxResults *int64, limit int) (int, error) {
+	if maxResults == nil {
+		return limit, nil
+	}
+	if *maxResults < 1 || *maxResults > int64(limit) {
+		return 0, errRange("maxResults", 1, int64(limit))
+	}
+	return int(*maxResults), nil
+}
+
 // page cuts one page of n items from offset tok.
 func page(n int, tok *string, maxResults int) (start, end int, next string, err error) {
 	start, err = decodeToken(tok)
