@@ -21,6 +21,11 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
+// clockFunc is a secretcache.Clock reading a function.
+type clockFunc func() time.Time
+
+func (f clockFunc) Now() time.Time { return f() }
+
 func newServer(t *testing.T, opts ...Option) *Server {
 	t.Helper()
 	s := NewServer(opts...)

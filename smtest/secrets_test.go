@@ -144,7 +144,7 @@ func TestUpdateSecret(t *testing.T) {
 
 func TestDeleteRestore(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	s := newServer(t, WithClock(func() time.Time { return now }))
+	s := newServer(t, WithClock(clockFunc(func() time.Time { return now })))
 	c := s.Client("")
 	ctx := ctxT(t)
 	mustCreate(t, c, "s", "v1", 1)

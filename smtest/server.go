@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/internal/awsname"
 	"github.com/secretcache/secretcache/internal/clip"
 )
@@ -96,8 +97,18 @@ func WithAccountID(id string) Option { return func(c *config) error { c.account 
 func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.logger = l; return nil } }
 
 // WithClock sets the clock used for CreatedDate, LastChangedDate,
-// DeletionDate and similar timestamps. The default is time.Now.
-func WithClock(now func() time.Time) Option { return func(c *config) error { c.now = now; return nil } }
+// DeletionDate and similar timestamps: the module's one clock type, so that
+// one fake clock can drive a cache and its fake. The default (and nil) is
+// the wall clock.
+func WithClock(clk secretcache.Clock) Option {
+	return func(c *config) error {
+		c.now = nil
+		if clk != nil {
+			c.now = clk.Now
+		}
+		return nil
+	}
+}
 
 // NewServer starts a server on 127.0.0.1 on a free port. The server is ready
 // to answer when NewServer returns. It panics only if it cannot listen (or

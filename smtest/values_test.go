@@ -151,7 +151,7 @@ func TestUpdateSecretVersionStage(t *testing.T) {
 
 func TestDescribeAndListVersions(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := newServer(t, WithClock(func() time.Time { return now }), WithAccountID("111122223333"), WithDefaultRegion("eu-central-1"))
+	s := newServer(t, WithClock(clockFunc(func() time.Time { return now })), WithAccountID("111122223333"), WithDefaultRegion("eu-central-1"))
 	c := s.Client("")
 	ctx := ctxT(t)
 	out := mustCreate(t, c, "s", "v1", 1)
