@@ -3,7 +3,9 @@
 // regions. It is not a cache (secretcache keeps the values) and never
 // writes to Secrets Manager.
 //
-// A *Source is a secretcache.Source, secretcache.BatchSource and
+// A *Source is a secretcache.Source, secretcache.BatchSource,
+// secretcache.Describer (it tells the cache Secrets Manager's rules: the
+// AWSCURRENT default, batches of 20, naming by name or ARN) and
 // secretcache.BreakerReporter:
 //
 //	cfg, _ := config.LoadDefaultConfig(ctx)

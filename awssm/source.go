@@ -28,8 +28,9 @@ const MaxListNames = 10000
 const maxPrefix = 512
 
 // Source reads secrets from AWS Secrets Manager, failing over between
-// regions. It implements secretcache.Source, secretcache.BatchSource and
-// secretcache.BreakerReporter, and is safe for concurrent use.
+// regions. It implements secretcache.Source, secretcache.BatchSource,
+// secretcache.Describer and secretcache.BreakerReporter, and is safe for
+// concurrent use.
 type Source struct {
 	cfg     config
 	log     *slog.Logger
@@ -42,6 +43,7 @@ type Source struct {
 
 var (
 	_ secretcache.BatchSource     = (*Source)(nil)
+	_ secretcache.Describer       = (*Source)(nil)
 	_ secretcache.BreakerReporter = (*Source)(nil)
 )
 
