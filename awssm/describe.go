@@ -12,7 +12,7 @@ import (
 func (s *Source) Describe() secretcache.Description {
 	return secretcache.Description{
 		DefaultStage: awsname.StageCurrent,
-		MaxBatch:     maxBatch,
+		MaxBatch:     20, // BatchGetSecretValue's limit; FetchBatch reads it here
 		SameSecret: func(id string, sec *secretcache.Secret) bool {
 			return awsname.SameSecret(id, sec.Name, sec.ARN) && awsname.ARNNames(sec.ARN, sec.Name)
 		},

@@ -20,6 +20,11 @@ func TestDescribe(t *testing.T) {
 	if d.SameSecret("prod/db", &secretcache.Secret{Name: "prod/db", ARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:other-AbCdEf"}) {
 		t.Error("name and ARN that disagree accepted")
 	}
+	for _, id := range []string{arn, arn[:len(arn)-7]} { // full and partial ARN
+		if !d.SameSecret(id, &secretcache.Secret{Name: "prod/db", ARN: arn}) {
+			t.Errorf("%s not matched", id)
+		}
+	}
 	if d.NameOf(arn) != "prod/db" {
 		t.Error("NameOf")
 	}
