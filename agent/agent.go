@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/monitor"
 )
 
@@ -540,7 +541,7 @@ func (a *Agent) Prefetch(ctx context.Context) error {
 			for _, p := range a.cfg.PrefetchPrefix {
 				names, err := lister.ListNames(ctx, p)
 				if err != nil {
-					st.Error = fmt.Sprintf("listing names under %q failed: %s", truncate(p, 128), secretcache.KindName(err))
+					st.Error = fmt.Sprintf("listing names under %q failed: %s", clip.String(p, 128), secretcache.KindName(err))
 					a.log.Warn("prefetch: listing names failed", "prefix", p, "kind", secretcache.KindName(err))
 					continue
 				}
@@ -561,7 +562,7 @@ func (a *Agent) Prefetch(ctx context.Context) error {
 		// prefetch is checked by Config.Check; names listed under a
 		// prefix are not, and the cache would refuse these.
 		if !validSecretID(id) {
-			failed[id] = secretcache.NewError(secretcache.ErrInvalidRequest, truncate(id, 64), errors.New("not a valid secret id"))
+			failed[id] = secretcache.NewError(secretcache.ErrInvalidRequest, clip.ID(id), errors.New("not a valid secret id"))
 			continue
 		}
 		todo = append(todo, id)
@@ -593,7 +594,7 @@ func (a *Agent) Prefetch(ctx context.Context) error {
 			if !named {
 				e = err // the whole call failed, or ended before this id
 				if e == nil {
-					e = secretcache.NewError(secretcache.ErrUnavailable, truncate(id, 64), errors.New("fetched but no longer cached"))
+					e = secretcache.NewError(secretcache.ErrUnavailable, clip.ID(id), errors.New("fetched but no longer cached"))
 				}
 			}
 			failed[id] = e

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/smtest"
 )
 
@@ -238,7 +239,7 @@ func TestParameters(t *testing.T) {
 				ok = ok && body == c.body
 			}
 			if !ok {
-				t.Errorf("GET %s = %d %q, want %d %q", truncate(c.path, 80), st, truncate(body, 200), c.status, c.body)
+				t.Errorf("GET %s = %d %q, want %d %q", clip.String(c.path, 80), st, clip.String(body, 200), c.status, c.body)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
 
@@ -184,23 +185,16 @@ func badValue(name string, v any, allowed string) *ConfigError {
 	var s string
 	switch x := v.(type) {
 	case string:
-		s = strconv.Quote(truncate(x, 64))
+		s = strconv.Quote(clip.String(x, 64))
 		if (strings.HasPrefix(name, "-") || isEnvName(name)) && x != "" && !strings.ContainsFunc(x, func(r rune) bool {
 			return r <= ' ' || r == '"' || r == '\\' || r == 0x7f || r == utf8.RuneError
 		}) {
-			s = truncate(x, 64)
+			s = clip.String(x, 64)
 		}
 	default:
-		s = truncate(fmt.Sprint(v), 64)
+		s = clip.String(fmt.Sprint(v), 64)
 	}
 	return &ConfigError{Key: name, Value: s, Allowed: allowed}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 // key describes one setting: how to store a decoded TOML value (a string,
@@ -601,7 +595,7 @@ func (c *Config) Parse(data []byte) error {
 	for _, name := range names {
 		k, ok := findKey(name)
 		if !ok {
-			return &ConfigError{Key: truncate(name, 64), Allowed: "unknown key" + suggestKey(name)}
+			return &ConfigError{Key: clip.String(name, 64), Allowed: "unknown key" + suggestKey(name)}
 		}
 		if err := k.set(&next, name, raw[name]); err != nil {
 			return err

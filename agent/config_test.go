@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 func TestDefaultConfigMatchesAWSAgent(t *testing.T) {
@@ -161,7 +163,7 @@ func TestParseHostileInput(t *testing.T) {
 			t.Errorf("empty document: %v", err)
 		}
 		if doc != "" && err == nil {
-			t.Errorf("Parse(%q) accepted", truncate(doc, 20))
+			t.Errorf("Parse(%q) accepted", clip.String(doc, 20))
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/smithy-go"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // httpError is an answer to a failed read: status, AWS error code and
@@ -82,7 +83,7 @@ func invalidMessage(err error) string {
 	if errors.As(err, &e) && e.Err != nil {
 		var inner *secretcache.Error
 		if !errors.As(e.Err, &inner) {
-			return truncate(e.Err.Error(), 200)
+			return clip.String(e.Err.Error(), 200)
 		}
 	}
 	return "Invalid parameter."

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Request limits of the API listener.
@@ -198,7 +199,7 @@ func parseQuery(raw string, withID bool) (q query, msg string) {
 			}
 			q.field, q.hasField = v, true
 		default:
-			return q, "unknown parameter: " + truncate(strings.ToValidUTF8(k, "?"), 128)
+			return q, "unknown parameter: " + clip.String(strings.ToValidUTF8(k, "?"), 128)
 		}
 	}
 	return q, ""
@@ -315,7 +316,7 @@ func (s *api) writeError(w http.ResponseWriter, r *http.Request, q query, err er
 		if e.status >= 500 {
 			lvl = slog.LevelWarn
 		}
-		s.log.Log(r.Context(), lvl, "secret request failed", "secret", truncate(q.id, 256),
+		s.log.Log(r.Context(), lvl, "secret request failed", "secret", clip.String(q.id, 256),
 			"status", e.status, "code", e.code, "kind", secretcache.KindName(err))
 	}
 	body := appendError(make([]byte, 0, 128), e.code, e.message)

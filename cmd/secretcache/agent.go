@@ -21,6 +21,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
+	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/smtest"
 )
 
@@ -130,7 +131,7 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 		return code
 	}
 	if len(pos) > 0 {
-		return c.usageErr("agent", "unexpected argument %q: the agent takes flags only", truncate(pos[0], 64))
+		return c.usageErr("agent", "unexpected argument %q: the agent takes flags only", clip.String(pos[0], 64))
 	}
 	if !*f.dev && (set.has("dev-secrets") || set.has("dev-exit-after")) {
 		return c.usageErr("agent", "--dev-secrets and --dev-exit-after need --dev")

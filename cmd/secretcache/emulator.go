@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache/agent"
+	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/smtest"
 )
 
@@ -76,7 +77,7 @@ func (c *cli) emulator(ctx context.Context, args []string) int {
 		return code
 	}
 	if len(pos) > 0 {
-		return c.usageErr("emulator", "unexpected argument %q: the emulator takes flags only", truncate(pos[0], 64))
+		return c.usageErr("emulator", "unexpected argument %q: the emulator takes flags only", clip.String(pos[0], 64))
 	}
 	if *f.exitAfter < 0 {
 		return c.usageErr("emulator", "%s %s: must be a duration of 0 or more, such as 30s (0: run until SIGINT or SIGTERM)", set["exit-after"], *f.exitAfter)
@@ -179,7 +180,7 @@ func withSecretIDs(h http.Handler) http.Handler {
 				id = strings.Join(firstN(in.SecretIDList, 5), ",")
 			}
 			if id != "" {
-				r = r.WithContext(context.WithValue(r.Context(), secretIDsKey{}, truncate(id, 512)))
+				r = r.WithContext(context.WithValue(r.Context(), secretIDsKey{}, clip.String(id, 512)))
 			}
 		}
 		h.ServeHTTP(w, r)

@@ -16,6 +16,7 @@ import (
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
 	"github.com/secretcache/secretcache/awssm"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Exit codes of get, beyond exitOK, exitError and exitUsage.
@@ -117,7 +118,7 @@ func (c *cli) get(ctx context.Context, args []string) int {
 }
 
 func (c *cli) fail(id string, code int, format string, args ...any) int {
-	fmt.Fprintf(c.stderr, "secretcache get: %s: %s\n", truncate(id, 256), fmt.Sprintf(format, args...))
+	fmt.Fprintf(c.stderr, "secretcache get: %s: %s\n", clip.String(id, 256), fmt.Sprintf(format, args...))
 	return code
 }
 
@@ -194,7 +195,7 @@ func (c *cli) agentError(id string, status int, body []byte) int {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(body, &e) != nil || e.Type == "" {
-		msg := truncate(strings.TrimSpace(string(body)), 200)
+		msg := clip.String(strings.TrimSpace(string(body)), 200)
 		switch status {
 		case http.StatusForbidden:
 			return c.fail(id, exitDenied, "the agent refused the token (403 %s): set AWS_TOKEN to the agent's token", msg)
@@ -207,7 +208,7 @@ func (c *cli) agentError(id string, status int, body []byte) int {
 	}
 	text := e.Type
 	if e.Message != "" {
-		text += ": " + truncate(e.Message, 300)
+		text += ": " + clip.String(e.Message, 300)
 	}
 	switch e.Type {
 	case "ResourceNotFoundException":
