@@ -561,8 +561,8 @@ func (a *Agent) Prefetch(ctx context.Context) error {
 	for _, id := range ids {
 		// prefetch is checked by Config.Check; names listed under a
 		// prefix are not, and the cache would refuse these.
-		if !validSecretID(id) {
-			failed[id] = secretcache.NewError(secretcache.ErrInvalidRequest, clip.ID(id), errors.New("not a valid secret id"))
+		if err := secretcache.CheckID(id); err != nil {
+			failed[id] = secretcache.NewError(secretcache.ErrInvalidRequest, clip.ID(id), err)
 			continue
 		}
 		todo = append(todo, id)

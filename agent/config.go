@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 	"github.com/secretcache/secretcache/internal/clip"
 	"gopkg.in/natefinch/lumberjack.v2"
 )
@@ -436,8 +437,14 @@ func policiesKey(c *Config, name string, v any) error {
 
 const (
 	hostPortRule = "must be host:port with an IP address or localhost, such as 127.0.0.1:2773 or 0.0.0.0:2773"
-	regionRule   = "must be an AWS region name such as us-east-1"
 	pathRule     = "must be a file path of at most 4096 bytes without control characters"
+)
+
+// regionChars says what awsname.CheckRegion accepts, for the messages of
+// region and regions.
+var (
+	regionChars = fmt.Sprintf("1 to %d lowercase letters, digits and single hyphens", awsname.MaxRegionLength)
+	regionRule  = "must be an AWS region name such as us-east-1: " + regionChars
 )
 
 func validAllowedHost(s string) bool { _, err := canonicalHostName(s); return err == nil }
@@ -461,7 +468,7 @@ var keys = []key{
 
 	{"listen_addr", checkedString(func(c *Config) *string { return &c.ListenAddr }, func(s string) bool { return s == "" || checkHostPort("", s) == nil }, hostPortRule)},
 	{"admin_addr", checkedString(func(c *Config) *string { return &c.AdminAddr }, func(s string) bool { return strings.EqualFold(s, "off") || checkHostPort("", s) == nil }, hostPortRule+", or off")},
-	{"regions", listKey(func(c *Config) *[]string { return &c.Regions }, 16, listItem{validRegion, "AWS region names such as us-east-1, primary first"})},
+	{"regions", listKey(func(c *Config) *[]string { return &c.Regions }, 16, listItem{validRegion, "AWS region names such as us-east-1, primary first (each " + regionChars + ")"})},
 	{"refresh_ahead", floatKey(func(c *Config) *float64 { return &c.RefreshAhead }, 0, 1, true)},
 	{"max_stale_seconds", intKey(func(c *Config) *int { return &c.MaxStaleSeconds }, 0, 86400)},
 	{"ttl_policies", policiesKey},
@@ -839,7 +846,7 @@ func (c *Config) Check() (warnings []string, err error) {
 		return nil, badValue("prefetch_jitter_seconds", c.PrefetchJitterSeconds, "must be a number in [0, 300]")
 	}
 	for _, id := range c.Prefetch {
-		if !validSecretID(id) {
+		if secretcache.CheckID(id) != nil {
 			return nil, badValue("prefetch", id, fmt.Sprintf("must be secret names or ARNs: 1 to %d bytes of UTF-8 without spaces or control characters", secretcache.MaxIDLength))
 		}
 	}
@@ -931,21 +938,6 @@ func (c *Config) OpenLogger(w io.Writer) (*slog.Logger, func() error, error) {
 	return NewLogger(c.LogLevel, c.LogFormat, lj), lj.Close, nil
 }
 
-// validSecretID reports whether the cache accepts id as a secret id: 1 to
-// secretcache.MaxIDLength bytes of valid UTF-8 with no space, control
-// character or U+FFFD.
-func validSecretID(id string) bool {
-	if id == "" || len(id) > secretcache.MaxIDLength {
-		return false
-	}
-	for _, r := range id { // invalid UTF-8 decodes as U+FFFD
-		if r <= ' ' || r == 0x7f || r == utf8.RuneError {
-			return false
-		}
-	}
-	return true
-}
-
 func checkHostPort(name, addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -973,18 +965,9 @@ func validHeaderName(h string) bool {
 	return true
 }
 
-func validRegion(r string) bool {
-	if len(r) < 3 || len(r) > 64 {
-		return false
-	}
-	for i := 0; i < len(r); i++ {
-		b := r[i]
-		if !(b == '-' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z') {
-			return false
-		}
-	}
-	return true
-}
+// validRegion is awsname's region rule, the one awssm.New applies, so that
+// a configuration the agent accepts never fails when the source is built.
+func validRegion(r string) bool { return awsname.CheckRegion(r) == nil }
 
 // IsLoopback reports whether addr (host:port, or a bare host) binds only
 // the loopback interface. A malformed address, an empty host (all

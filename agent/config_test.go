@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/secretcache/secretcache/awssm"
 	"github.com/secretcache/secretcache/internal/clip"
 )
 
@@ -497,5 +499,26 @@ func TestNewLogsToFile(t *testing.T) {
 	a.Close()
 	if b, _ := os.ReadFile(c.LogFile); !strings.Contains(string(b), "prefetch") {
 		t.Errorf("log file %q", b)
+	}
+}
+
+// The agent accepts exactly the regions the AWS source accepts, so that a
+// configuration that passes --check never fails when awssm.New builds the
+// source.
+func TestRegionRuleIsTheSourcesRule(t *testing.T) {
+	for _, r := range []string{"us-east-1", "eu-isoe-west-1", "a", strings.Repeat("r", 32), strings.Repeat("r", 33),
+		"US-EAST-1", "us_east_1", "-us", "us-", "us--east-1", "us east", "é"} {
+		_, srcErr := awssm.New(aws.Config{Region: r})
+		cfg := DefaultConfig()
+		cfg.Region = r
+		cfgErr := cfg.Validate()
+		list := DefaultConfig()
+		setErr := list.Set("regions", r)
+		if (srcErr == nil) != (cfgErr == nil) || (cfgErr == nil) != (setErr == nil) {
+			t.Errorf("region %q: awssm.New %v, Validate %v, Set(regions) %v", r, srcErr, cfgErr, setErr)
+		}
+		if cfgErr != nil && !strings.Contains(cfgErr.Error(), "region") {
+			t.Errorf("region %q: %v does not name the key", r, cfgErr)
+		}
 	}
 }
