@@ -291,19 +291,27 @@ func (c *cli) getDirect(ctx context.Context, f *getFlags, id string) int {
 // kindError reports an error of the cache by its kind. The message is the
 // cache's, which names the secret and never its value.
 func (c *cli) kindError(id string, err error) int {
-	code := exitError
-	switch secretcache.KindOf(err) {
-	case secretcache.ErrNotFound, secretcache.ErrDeleted:
-		code = exitNotFound
-	case secretcache.ErrAccessDenied, secretcache.ErrDecryption:
-		code = exitDenied
-	case secretcache.ErrThrottled, secretcache.ErrUnavailable, secretcache.ErrMismatch, secretcache.ErrClosed:
-		code = exitUnavailable
-	case secretcache.ErrNotJSON, secretcache.ErrKeyMissing, secretcache.ErrWrongType:
-		code = exitField
-	case secretcache.ErrInvalidRequest:
-		code = exitUsage
+	code, ok := kindExits[secretcache.KindOf(err)]
+	if !ok {
+		code = exitError
 	}
 	fmt.Fprintf(c.stderr, "secretcache get: %v\n", err)
 	return code
+}
+
+// kindExits is the exit code of get for each error kind of the cache
+// (secretcache.Kinds); a test checks that every kind has one.
+var kindExits = map[error]int{
+	secretcache.ErrNotFound:       exitNotFound,
+	secretcache.ErrDeleted:        exitNotFound,
+	secretcache.ErrAccessDenied:   exitDenied,
+	secretcache.ErrDecryption:     exitDenied,
+	secretcache.ErrThrottled:      exitUnavailable,
+	secretcache.ErrUnavailable:    exitUnavailable,
+	secretcache.ErrMismatch:       exitUnavailable,
+	secretcache.ErrClosed:         exitUnavailable,
+	secretcache.ErrNotJSON:        exitField,
+	secretcache.ErrKeyMissing:     exitField,
+	secretcache.ErrWrongType:      exitField,
+	secretcache.ErrInvalidRequest: exitUsage,
 }

@@ -1,0 +1,20 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/secretcache/secretcache"
+)
+
+// Every error kind of the core has an exit code of get other than 0 and 1
+// (1 is for failures that are no kind of the cache).
+func TestEveryKindHasAnExitCode(t *testing.T) {
+	for _, kind := range secretcache.Kinds() {
+		if code, ok := kindExits[kind]; !ok || code == exitOK || code == exitError {
+			t.Errorf("kind %s: exit code %d (mapped %v)", secretcache.KindName(kind), code, ok)
+		}
+	}
+	if len(kindExits) != len(secretcache.Kinds()) {
+		t.Errorf("kindExits has %d entries for %d kinds", len(kindExits), len(secretcache.Kinds()))
+	}
+}
