@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,31 +147,6 @@ func WithAllowedHosts(names ...string) Option {
 // makes New fail with the cache's error.
 func WithCacheOptions(opts ...secretcache.Option) Option {
 	return func(o *options) error { o.cacheOpts = append(o.cacheOpts, opts...); return nil }
-}
-
-// NewLogger returns the logger the configuration asks for: level debug,
-// info, warn, error or none (any case), format text or json, writing to w.
-// An unknown level means info and an unknown format text (Config.Validate
-// refuses both before this is reached).
-func NewLogger(level, format string, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	switch strings.ToLower(level) {
-	case "none":
-		return slog.New(slog.DiscardHandler)
-	case "debug":
-		lvl = slog.LevelDebug
-	case "warn":
-		lvl = slog.LevelWarn
-	case "error":
-		lvl = slog.LevelError
-	default:
-		lvl = slog.LevelInfo
-	}
-	ho := &slog.HandlerOptions{Level: lvl}
-	if strings.EqualFold(format, "json") {
-		return slog.New(slog.NewJSONHandler(w, ho))
-	}
-	return slog.New(slog.NewTextHandler(w, ho))
 }
 
 // New validates cfg and builds the agent: the token, the source (AWS

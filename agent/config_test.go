@@ -273,8 +273,8 @@ func TestLambdaEnv(t *testing.T) {
 	}
 	c := DefaultConfig()
 	ignored, err := c.ApplyLambdaEnv(env(
-		EnvLambdaPort, "2999", EnvLambdaCacheSize, "50", EnvLambdaMaxConns, "3",
-		EnvLambdaLogLevel, "DEBUG", EnvLambdaTTL, "120", EnvLambdaTimeoutMillis, "1500",
+		envLambdaPort, "2999", envLambdaCacheSize, "50", envLambdaMaxConns, "3",
+		envLambdaLogLevel, "DEBUG", envLambdaTTL, "120", envLambdaTimeoutMillis, "1500",
 		"SSM_PARAMETER_STORE_TTL", "30"))
 	if err != nil {
 		t.Fatal(err)
@@ -283,16 +283,16 @@ func TestLambdaEnv(t *testing.T) {
 		c.TTLSeconds != 120 || c.FetchTimeoutMS != 1500 || !c.Caching() || !slices.Equal(ignored, []string{"SSM_PARAMETER_STORE_TTL"}) {
 		t.Errorf("after Lambda env: %+v ignored %v", c, ignored)
 	}
-	for _, kv := range [][]string{{EnvLambdaCacheSize, "0"}, {EnvLambdaCacheEnabled, "false"}, {EnvLambdaTTL, "0"}} {
+	for _, kv := range [][]string{{envLambdaCacheSize, "0"}, {envLambdaCacheEnabled, "false"}, {envLambdaTTL, "0"}} {
 		c := DefaultConfig()
 		if _, err := c.ApplyLambdaEnv(env(kv...)); err != nil || c.Caching() {
 			t.Errorf("%v: caching still on (%v)", kv, err)
 		}
 	}
 	bad := [][]string{
-		{EnvLambdaPort, "0"}, {EnvLambdaPort, "65536"}, {EnvLambdaCacheSize, "1001"}, {EnvLambdaTTL, "301"},
-		{EnvLambdaTTL, "five"}, {EnvLambdaMaxConns, "0"}, {EnvLambdaLogLevel, "loud"}, {EnvLambdaCacheEnabled, "yes please"},
-		{EnvLambdaTimeoutMillis, "-5"},
+		{envLambdaPort, "0"}, {envLambdaPort, "65536"}, {envLambdaCacheSize, "1001"}, {envLambdaTTL, "301"},
+		{envLambdaTTL, "five"}, {envLambdaMaxConns, "0"}, {envLambdaLogLevel, "loud"}, {envLambdaCacheEnabled, "yes please"},
+		{envLambdaTimeoutMillis, "-5"},
 	}
 	for _, kv := range bad {
 		c := DefaultConfig()
@@ -306,7 +306,7 @@ func TestLambdaEnv(t *testing.T) {
 	}
 	c = DefaultConfig()
 	c.ListenAddr = "0.0.0.0:1"
-	if _, err := c.ApplyLambdaEnv(env(EnvLambdaPort, "3000")); err != nil || c.Addr() != "0.0.0.0:3000" {
+	if _, err := c.ApplyLambdaEnv(env(envLambdaPort, "3000")); err != nil || c.Addr() != "0.0.0.0:3000" {
 		t.Errorf("port with listen_addr: %s %v", c.Addr(), err)
 	}
 }
@@ -354,7 +354,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"empty flag", func(c *Config) error { return c.SetFrom("max_conn", "--max-conn", "") }, `--max-conn "" (max_conn): must be an integer from 1 to 10000`},
 		{"variable", func(c *Config) error { return c.SetFrom("max_conn", "SECRETCACHE_MAX_CONN", "0") }, "SECRETCACHE_MAX_CONN=0 (max_conn): must be an integer from 1 to 10000"},
 		{"Lambda variable", func(c *Config) error {
-			_, err := c.ApplyLambdaEnv(lookupOf(map[string]string{EnvLambdaTTL: "301"}))
+			_, err := c.ApplyLambdaEnv(lookupOf(map[string]string{envLambdaTTL: "301"}))
 			return err
 		}, "SECRETS_MANAGER_TTL=301 (ttl_seconds): must be an integer from 0 to 300"},
 		{"region flag", func(c *Config) error { return c.SetFrom("region", "--region", "US_EAST") }, "--region US_EAST (region): must be an AWS region name such as us-east-1"},
