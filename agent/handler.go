@@ -65,6 +65,17 @@ type api struct {
 	servedFailed atomic.Uint64 // error answers for a secret read
 }
 
+// newAPI builds the API handler of cfg over cache.
+func newAPI(cfg Config, cache *secretcache.Cache, tok *tokenChecker, hosts *hostPolicy, refs *hitTable, ready *atomic.Bool, log *slog.Logger) *api {
+	return &api{
+		cache: cache, tok: tok, hosts: hosts, refs: refs,
+		prefix: cfg.PathPrefix, maxConn: int64(cfg.MaxConn),
+		timeout:      time.Duration(cfg.RequestTimeoutSeconds) * time.Second,
+		fetchTimeout: time.Duration(cfg.FetchTimeoutMS) * time.Millisecond,
+		caching:      cfg.Caching(), serveStale: cfg.IgnoreTransientErrors, ready: ready, log: log,
+	}
+}
+
 func canonicalHeader(h string) string { return textproto.CanonicalMIMEHeaderKey(h) }
 
 // ServeHTTP answers one request, checking first the Host (421, see
@@ -333,4 +344,19 @@ func writeText(w http.ResponseWriter, status int, msg string) {
 	h["Content-Length"] = []string{strconv.Itoa(len(msg))}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg))
+}
+
+// servePing answers a liveness check, on both listeners.
+func servePing(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "healthy") }
+
+// serveReady answers a readiness check, on both listeners: 200 once the
+// start-up prefetch is done.
+func serveReady(ready *atomic.Bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if ready.Load() {
+			writeText(w, http.StatusOK, "ready")
+		} else {
+			writeText(w, http.StatusServiceUnavailable, "not ready")
+		}
+	}
 }
