@@ -129,7 +129,7 @@ func (a *Agent) newAdmin(metrics http.Handler) http.Handler {
 		{"/status", http.HandlerFunc(a.serveStatusPage), false},
 		{"/status.json", http.HandlerFunc(a.serveStatusJSON), false},
 		{"/ping", http.HandlerFunc(servePing), false},
-		{"/ready", serveReady(&a.ready), false},
+		{"/ready", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeReady(w, a.Ready()) }), false},
 		{monitor.MetricsPath, metrics, true},
 		{monitor.HealthPath, a.mon.HealthHandler(), true},
 		{monitor.StatsPath, a.mon.StatsHandler(), true},

@@ -286,9 +286,8 @@ func (c *Config) checkAPI() error {
 	if !strings.HasPrefix(c.PathPrefix, "/") {
 		return badValue("path_prefix", c.PathPrefix, "must begin with /")
 	}
-	if c.PathPrefix == "/" || strings.HasPrefix("/secretsmanager/get", c.PathPrefix) ||
-		c.PathPrefix == "/ping" || c.PathPrefix == "/ready" || strings.ContainsAny(c.PathPrefix, "?#% \t") {
-		return badValue("path_prefix", c.PathPrefix, "must be a path of its own, like /v1/ (not /, /ping, /ready or a prefix of /secretsmanager/get)")
+	if ok, allowed := checkPrefix(c.PathPrefix); !ok || strings.ContainsAny(c.PathPrefix, "?#% \t") {
+		return badValue("path_prefix", c.PathPrefix, allowed)
 	}
 	if len(c.SSRFHeaders) == 0 {
 		return &ConfigError{Key: "ssrf_headers", Allowed: "the list of SSRF headers can't be empty"}
