@@ -171,16 +171,6 @@ func ExampleResolveToken() {
 	// true
 }
 
-// MarshalSecret writes the AWS agent's JSON.
-func ExampleMarshalSecret() {
-	s := &secretcache.Secret{ARN: "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTest-NhBWsc", Name: "MyTest",
-		VersionID: "5767290c-d089-49ed-b97c-17086f8c9d79", VersionStages: []string{"AWSCURRENT"},
-		String: "hunter2", CreatedDate: time.Unix(1569534789, 46e6)}
-	fmt.Println(string(agent.MarshalSecret(s)))
-	// Output:
-	// {"ARN":"arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTest-NhBWsc","Name":"MyTest","VersionId":"5767290c-d089-49ed-b97c-17086f8c9d79","SecretString":"hunter2","VersionStages":["AWSCURRENT"],"CreatedDate":"1569534789.046"}
-}
-
 // Status is what the status page shows: metadata and read counts only.
 func ExampleAgent_Status() {
 	srv := smtest.NewServer()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/agentjson"
 	"github.com/secretcache/secretcache/internal/clip"
 )
 
@@ -383,7 +384,7 @@ func (s *api) writeError(w http.ResponseWriter, r *http.Request, q query, err er
 		s.log.Log(r.Context(), lvl, "secret request failed", "secret", clip.String(q.id, 256),
 			"status", e.status, "code", e.code, "kind", secretcache.KindName(err))
 	}
-	body := appendError(make([]byte, 0, 128), e.code, e.message)
+	body := agentjson.AppendError(make([]byte, 0, 128), e.code, e.message)
 	h := w.Header()
 	h["Content-Type"] = ctJSON
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}

@@ -16,6 +16,7 @@ import (
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
 	"github.com/secretcache/secretcache/awssm"
+	"github.com/secretcache/secretcache/internal/agentjson"
 	"github.com/secretcache/secretcache/internal/clip"
 )
 
@@ -273,9 +274,9 @@ func (c *cli) getDirect(ctx context.Context, f *getFlags, id string) int {
 				return c.kindError(id, err)
 			}
 			s.String, s.Binary = v, nil
-			out = agent.MarshalSecret(s)
+			out = agentjson.AppendSecret(nil, s)
 		case *f.json:
-			out = agent.MarshalSecret(s)
+			out = agentjson.AppendSecret(nil, s)
 		case s.IsBinary():
 			out = s.Binary
 		default:
