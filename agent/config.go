@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,41 +14,12 @@ import (
 	"github.com/secretcache/secretcache/internal/clip"
 )
 
-// Defaults, chosen to match the AWS Secrets Manager Agent where it has the
-// same setting.
-const (
-	DefaultHTTPAddress    = "127.0.0.1"
-	DefaultHTTPPort       = 2773
-	DefaultAdminAddr      = "127.0.0.1:2774"
-	DefaultTTLSeconds     = 300
-	DefaultCacheSize      = 1000
-	DefaultMaxConn        = 800
-	DefaultPathPrefix     = "/v1/"
-	DefaultMaxStale       = 900
-	DefaultRequestTimeout = 61
-	DefaultFetchTimeoutMS = 10000
-	DefaultShutdown       = 10
-	DefaultPrefetchJitter = 1.0
+// MaxConfigBytes caps the size of a configuration file.
+const MaxConfigBytes = 1 << 20
 
-	// DefaultLogFile is where log_to_file writes, relative to the working
-	// directory: the AWS agent's path.
-	DefaultLogFile = "logs/secrets_manager_agent.log"
-	// LogFileMaxMB and LogFileBackups are the log file's rotation, as the
-	// AWS agent's: a new file at 10 MB, 5 old ones kept (gzipped).
-	LogFileMaxMB   = 10
-	LogFileBackups = 5
-
-	// MaxConfigBytes caps the size of a configuration file.
-	MaxConfigBytes = 1 << 20
-)
-
-// DefaultSSRFHeaders are the request headers that may carry the token, in
-// the order they are checked.
-var DefaultSSRFHeaders = []string{"X-Aws-Parameters-Secrets-Token", "X-Vault-Token"}
-
-// DefaultSSRFEnvVariables are the environment variables the token is read
-// from: the first one set wins; a value file:///path names a file holding it.
-var DefaultSSRFEnvVariables = []string{"AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"}
+// defaultLogFile is where log_to_file writes, relative to the working
+// directory: the AWS agent's path.
+const defaultLogFile = "logs/secrets_manager_agent.log"
 
 // TTLPolicy gives the secrets whose name matches Pattern their own TTL. See
 // secretcache.WithPolicy for the pattern syntax.
@@ -100,19 +70,22 @@ type Config struct {
 	AllowedHosts          []string    `toml:"allowed_hosts"`           // Host names answered besides loopback (DNS rebinding check)
 }
 
-// DefaultConfig returns the defaults: the AWS agent's for its keys.
+// DefaultConfig returns the defaults, the one home of each: the AWS agent's
+// for its keys. The token headers are checked in their order; of the token
+// variables the first one set wins.
 func DefaultConfig() Config {
 	return Config{
-		LogLevel: "info", HTTPAddress: DefaultHTTPAddress, HTTPPort: DefaultHTTPPort,
-		TTLSeconds: DefaultTTLSeconds, CacheSize: DefaultCacheSize, MaxConn: DefaultMaxConn,
-		PathPrefix:  DefaultPathPrefix,
-		SSRFHeaders: slices.Clone(DefaultSSRFHeaders), SSRFEnvVariables: slices.Clone(DefaultSSRFEnvVariables),
+		LogLevel: "info", HTTPAddress: "127.0.0.1", HTTPPort: 2773,
+		TTLSeconds: 300, CacheSize: 1000, MaxConn: 800,
+		PathPrefix:            "/v1/",
+		SSRFHeaders:           []string{"X-Aws-Parameters-Secrets-Token", "X-Vault-Token"},
+		SSRFEnvVariables:      []string{"AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"},
 		IgnoreTransientErrors: true, LogToFile: false, ValidateCredentials: true,
-		AdminAddr: DefaultAdminAddr, RefreshAhead: secretcache.DefaultRefreshAhead,
-		MaxStaleSeconds: DefaultMaxStale, PrefetchJitterSeconds: DefaultPrefetchJitter,
-		CacheEnabled: true, FetchTimeoutMS: DefaultFetchTimeoutMS,
-		RequestTimeoutSeconds: DefaultRequestTimeout, ShutdownSeconds: DefaultShutdown,
-		LogFormat: "text", LogFile: DefaultLogFile,
+		AdminAddr: "127.0.0.1:2774", RefreshAhead: secretcache.DefaultRefreshAhead,
+		MaxStaleSeconds: 900, PrefetchJitterSeconds: 1,
+		CacheEnabled: true, FetchTimeoutMS: 10000,
+		RequestTimeoutSeconds: 61, ShutdownSeconds: 10,
+		LogFormat: "text", LogFile: defaultLogFile,
 	}
 }
 
@@ -271,7 +244,7 @@ func (c *Config) Check() (warnings []string, err error) {
 			return nil, err
 		}
 	}
-	if !c.LogToFile && c.LogFile != DefaultLogFile && c.LogFile != "" {
+	if !c.LogToFile && c.LogFile != defaultLogFile && c.LogFile != "" {
 		warnings = append(warnings, "log_file has no effect without log_to_file = true; logs go to stderr")
 	}
 	if !c.Caching() && (len(c.Prefetch) > 0 || len(c.PrefetchPrefix) > 0) {
@@ -392,10 +365,10 @@ func (c *Config) ListenWarnings() []string {
 // admin listener on admin ("" for none) that bind beyond loopback.
 func listenWarnings(api, admin string) []string {
 	var out []string
-	if !IsLoopback(api) {
+	if !isLoopback(api) {
 		out = append(out, "the API listens beyond loopback ("+api+"); every client that can reach it and knows the token can read secrets")
 	}
-	if admin != "" && !IsLoopback(admin) {
+	if admin != "" && !isLoopback(admin) {
 		out = append(out, "the admin listener listens beyond loopback ("+admin+"); every client that can reach it sees secret names, versions and metrics, with no token (admin_addr)")
 	}
 	return out
@@ -432,10 +405,10 @@ func validHeaderName(h string) bool {
 // a configuration the agent accepts never fails when the source is built.
 func validRegion(r string) bool { return awsname.CheckRegion(r) == nil }
 
-// IsLoopback reports whether addr (host:port, or a bare host) binds only
+// isLoopback reports whether addr (host:port, or a bare host) binds only
 // the loopback interface. A malformed address, an empty host (all
 // interfaces) or a host name other than localhost is not loopback.
-func IsLoopback(addr string) bool {
+func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,7 @@ func TestDefaultConfigMatchesAWSAgent(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("defaults invalid: %v", err)
 	}
-	if !IsLoopback(c.Addr()) || !IsLoopback(c.AdminAddr) {
+	if !isLoopback(c.Addr()) || !isLoopback(c.AdminAddr) {
 		t.Error("defaults bind beyond loopback")
 	}
 }
@@ -58,7 +59,7 @@ log_to_file = true
 	// log_to_file is the AWS agent's: a log file instead of stderr, no
 	// warning.
 	w, err := c.Check()
-	if err != nil || len(w) != 0 || !c.LogToFile || c.LogFile != DefaultLogFile {
+	if err != nil || len(w) != 0 || !c.LogToFile || c.LogFile != defaultLogFile {
 		t.Errorf("Check: %v %v", w, err)
 	}
 }
@@ -237,8 +238,8 @@ func TestSet(t *testing.T) {
 	if err := c.SetPort(70000); err == nil {
 		t.Error("SetPort(70000) accepted")
 	}
-	if got := Keys(); len(got) != len(keys) || got[0] != "log_level" {
-		t.Errorf("Keys() = %v", got)
+	if got := keyNames(); len(got) != len(keys) || got[0] != "log_level" {
+		t.Errorf("keyNames() = %v", got)
 	}
 }
 
@@ -300,7 +301,7 @@ func TestLambdaEnv(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), kv[0]) {
 			t.Errorf("%s=%s: %v, want an error naming the variable", kv[0], kv[1], err)
 		}
-		if c.HTTPPort != DefaultHTTPPort || c.TTLSeconds != DefaultTTLSeconds {
+		if c.HTTPPort != DefaultConfig().HTTPPort || c.TTLSeconds != DefaultConfig().TTLSeconds {
 			t.Errorf("%s=%s changed the config on error", kv[0], kv[1])
 		}
 	}
@@ -457,8 +458,8 @@ func TestOpenLoggerToFile(t *testing.T) {
 	if fi, _ := os.Stat(c.LogFile); fi == nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("log file mode %v", fi.Mode())
 	}
-	if LogFileMaxMB != 10 || LogFileBackups != 5 {
-		t.Errorf("rotation %d MB x %d, want the AWS agent's 10 MB x 5", LogFileMaxMB, LogFileBackups)
+	if logFileMaxMB != 10 || logFileBackups != 5 {
+		t.Errorf("rotation %d MB x %d, want the AWS agent's 10 MB x 5", logFileMaxMB, logFileBackups)
 	}
 	// Without log_to_file, w.
 	c.LogToFile = false
@@ -520,5 +521,28 @@ func TestRegionRuleIsTheSourcesRule(t *testing.T) {
 		if cfgErr != nil && !strings.Contains(cfgErr.Error(), "region") {
 			t.Errorf("region %q: %v does not name the key", r, cfgErr)
 		}
+	}
+}
+
+// isLoopback tells whether an address stays on the host.
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:2773": true, "[::1]:2773": true, "localhost:1": true,
+		"0.0.0.0:2773": false, ":2773": false, "garbage": false, "example.com:80": false} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	if names := keyNames(); len(names) <= 20 || !slices.Equal(names[:3], []string{"log_level", "http_address", "http_port"}) {
+		t.Errorf("keyNames() = %v", names)
+	}
+}
+
+// newLogger builds the configured logger: level in any case.
+func TestNewLogger(t *testing.T) {
+	var b strings.Builder
+	log := newLogger("WARN", "text", &b)
+	log.Info("not shown")
+	if !log.Enabled(context.Background(), slog.LevelWarn) || b.Len() != 0 {
+		t.Errorf("WARN logger: enabled %v, wrote %q", log.Enabled(context.Background(), slog.LevelWarn), b.String())
 	}
 }

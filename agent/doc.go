@@ -18,7 +18,7 @@
 // or X-Vault-Token (ssrf_headers); the token comes from the first set of
 // AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN
 // (ssrf_env_variables), where "file:///path" names a file holding it
-// (ResolveToken). Tokens are compared in constant time. A request whose
+// (LoadToken). Tokens are compared in constant time. A request whose
 // Host is not a loopback name or address (nor the address the connection
 // was accepted on, nor a name of WithAllowedHosts) gets 421 "Host not
 // allowed" first, on both listeners, against DNS rebinding. Then checks run

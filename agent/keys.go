@@ -298,9 +298,9 @@ func findKey(name string) (key, bool) {
 	return key{}, false
 }
 
-// Keys returns the TOML keys the configuration accepts, in documentation
+// keyNames returns the TOML keys the configuration accepts, in documentation
 // order; any other key in a file is an error.
-func Keys() []string {
+func keyNames() []string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
 		out[i] = k.name

@@ -32,16 +32,17 @@ var agentAliases = map[string]string{"c": "config"}
 
 func newAgentFlags() *agentFlags {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	def := agent.DefaultConfig()
 	return &agentFlags{
 		fs:             fs,
 		config:         fs.String("config", "", "TOML `file` with the AWS agent's keys and ours (see README.md)"),
-		port:           fs.String("port", strconv.Itoa(agent.DefaultHTTPPort), "API `port` (http_port), 0 to 65535; 0 picks a free one"),
+		port:           fs.String("port", strconv.Itoa(def.HTTPPort), "API `port` (http_port), 0 to 65535; 0 picks a free one"),
 		listen:         fs.String("listen-addr", "", "API `host:port` (listen_addr); 127.0.0.1 unless set, 0.0.0.0 for containers"),
-		admin:          fs.String("admin-addr", agent.DefaultAdminAddr, "admin listener `host:port`, or off (admin_addr): status page, /metrics, /health/secrets"),
+		admin:          fs.String("admin-addr", def.AdminAddr, "admin listener `host:port`, or off (admin_addr): status page, /metrics, /health/secrets"),
 		region:         fs.String("region", "", "AWS `region` (region); default from the AWS SDK (AWS_REGION, profile) or, on EC2, instance metadata"),
 		regions:        fs.String("regions", "", "failover `regions`, primary first, comma-separated (regions)"),
-		ttl:            fs.String("ttl", strconv.Itoa(agent.DefaultTTLSeconds), "`seconds` a value stays fresh, 0 to 3600; 0 turns caching off (ttl_seconds)"),
-		maxConn:        fs.String("max-conn", strconv.Itoa(agent.DefaultMaxConn), "most client `requests` in progress, 1 to 10000; more get 429; also the open connections kept before the idle ones are closed (max_conn)"),
+		ttl:            fs.String("ttl", strconv.Itoa(def.TTLSeconds), "`seconds` a value stays fresh, 0 to 3600; 0 turns caching off (ttl_seconds)"),
+		maxConn:        fs.String("max-conn", strconv.Itoa(def.MaxConn), "most client `requests` in progress, 1 to 10000; more get 429; also the open connections kept before the idle ones are closed (max_conn)"),
 		logLevel:       fs.String("log-level", "info", "`level`: debug, info, warn, error or none (log_level)"),
 		logFormat:      fs.String("log-format", "text", "`format`: text or json (log_format)"),
 		prefetch:       fs.String("prefetch", "", "secret `ids` to fetch at start, comma-separated (prefetch)"),

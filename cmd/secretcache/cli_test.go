@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
-	"github.com/secretcache/secretcache/agent"
 )
 
 // Every error path of the command line: one message on stderr naming the
@@ -148,7 +147,7 @@ func TestAgentCheckIsAStart(t *testing.T) {
 	awsTestEnv(t)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
-	token := agent.NewToken()
+	token := newToken()
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,7 +48,7 @@ func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set flagSources, log *s
 	case err == nil:
 		d.token = tok
 	case errors.Is(err, agent.ErrNoToken):
-		d.token = agent.NewToken()
+		d.token = newToken()
 	default:
 		return nil, err
 	}
@@ -76,6 +78,14 @@ func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set flagSources, log *s
 		cfg.AdminAddr = "127.0.0.1:0"
 	}
 	return d, nil
+}
+
+// newToken returns a random 256-bit token in hex, as the AWS agent's
+// installer seeds its token file.
+func newToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }
 
 // seedDev creates the secrets of --dev in region: those of the file of

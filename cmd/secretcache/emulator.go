@@ -109,7 +109,7 @@ func (c *cli) emulator(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fatal("emulator", exitError, fmt.Errorf("cannot listen on %s (--addr): %w", *f.addr, err))
 	}
-	if !agent.IsLoopback(ln.Addr().String()) {
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
 		fmt.Fprintf(c.stderr, "secretcache emulator: warning: listening on %s, beyond loopback; the emulator has no authentication\n", ln.Addr())
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: agent.MaxHeaderBytes}

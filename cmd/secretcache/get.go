@@ -127,7 +127,7 @@ func (c *cli) getFromAgent(ctx context.Context, f *getFlags, id string) int {
 	// Warnings only: the token file is usually readable by its group by
 	// design, and get has nothing to add about it.
 	warnOnly := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	token, _, err := agent.LoadToken(agent.DefaultSSRFEnvVariables, c.lookupEnv, warnOnly)
+	token, _, err := agent.LoadToken(agent.DefaultConfig().SSRFEnvVariables, c.lookupEnv, warnOnly)
 	if err != nil {
 		return c.fail(id, exitUsage, "%v (the agent's token, to send it)", err)
 	}
