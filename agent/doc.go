@@ -1,9 +1,12 @@
-// Package agent is the secretcache sidecar: an HTTP server that gives
-// programs in any language the secretcache cache, failover and metrics over
-// loopback, as a drop-in replacement for the AWS Secrets Manager Agent and
-// the AWS Parameters and Secrets Lambda Extension. The command
-// "secretcache agent" (cmd/secretcache) runs it; this package lets Go
-// programs embed it or test against it.
+// Package agent is the secretcache sidecar: an HTTP server answering like the
+// AWS Secrets Manager Agent, in front of a secretcache.Cache, for programs in
+// any language. It is not a client library (Go programs read secrets with
+// secretcache itself) nor the command that runs it (cmd/secretcache).
+//
+// It gives those programs the cache, failover and metrics over loopback, as
+// a drop-in replacement for the AWS Secrets Manager Agent and the AWS
+// Parameters and Secrets Lambda Extension. The command "secretcache agent"
+// runs it; this package lets Go programs embed it or test against it.
 //
 // # Compatibility with the AWS agent
 //

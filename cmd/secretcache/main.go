@@ -1,5 +1,7 @@
 // Command secretcache runs the secretcache agent, a drop-in replacement for
-// the AWS Secrets Manager Agent, and the tools around it.
+// the AWS Secrets Manager Agent, and the tools around it. It holds flags,
+// messages and exit codes only: the agent, the emulator and the cache are
+// the packages agent, smtest and secretcache.
 //
 //	secretcache agent [flags]      serve secrets over loopback HTTP (AWS agent API)
 //	secretcache agent --dev        the same on a built-in emulator: no AWS account needed
