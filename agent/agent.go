@@ -236,23 +236,19 @@ func (a *Agent) Listen() error {
 }
 
 // Addr returns the address the API listens on, or "" before Listen.
-func (a *Agent) Addr() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.apiLn == nil {
-		return ""
-	}
-	return a.apiLn.Addr().String()
-}
+func (a *Agent) Addr() string { return a.listening(&a.apiLn) }
 
 // AdminAddr returns the address the admin listener listens on, or "".
-func (a *Agent) AdminAddr() string {
+func (a *Agent) AdminAddr() string { return a.listening(&a.adminLn) }
+
+// listening returns the address *ln listens on, or "" before Listen.
+func (a *Agent) listening(ln *net.Listener) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.adminLn == nil {
+	if *ln == nil {
 		return ""
 	}
-	return a.adminLn.Addr().String()
+	return (*ln).Addr().String()
 }
 
 // Run listens and serves until ctx is done; see Serve.

@@ -14,7 +14,6 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
-	"github.com/secretcache/secretcache/internal/clip"
 )
 
 type agentFlags struct {
@@ -168,12 +167,10 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 // agentArgs parses the agent's flags; code is -1 to go on, else the exit
 // code (help printed, or a usage error reported).
 func (c *cli) agentArgs(f *agentFlags, args []string) (set flagSources, code int) {
-	set, pos, code := c.parseFlags(f.fs, args, c.agentHelp, agentAliases)
+	set, code = c.parseFlagsOnly(f.fs, args, c.agentHelp, agentAliases, "the agent")
 	switch {
 	case code >= 0:
 		return nil, code
-	case len(pos) > 0:
-		return nil, c.usageErr("agent", "unexpected argument %q: the agent takes flags only", clip.String(pos[0], 64))
 	case !*f.dev && (set.has("dev-secrets") || set.has("dev-exit-after")):
 		return nil, c.usageErr("agent", "--dev-secrets and --dev-exit-after need --dev")
 	case *f.devExitAfter < 0:

@@ -72,12 +72,9 @@ never expose it. Exit codes: 0 stopped cleanly, 1 could not listen,
 
 func (c *cli) emulator(ctx context.Context, args []string) int {
 	f := newEmulatorFlags()
-	set, pos, code := c.parseFlags(f.fs, args, c.emulatorHelp, nil)
+	set, code := c.parseFlagsOnly(f.fs, args, c.emulatorHelp, nil, "the emulator")
 	if code >= 0 {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.usageErr("emulator", "unexpected argument %q: the emulator takes flags only", clip.String(pos[0], 64))
 	}
 	if *f.exitAfter < 0 {
 		return c.usageErr("emulator", "%s %s: must be a duration of 0 or more, such as 30s (0: run until SIGINT or SIGTERM)", set["exit-after"], *f.exitAfter)

@@ -102,6 +102,16 @@ func (c *cli) parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), 
 	return set, pos, -1
 }
 
+// parseFlagsOnly is parseFlags for a command that takes no argument but
+// flags; who names the command in the error ("the agent").
+func (c *cli) parseFlagsOnly(fs *flag.FlagSet, args []string, help func(io.Writer), aliases map[string]string, who string) (flagSources, int) {
+	set, pos, code := c.parseFlags(fs, args, help, aliases)
+	if code < 0 && len(pos) > 0 {
+		return nil, c.usageErr(fs.Name(), "unexpected argument %q: %s takes flags only", clip.String(pos[0], 64), who)
+	}
+	return set, code
+}
+
 func isBoolFlag(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()

@@ -50,12 +50,9 @@ Exit codes: 0 printed, 1 the agent answered with an error, 2 bad flags,
 
 func (c *cli) report(ctx context.Context, args []string) int {
 	f := newReportFlags()
-	set, pos, code := c.parseFlags(f.fs, args, c.reportHelp, nil)
+	set, code := c.parseFlagsOnly(f.fs, args, c.reportHelp, nil, "report")
 	if code >= 0 {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.usageErr("report", "unexpected argument %q: report takes flags only", clip.String(pos[0], 64))
 	}
 	if *f.timeout <= 0 {
 		return c.usageErr("report", "%s %s: must be a positive duration such as 10s", set["timeout"], *f.timeout)
