@@ -78,7 +78,7 @@ func (t *hitTable) answer(key string, sec *secretcache.Secret) (a *answer, kept 
 		return newAnswer(sec), false
 	}
 	c := v.(*refHits)
-	if old := c.ans.Load(); old != nil && sameSecret(old.sec, sec) {
+	if old := c.ans.Load(); old != nil && sameAnswer(old.sec, sec) {
 		if sec.Binary == nil && !sharesValue(old.sec, sec) {
 			// The same version fetched again: keep the bodies, and
 			// compare with the new copy of the value from now on (a

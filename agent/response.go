@@ -49,10 +49,10 @@ func newAnswer(sec *secretcache.Secret) *answer {
 	return &answer{sec: sec, bodies: &bodies{json: b, length: []string{strconv.Itoa(len(b))}}}
 }
 
-// sameSecret reports whether x and y would give the same answers. Strings
+// sameAnswer reports whether x and y would give the same answers. Strings
 // that share their bytes (the cache's copy of an unchanged entry) compare in
 // constant time.
-func sameSecret(x, y *secretcache.Secret) bool {
+func sameAnswer(x, y *secretcache.Secret) bool {
 	return x.VersionID == y.VersionID && x.String == y.String && x.ARN == y.ARN && x.Name == y.Name &&
 		x.CreatedDate.Equal(y.CreatedDate) && slices.Equal(x.VersionStages, y.VersionStages) &&
 		(x.VersionStages == nil) == (y.VersionStages == nil) &&
