@@ -37,8 +37,8 @@
 // A secret is answered with the GetSecretValue JSON in the AWS agent's
 // layout: {"ARN","Name","VersionId","SecretString" or "SecretBinary"
 // (base64),"VersionStages","CreatedDate"} with CreatedDate as epoch seconds
-// in a string ("1569534789.046"); see internal/agentjson. Errors of Secrets
-// Manager keep their code, message and HTTP status in the body
+// in a string ("1569534789.046"). Errors of Secrets Manager keep their
+// code, message and HTTP status in the body
 // {"__type":"ResourceNotFoundException", "message":"..."}; a timeout is 504
 // {"__type":"TimeoutError", "message":"Timeout"}, a connection failure 502
 // {"__type":"ConnectionError", ...}.
