@@ -130,6 +130,8 @@ func (s *api) route(path string) *endpoint {
 	return nil
 }
 
+// prefixEndpoint is the path_prefix route (/v1/ID): token checked, the id
+// the rest of the path.
 var prefixEndpoint = endpoint{serve: (*api).servePath}
 
 // ServeHTTP answers one request, checking first the Host (421, see
