@@ -22,8 +22,8 @@ type Resource interface {
 	Shutdown(ctx context.Context) error
 }
 
-// MaxName is the longest resource name a Registry accepts.
-const MaxName = 128
+// maxName is the longest resource name a Registry accepts.
+const maxName = 128
 
 // Registry holds named rotating resources of one cache: it starts them
 // together (warming their secrets first and failing fast, naming what is
@@ -51,7 +51,7 @@ func NewRegistry(c *secretcache.Cache) (*Registry, error) {
 // Register creates a rotating resource for the secret id (as New does),
 // names it and adds it to reg. It fails as New does, with ErrDuplicate for
 // a name already taken, with secretcache.ErrInvalidRequest for an empty,
-// oversized or non-printable name, and with ErrClosed after Shutdown. A
+// over-128-byte or non-printable name, and with ErrClosed after Shutdown. A
 // resource registered after Start is started by the next Start call.
 func Register[T any](reg *Registry, name, id string, spec Spec[T], opts ...Option) (*Rotating[T], error) {
 	if reg == nil {
@@ -71,7 +71,7 @@ func Register[T any](reg *Registry, name, id string, spec Spec[T], opts ...Optio
 }
 
 func validName(name string) error {
-	ok := name != "" && len(name) <= MaxName
+	ok := name != "" && len(name) <= maxName
 	for _, c := range name {
 		if c < ' ' || c == 0x7f || c == '\uFFFD' {
 			ok = false
@@ -80,7 +80,7 @@ func validName(name string) error {
 	if !ok {
 		name = clip.ID(name)
 		return &secretcache.Error{Op: "registry", Kind: secretcache.ErrInvalidRequest,
-			Err: fmt.Errorf("resource name %q must be 1..%d printable characters", name, MaxName)}
+			Err: fmt.Errorf("resource name %q must be 1..%d printable characters", name, maxName)}
 	}
 	return nil
 }
