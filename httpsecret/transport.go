@@ -15,15 +15,16 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 	"golang.org/x/net/http/httpguts"
 )
 
-// MaxValue is the longest credential, in bytes, the transport sends.
-const MaxValue = 8192
+// maxValue is the longest credential, in bytes, the transport sends.
+const maxValue = 8192
 
-// DefaultRefreshInterval is the least time between two refreshes of the
+// defaultRefreshInterval is the least time between two refreshes of the
 // secret caused by 401 answers.
-const DefaultRefreshInterval = time.Second
+const defaultRefreshInterval = time.Second
 
 // ErrPlainHTTP is matched (errors.Is) by the error of a request that
 // would carry the credential in clear: a plain-http URL whose host is not
@@ -191,15 +192,12 @@ func New(c *secretcache.Cache, id string, opts ...Option) (*Transport, error) {
 	if c == nil {
 		return nil, &secretcache.Error{Op: "httpsecret", ID: id, Kind: secretcache.ErrInvalidRequest, Err: errors.New("nil cache")}
 	}
-	if !validID(id) {
-		if len(id) > 64 {
-			id = id[:64] + "..."
-		}
-		return nil, &secretcache.Error{Op: "httpsecret", ID: id, Kind: secretcache.ErrInvalidRequest,
+	if secretcache.CheckID(id) != nil {
+		return nil, &secretcache.Error{Op: "httpsecret", ID: clip.ID(id), Kind: secretcache.ErrInvalidRequest,
 			Err: errors.New("secret id must be 1..2048 printable characters without spaces")}
 	}
 	t := &Transport{cache: c, id: id, header: "Authorization", scheme: "Bearer", base: http.DefaultTransport,
-		refreshEvery: DefaultRefreshInterval}
+		refreshEvery: defaultRefreshInterval}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("httpsecret: nil option")
@@ -223,22 +221,10 @@ func (t *Transport) Stats() (refreshes, retries uint64) {
 	return t.refreshes.Load(), t.retries.Load()
 }
 
-func validID(id string) bool {
-	if id == "" || len(id) > secretcache.MaxIDLength {
-		return false
-	}
-	for _, r := range id {
-		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
-			return false
-		}
-	}
-	return true
-}
-
 // validValue reports whether s can be sent in a header: no control
-// characters (CR, LF and NUL above all), at most MaxValue bytes.
+// characters (CR, LF and NUL above all), at most maxValue bytes.
 func validValue(s string) bool {
-	if s == "" || len(s) > MaxValue {
+	if s == "" || len(s) > maxValue {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -265,7 +251,7 @@ func (t *Transport) credential(ctx context.Context) (string, error) {
 	}
 	if !validValue(v) {
 		return "", &secretcache.Error{Op: "httpsecret", ID: t.id, Kind: secretcache.ErrInvalidRequest,
-			Err: fmt.Errorf("the credential is empty, over %d bytes or holds control characters", MaxValue)}
+			Err: fmt.Errorf("the credential is empty, over %d bytes or holds control characters", maxValue)}
 	}
 	return v, nil
 }
@@ -301,7 +287,7 @@ func (t *Transport) applies(req *http.Request) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("httpsecret: %w", &secretcache.Error{Op: "httpsecret", ID: t.id, Kind: secretcache.ErrInvalidRequest,
-		Err: fmt.Errorf("%w (%s://%s)", ErrPlainHTTP, truncate(req.URL.Scheme, 16), truncate(req.URL.Host, 255))})
+		Err: fmt.Errorf("%w (%s://%s)", ErrPlainHTTP, clip.String(req.URL.Scheme, 16), clip.String(req.URL.Host, 255))})
 }
 
 // loopback reports whether host (no port) is localhost or a loopback IP.
@@ -311,13 +297,6 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 func (t *Transport) set(req *http.Request, v string) {
