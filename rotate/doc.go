@@ -1,5 +1,7 @@
 // Package rotate keeps resources built from secrets (database pools, API
-// clients) working while the secrets rotate.
+// clients) working while the secrets rotate: it rebuilds, checks and swaps.
+// It does not rotate secrets (that is Secrets Manager's rotation function)
+// nor fetch them (the secretcache.Cache does).
 //
 // A Rotating[T] owns one resource built from one secret. When the secret
 // gets a new version — found by the cache's change callbacks, by a poll of
