@@ -22,6 +22,7 @@ import (
 type Cache struct {
 	src   Source
 	batch BatchSource // src as a BatchSource, or nil
+	desc  Description // src's rules, defaults filled in: the cache knows no backend
 	cfg   config
 
 	store *otter.Cache[string, *entry]
@@ -57,6 +58,8 @@ type Cache struct {
 
 	cbMu     sync.Mutex
 	onChange atomic.Pointer[[]*changeFunc]
+
+	stages stageLists // the stage lists entries share
 
 	st stats
 }
@@ -139,6 +142,7 @@ func New(src Source, opts ...Option) (*Cache, error) {
 		sem: make(chan struct{}, refreshParallel), flights: map[string]*flight{}}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.batch, _ = src.(BatchSource)
+	c.desc = describe(src)
 	c.lat.init(&c.cfg, c.batch != nil)
 	fns := make([]*changeFunc, 0, len(cfg.onChange))
 	for _, fn := range cfg.onChange {
@@ -246,9 +250,9 @@ func satAdd(a, b int64) int64 {
 }
 
 // makeKey validates a ref and returns its store key: the bare id for the
-// default stage (so the common read builds no key), else NUL, stage, NUL,
-// version, NUL, id. No valid id contains a NUL.
-func makeKey(id, stage, versionID string) (string, Ref, error) {
+// source's default stage (so the common read builds no key), else NUL,
+// stage, NUL, version, NUL, id. No valid id contains a NUL.
+func (c *Cache) makeKey(id, stage, versionID string) (string, Ref, error) {
 	ref := Ref{ID: id, VersionStage: stage, VersionID: versionID}
 	if err := CheckID(id); err != nil {
 		return "", ref, err
@@ -259,8 +263,8 @@ func makeKey(id, stage, versionID string) (string, Ref, error) {
 	if len(versionID) > 64 || strings.ContainsFunc(versionID, badRune) {
 		return "", ref, errors.New("version id must be at most 64 printable characters")
 	}
-	if versionID == "" && (stage == "" || stage == DefaultStage) {
-		ref.VersionStage = DefaultStage
+	if versionID == "" && (stage == "" || stage == c.desc.DefaultStage) {
+		ref.VersionStage = c.desc.DefaultStage
 		return id, ref, nil
 	}
 	return "\x00" + stage + "\x00" + versionID + "\x00" + id, ref, nil
@@ -343,11 +347,11 @@ func (c *Cache) lookup(ctx context.Context, op, id string, opts []GetOption) (*e
 				e.touch()
 				return e, OutcomeHit, nil
 			}
-			return c.slow(ctx, op, id, refOf(id), e, now, getOptions{})
+			return c.slow(ctx, op, id, c.refOf(id), e, now, getOptions{})
 		}
 	}
 	o := applyOptions(opts)
-	key, ref, err := makeKey(id, o.stage, o.versionID)
+	key, ref, err := c.makeKey(id, o.stage, o.versionID)
 	if err != nil {
 		return nil, OutcomeError, c.invalidArg(op, id, err)
 	}
@@ -533,7 +537,7 @@ func (c *Cache) recoverSource(err *error, id string) {
 // usable value of ref: never a wrong or empty secret.
 func (c *Cache) check(ref Ref, s *Secret, err error) (*Secret, error) {
 	if err == nil {
-		err = mismatch(ref, s)
+		err = c.mismatch(ref, s)
 	}
 	if err != nil {
 		c.st.countError(err)
@@ -542,7 +546,7 @@ func (c *Cache) check(ref Ref, s *Secret, err error) (*Secret, error) {
 	return s, nil
 }
 
-func mismatch(ref Ref, s *Secret) error {
+func (c *Cache) mismatch(ref Ref, s *Secret) error {
 	switch {
 	case s == nil:
 		return &Error{Kind: ErrMismatch, Err: errors.New("no secret and no error")}
@@ -554,39 +558,10 @@ func mismatch(ref Ref, s *Secret) error {
 		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("asked for version %q, got %q", ref.VersionID, s.VersionID)}
 	case ref.VersionStage != "" && len(s.VersionStages) > 0 && !s.HasStage(ref.VersionStage):
 		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("asked for stage %q, got %q", ref.VersionStage, s.VersionStages)}
-	case !sameSecret(ref.ID, s):
-		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("got secret %q", s.Name)}
-	case !arnNames(s.ARN, s.Name):
-		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("name %q and ARN %q disagree", s.Name, s.ARN)}
+	case !c.desc.SameSecret(ref.ID, s):
+		return &Error{Kind: ErrMismatch, Err: fmt.Errorf("got secret %q (ARN %q)", s.Name, s.ARN)}
 	}
 	return nil
-}
-
-// arnNames reports whether a Secrets Manager ARN (...:secret:NAME-XXXXXX, or
-// without the suffix) can name the secret name. An empty name or ARN, or an
-// ARN of another shape, says nothing against it.
-func arnNames(arn, name string) bool {
-	i := strings.Index(arn, ":secret:")
-	if name == "" || i < 0 {
-		return true
-	}
-	rest := arn[i+len(":secret:"):]
-	return rest == name || (len(rest) == len(name)+7 && rest[len(name)] == '-' && strings.HasPrefix(rest, name))
-}
-
-// sameSecret reports whether s can be the secret id names: by name, by full
-// ARN, or by an ARN without its random suffix.
-func sameSecret(id string, s *Secret) bool {
-	if s.Name == "" && s.ARN == "" {
-		return true
-	}
-	if id == s.Name || id == s.ARN {
-		return true
-	}
-	if strings.HasPrefix(id, "arn:") && s.ARN != "" {
-		return strings.HasPrefix(s.ARN, id) && len(s.ARN) == len(id)+7 && s.ARN[len(id)] == '-'
-	}
-	return s.Name == "" && s.ARN != "" && nameOf(s.ARN) == id
 }
 
 // fetchAndStore fetches ref and stores the outcome, unless key's generation
@@ -608,7 +583,7 @@ func (c *Cache) fetchAndStore(ctx context.Context, key string, ref Ref, ttl time
 func (c *Cache) ttlFor(key string, s *Secret) time.Duration {
 	name := s.Name
 	if name == "" {
-		name = nameOf(idOfKey(key))
+		name = c.desc.NameOf(idOfKey(key))
 	}
 	for _, p := range c.cfg.policies {
 		if glob(p.pattern, name) {
@@ -626,11 +601,9 @@ func (c *Cache) newEntry(key string, s *Secret, now int64, ttl time.Duration, se
 		ttl = c.ttlFor(key, s)
 	}
 	e := &entry{key: key, seq: seq, ttl: ttl, fetchedAt: now}
-	var bin bool
-	e.val, bin = compact(key, s)
-	if bin {
-		e.flags.Store(flagBinary)
-	}
+	var flags uint32
+	e.val, flags = c.compact(key, s)
+	e.flags.Store(flags)
 	if pinned(key) { // a version never changes
 		e.refreshAt, e.expireAt = math.MaxInt64, math.MaxInt64
 	} else {
@@ -669,7 +642,7 @@ func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 	}
 	if prev != nil && prev.hasValue() && prev.val.versionID != e.val.versionID {
 		c.st.versionChanges.inc()
-		c.notify(ChangeEvent{Ref: e.ref(), Old: prev.metadata(), New: e.metadata()})
+		c.notify(ChangeEvent{Ref: c.refOf(e.key), Old: prev.metadata(), New: e.metadata()})
 	}
 	return true
 }

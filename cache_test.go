@@ -516,6 +516,8 @@ func TestErrorsIsAs(t *testing.T) {
 
 type liar struct{ name string }
 
+func (liar) Describe() secretcache.Description { return awsRules }
+
 func (l liar) Fetch(context.Context, secretcache.Ref) (*secretcache.Secret, error) {
 	return &secretcache.Secret{Name: l.name, VersionID: "v9", VersionStages: []string{"AWSPENDING"}, String: "other"}, nil
 }

@@ -22,7 +22,7 @@
 //  3. Few backend calls. Concurrent misses of one secret make one call, and
 //     each waiting caller still honours its own context. Entries due for
 //     refresh at about the same time are refreshed together through a
-//     [BatchSource] (up to [MaxBatch] a call), and entries refreshed together
+//     [BatchSource] (up to its [Description]'s MaxBatch a call), and entries refreshed together
 //     fall due together again, so a steady set of secrets costs a few batch
 //     calls per TTL; the calls of one round run side by side. Failing
 //     secrets back off exponentially with jitter.

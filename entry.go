@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -52,9 +53,10 @@ type failure struct {
 }
 
 const (
-	flagRead       = 1 << iota // read since fetched: worth refreshing
-	flagRefreshing             // handed to the refresher
-	flagBinary                 // val.data is a binary value (set before the entry is stored)
+	flagRead         = 1 << iota // read since fetched: worth refreshing
+	flagRefreshing               // handed to the refresher
+	flagBinary                   // val.data is a binary value (set before the entry is stored)
+	flagSharedStages             // val.stages is a stageLists copy, owned by the cache (set before)
 )
 
 // touch marks e as read. It writes only on the first read, so readers on
@@ -100,8 +102,6 @@ func (e *entry) failures() int {
 	return e.fail.count
 }
 
-func (e *entry) ref() Ref { return refOf(e.key) }
-
 // secret returns a copy of the cached version that the caller owns.
 func (e *entry) secret() *Secret {
 	s := &Secret{ARN: e.val.arn, Name: e.val.name, VersionID: e.val.versionID,
@@ -129,9 +129,9 @@ func (e *entry) withFailure(f *failure) *entry {
 }
 
 // refOf returns the ref a store key stands for (see makeKey).
-func refOf(key string) Ref {
+func (c *Cache) refOf(key string) Ref {
 	if key == "" || key[0] != 0 {
-		return Ref{ID: key, VersionStage: DefaultStage}
+		return Ref{ID: key, VersionStage: c.desc.DefaultStage}
 	}
 	rest := key[1:]
 	i := strings.IndexByte(rest, 0)
@@ -149,77 +149,82 @@ func idOfKey(key string) string {
 }
 
 // pinned reports whether key names an exact version id, which never changes.
-func pinned(key string) bool { return key != "" && key[0] == 0 && refOf(key).VersionID != "" }
-
-// The usual stage labels, shared by every entry that carries one of them
-// alone (read-only: stages are copied before they leave the cache).
-var (
-	onlyCurrent  = []string{DefaultStage}
-	onlyPrevious = []string{"AWSPREVIOUS"}
-	onlyPending  = []string{"AWSPENDING"}
-)
-
-func knownStage(s string) bool { return s == DefaultStage || s == "AWSPREVIOUS" || s == "AWSPENDING" }
-
-func internStage(s string) string {
-	switch s {
-	case DefaultStage:
-		return DefaultStage
-	case "AWSPREVIOUS":
-		return "AWSPREVIOUS"
-	case "AWSPENDING":
-		return "AWSPENDING"
+func pinned(key string) bool {
+	if key == "" || key[0] != 0 {
+		return false
 	}
-	return s
+	rest := key[1+strings.IndexByte(key[1:], 0)+1:]
+	return rest[0] != 0
 }
 
-func internStages(st []string) []string {
+// stageLists interns the stage lists of answers. Most entries carry one of
+// a few lists (a Secrets Manager version is AWSCURRENT, AWSPENDING or
+// AWSPREVIOUS), and an entry holding the shared copy keeps none of its own:
+// 32 bytes an entry. A source with ever new labels fills the table once and
+// its entries then keep their own lists.
+type stageLists struct {
+	mu    sync.Mutex
+	lists map[string][]string // by the labels joined with NUL
+}
+
+const maxStageLists = 64
+
+// intern returns a list equal to st that the cache may keep (the source's
+// slice is never kept), and whether it is the table's shared copy.
+func (t *stageLists) intern(st []string) ([]string, bool) {
 	if len(st) == 0 {
-		return nil
+		return nil, false
 	}
-	if len(st) == 1 {
-		switch st[0] {
-		case DefaultStage:
-			return onlyCurrent
-		case "AWSPREVIOUS":
-			return onlyPrevious
-		case "AWSPENDING":
-			return onlyPending
-		}
+	k := st[0]
+	if len(st) > 1 {
+		k = strings.Join(st, "\x00")
 	}
-	out := make([]string, len(st))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if l, ok := t.lists[k]; ok {
+		return l, true
+	}
+	own := make([]string, len(st))
 	for i, s := range st {
-		out[i] = internStage(s)
+		own[i] = strings.Clone(s)
 	}
-	return out
+	if len(t.lists) >= maxStageLists {
+		return own, false
+	}
+	if t.lists == nil {
+		t.lists = map[string][]string{}
+	}
+	t.lists[strings.Clone(k)] = own
+	return own, true
 }
 
 // compact returns what the cache keeps of s (checked already) cached under
-// key, and whether the value is binary. Strings equal to the id share its
-// memory, and so does a name that its ARN spells out; a binary value is
-// copied, so that the source cannot change it in the cache afterwards.
-func compact(key string, s *Secret) (value, bool) {
+// key, and the flags it calls for. Strings equal to the id share its
+// memory, and so does a name that its ARN spells out; a binary value and
+// the stage list are copied, so that the source cannot change them in the
+// cache afterwards.
+func (c *Cache) compact(key string, s *Secret) (value, uint32) {
 	id := idOfKey(key)
-	v := value{arn: s.ARN, name: s.Name, versionID: s.VersionID, created: s.CreatedDate,
-		stages: internStages(s.VersionStages)}
+	v := value{arn: s.ARN, name: s.Name, versionID: s.VersionID, created: s.CreatedDate}
+	var flags uint32
+	var shared bool
+	if v.stages, shared = c.stages.intern(s.VersionStages); shared {
+		flags |= flagSharedStages
+	}
 	if v.arn == id {
 		v.arn = id
 	}
-	switch n := len(v.name); {
-	case n == 0:
-	case v.name == id:
+	if v.name == id {
 		v.name = id
-	default: // arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX
-		if i := len(v.arn) - 7 - n; i > 0 && v.arn[i-1] == ':' && v.arn[i+n] == '-' && v.arn[i:i+n] == v.name {
-			v.name = v.arn[i : i+n]
-		}
+	} else if i := strings.LastIndex(v.arn, v.name); v.name != "" && i >= 0 {
+		v.name = v.arn[i : i+len(v.name)]
 	}
 	if len(s.Binary) > 0 {
 		v.data = string(s.Binary)
-		return v, true
+		return v, flags | flagBinary
 	}
 	v.data = s.String
-	return v, false
+	return v, flags
 }
 
 // entryOverhead is what an entry costs beside the strings it holds: the
@@ -245,12 +250,10 @@ func (e *entry) footprint() uint32 {
 	n += owned(e.val.name, e.key, e.val.arn)
 	n += owned(e.val.versionID)
 	n += owned(e.val.data)
-	if st := e.val.stages; len(st) > 0 && &st[0] != &onlyCurrent[0] && &st[0] != &onlyPrevious[0] && &st[0] != &onlyPending[0] {
+	if st := e.val.stages; len(st) > 0 && e.flags.Load()&flagSharedStages == 0 {
 		n += allocSize(len(st) * int(unsafe.Sizeof("")))
 		for _, s := range st {
-			if !knownStage(s) { // the known labels were interned (no heap)
-				n += allocSize(len(s))
-			}
+			n += allocSize(len(s))
 		}
 	}
 	if e.fail != nil {

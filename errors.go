@@ -26,13 +26,12 @@ var (
 	ErrThrottled = errors.New("throttled")
 	// ErrUnavailable: network error, timeout or 5xx. Transient.
 	ErrUnavailable = errors.New("backend unavailable")
-	// ErrMismatch: the source's answer was refused: another secret, version
-	// or stage than the one asked for, or a malformed answer (no value, both
-	// a string and a binary value, no secret and no error, a name and an ARN
-	// that disagree, a batch of the wrong length or a batch result naming no
-	// secret). The answer is
-	// discarded and a cached value is kept (served stale within
-	// WithMaxStale). Transient.
+	// ErrMismatch: the source's answer was refused: another secret (by the
+	// source's Description.SameSecret), version or stage than the one asked
+	// for, or a malformed answer (no value, both a string and a binary
+	// value, no secret and no error, a batch of the wrong length or a batch
+	// result naming no secret). The answer is discarded and a cached value
+	// is kept (served stale within WithMaxStale). Transient.
 	ErrMismatch = errors.New("source answer refused")
 	// ErrWrongType: a string was asked of a binary secret or the reverse.
 	ErrWrongType = errors.New("wrong secret type")

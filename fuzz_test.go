@@ -17,14 +17,14 @@ func FuzzGet(f *testing.F) {
 		{"a b", "", ""}, {"a", "AWSCURRENT", ""}, {"\xff", "", ""}} {
 		f.Add(s[0], s[1], s[2])
 	}
-	src := secretcache.SourceFunc(func(_ context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+	src := awsLike{secretcache.SourceFunc(func(_ context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
 		var stages []string
 		if ref.VersionStage != "" {
 			stages = []string{ref.VersionStage}
 		}
 		return &secretcache.Secret{Name: ref.ID, VersionID: ref.VersionID, VersionStages: stages,
 			String: ref.ID + "|" + ref.VersionStage + "|" + ref.VersionID}, nil
-	})
+	})}
 	c, err := secretcache.New(src, secretcache.WithLogger(quiet()))
 	if err != nil {
 		f.Fatal(err)

@@ -11,7 +11,28 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
+
+// awsBatch is the batch limit of Secrets Manager's BatchGetSecretValue.
+const awsBatch = 20
+
+// awsRules is what awssm tells the cache: Secrets Manager's stages, batch
+// size and naming. The scripted sources of these tests answer as Secrets
+// Manager does, so they tell the cache the same.
+var awsRules = secretcache.Description{
+	DefaultStage: awsname.StageCurrent,
+	MaxBatch:     awsBatch,
+	SameSecret: func(id string, s *secretcache.Secret) bool {
+		return awsname.SameSecret(id, s.Name, s.ARN) && awsname.ARNNames(s.ARN, s.Name)
+	},
+	NameOf: awsname.NameOf,
+}
+
+// awsLike gives a source Secrets Manager's rules.
+type awsLike struct{ secretcache.Source }
+
+func (awsLike) Describe() secretcache.Description { return awsRules }
 
 // fakeClock is a settable clock.
 type fakeClock struct {
@@ -46,6 +67,8 @@ type script struct {
 func newScript() *script {
 	return &script{secrets: map[string]*secretcache.Secret{}, staged: map[string]*secretcache.Secret{}, errs: map[string]error{}}
 }
+
+func (s *script) Describe() secretcache.Description { return awsRules }
 
 // set stores a new AWSCURRENT version of name and returns its version id.
 func (s *script) set(name, value string) string {
@@ -158,7 +181,7 @@ func (b batchScript) FetchBatch(ctx context.Context, refs []secretcache.Ref) []s
 	b.batches.Add(1)
 	b.batchIDs.Add(int64(len(refs)))
 	out := make([]secretcache.Result, len(refs))
-	if len(refs) > secretcache.MaxBatch {
+	if len(refs) > awsBatch {
 		panic("batch too large")
 	}
 	if err := b.wait(ctx); err != nil {

@@ -22,7 +22,9 @@ const (
 	DefaultBackoffMax   = 2 * time.Minute
 )
 
-// Clock tells the time. Tests inject a fake one with WithClock.
+// Clock tells the time. It is the one clock type of this module: every
+// package that takes a clock (WithClock) takes this one, so that a test
+// moves one fake clock for a cache and everything built on it.
 type Clock interface {
 	Now() time.Time
 }
@@ -244,6 +246,21 @@ type getOptions struct {
 	ttl         time.Duration
 	fallback    string
 	hasFallback bool
+	ifVersion   string        // Refresh only: fetch while this version is cached
+	hasIfVer    bool          // ifVersion was given ("" is a version too)
+	ifOlder     time.Duration // Refresh only: fetch only a value at least this old
+}
+
+// conditional reports whether a Refresh with o may answer from the cache.
+func (o *getOptions) conditional() bool { return o.hasIfVer || o.ifOlder > 0 }
+
+// satisfied reports whether e, cached for a conditional Refresh at now,
+// answers it without a fetch.
+func (o *getOptions) satisfied(e *entry, now int64) bool {
+	if !e.hasValue() {
+		return false
+	}
+	return (o.hasIfVer && e.val.versionID != o.ifVersion) || (o.ifOlder > 0 && now-e.fetchedAt < int64(o.ifOlder))
 }
 
 // WithVersionStage reads the version carrying the stage label (AWSPENDING,
@@ -265,4 +282,24 @@ func WithEntryTTL(d time.Duration) GetOption { return func(o *getOptions) { o.tt
 // counted as fallbacks. Invalid arguments still return their error.
 func WithFallback(value string) GetOption {
 	return func(o *getOptions) { o.fallback, o.hasFallback = value, true }
+}
+
+// IfVersion makes Refresh conditional: it fetches only while the version
+// cached for the ref is still v (or nothing is cached). When the cache
+// already holds another version, Refresh returns it with no backend call,
+// and a caller that finds a Refresh of the ref under way joins it instead
+// of waiting for the next one. So a burst of callers that all failed with
+// version v (a rotated password) costs one call. Reads (Get, GetString...)
+// ignore it.
+func IfVersion(v string) GetOption {
+	return func(o *getOptions) { o.ifVersion, o.hasIfVer = v, true }
+}
+
+// IfOlderThan makes Refresh conditional: it makes no backend call when the
+// cached value was fetched less than d ago by the cache's clock, and
+// returns that value; like IfVersion, it joins a Refresh of the ref under
+// way. It bounds how often failures of use can reach the backend. Reads
+// ignore it; d <= 0 is no condition.
+func IfOlderThan(d time.Duration) GetOption {
+	return func(o *getOptions) { o.ifOlder = d }
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // refreshParallel is the most backend calls the background refresher (and
-// Warm) has under way at once: a batch of MaxBatch refs each, or one ref
+// Warm) has under way at once: a batch of the source's MaxBatch refs each, or one ref
 // each for a source without batches.
 const refreshParallel = 8
 
@@ -101,14 +101,14 @@ func (c *Cache) addCompanions(round []due) []due {
 	return round
 }
 
-// dispatch refreshes due in the background: in batches of MaxBatch through
+// dispatch refreshes due in the background: in batches of the source's MaxBatch through
 // a BatchSource, else one call each, each call on its own goroutine, at
 // most refreshParallel under way. It reports false when the cache closed.
 func (c *Cache) dispatch(round []due) bool {
 	c.st.refreshAhead.add(uint64(len(round)))
 	size := 1
 	if c.batch != nil {
-		size = MaxBatch
+		size = c.desc.MaxBatch
 	}
 	for len(round) > 0 {
 		chunk := round[:min(size, len(round))]
@@ -142,7 +142,7 @@ func (c *Cache) refreshChunk(chunk []due) {
 	refs := make([]Ref, len(chunk))
 	gens := make([]uint64, len(chunk))
 	for i, d := range chunk {
-		refs[i], gens[i] = d.e.ref(), c.genOf(d.e.key)
+		refs[i], gens[i] = c.refOf(d.e.key), c.genOf(d.e.key)
 	}
 	seq := c.seq.Add(1)
 	if c.batch == nil {
@@ -206,7 +206,7 @@ func (c *Cache) applyRefresh(d due, s *Secret, err error, gen, seq uint64) {
 			c.cfg.logger.Warn("secretcache: background refresh failed", "secret", idOfKey(old.key),
 				"kind", KindName(err), "transient", IsTransient(err))
 		}
-		c.storeFailure(old.key, old.ref(), err, gen, seq, old)
+		c.storeFailure(old.key, c.refOf(old.key), err, gen, seq, old)
 		return
 	}
 	c.install(c.newEntry(old.key, s, c.clockNano(), old.ttl, seq), gen, old)
@@ -216,19 +216,24 @@ func (c *Cache) applyRefresh(d due, s *Secret, err error, gen, seq uint64) {
 // it (the caller's copy). The fetch always starts after the call: callers
 // that arrive while a fetch of the same secret is under way share the next
 // one, so one burst of callers (many connections refused at once) costs at
-// most two fetches. On a permanent error the cached value is dropped; on a
-// transient one it is kept. Close ends the wait with ErrClosed.
+// most two fetches. IfVersion and IfOlderThan make it conditional: it may
+// then answer from the cache, and it joins the fetch under way. On a
+// permanent error the cached value is dropped; on a transient one it is
+// kept. Close ends the wait with ErrClosed.
 func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Secret, error) {
 	o := applyOptions(opts)
-	key, ref, err := makeKey(id, o.stage, o.versionID)
+	key, ref, err := c.makeKey(id, o.stage, o.versionID)
 	if err != nil {
 		return nil, c.invalidArg("refresh", id, err)
 	}
 	if c.closed.Load() {
 		return nil, &Error{Op: "refresh", ID: id, Kind: ErrClosed}
 	}
+	f, cached := c.joinForced(ctx, key, ref, &o)
+	if cached != nil {
+		return cached.secret(), nil
+	}
 	c.st.refreshForced.inc()
-	f := c.joinForced(ctx, key, ref, o.ttl)
 	select {
 	case <-f.done:
 		if f.err != nil {
@@ -252,13 +257,27 @@ type forced struct {
 
 type forceState struct{ running, next *forced }
 
-func (c *Cache) joinForced(ctx context.Context, key string, ref Ref, ttl time.Duration) *forced {
+// joinForced returns the Refresh fetch of key to wait for: a new one, the
+// next one when one is under way, or, for a conditional Refresh, the one
+// under way. A conditional Refresh that the cached entry satisfies gets
+// the entry instead. The entry is looked at under forceMu, after the
+// fetches that ended stored their answers, so no caller fetches again what
+// a fetch it could have joined just stored.
+func (c *Cache) joinForced(ctx context.Context, key string, ref Ref, o *getOptions) (*forced, *entry) {
 	c.forceMu.Lock()
 	defer c.forceMu.Unlock()
+	st := c.forcing[key]
+	if st != nil && o.conditional() {
+		return st.running, nil
+	}
+	if o.conditional() {
+		if e, ok := c.store.GetIfPresent(key); ok && o.satisfied(e, c.clockNano()) {
+			return nil, e
+		}
+	}
 	if c.forcing == nil {
 		c.forcing = map[string]*forceState{}
 	}
-	st := c.forcing[key]
 	if st == nil {
 		st = &forceState{}
 		c.forcing[key] = st
@@ -267,12 +286,12 @@ func (c *Cache) joinForced(ctx context.Context, key string, ref Ref, ttl time.Du
 		if st.next == nil {
 			st.next = &forced{done: make(chan struct{})}
 		}
-		return st.next
+		return st.next, nil
 	}
 	st.running = &forced{done: make(chan struct{})}
 	fctx, cancel := c.detach(ctx)
-	go c.runForced(fctx, cancel, key, ref, ttl, st)
-	return st.running
+	go c.runForced(fctx, cancel, key, ref, o.ttl, st)
+	return st.running, nil
 }
 
 func (c *Cache) runForced(ctx context.Context, cancel context.CancelFunc, key string, ref Ref, ttl time.Duration, st *forceState) {
@@ -297,7 +316,7 @@ func (c *Cache) runForced(ctx context.Context, cancel context.CancelFunc, key st
 	}
 }
 
-// Warm fetches the ids that are not cached yet, in batches of MaxBatch when
+// Warm fetches the ids that are not cached yet, in batches of the source's MaxBatch when
 // the source can (up to refreshParallel calls under way at once), so that
 // first reads hit. An invalid id (empty, oversized, with spaces or control
 // characters) is reported and skipped; the others are still fetched. It
@@ -313,7 +332,7 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 	var errs []error
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		key, ref, err := makeKey(id, "", "")
+		key, ref, err := c.makeKey(id, "", "")
 		if err != nil {
 			errs = append(errs, c.invalidArg("warm", id, err))
 			continue
@@ -330,7 +349,7 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 	n := len(refs) + len(errs)
 	size := 1
 	if c.batch != nil {
-		size = MaxBatch
+		size = c.desc.MaxBatch
 	}
 	chunks := slices.Collect(slices.Chunk(refs, size))
 	if len(chunks) == 0 {

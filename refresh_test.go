@@ -125,3 +125,134 @@ func TestRefreshWindowAdaptsToLatency(t *testing.T) {
 		})
 	}
 }
+
+// rotating is a source whose every call finds a new version (v1, v2, ...),
+// and which holds calls back while gate is set.
+type rotating struct {
+	calls atomic.Int64
+	mu    sync.Mutex
+	gate  chan struct{}
+}
+
+func (r *rotating) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+	n := r.calls.Add(1)
+	r.mu.Lock()
+	g := r.gate
+	r.mu.Unlock()
+	if g != nil {
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return &secretcache.Secret{Name: ref.ID, VersionID: fmt.Sprintf("v%d", n), String: "pw"}, nil
+}
+
+func (r *rotating) hold() chan struct{} {
+	g := make(chan struct{})
+	r.mu.Lock()
+	r.gate = g
+	r.mu.Unlock()
+	return g
+}
+
+// refreshBurst runs n Refresh calls of id with opts at once and returns the
+// versions they got.
+func refreshBurst(t *testing.T, c *secretcache.Cache, n int, id string, opts ...secretcache.GetOption) map[string]int {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			s, err := c.Refresh(ctx, id, opts...)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			got[s.VersionID]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return got
+}
+
+// TestRefreshIfVersion: 50 callers that all failed with version v1 cost one
+// call, whether they join the fetch under way or come after it stored v2;
+// once another version is cached, Refresh(IfVersion(v1)) makes no call.
+func TestRefreshIfVersion(t *testing.T) {
+	src := &rotating{}
+	c, _ := newCache(t, src)
+	if s, err := c.Get(ctx, "db"); err != nil || s.VersionID != "v1" {
+		t.Fatal(s, err)
+	}
+	gate := src.hold()
+	done := make(chan map[string]int)
+	go func() { done <- refreshBurst(t, c, 50, "db", secretcache.IfVersion("v1")) }()
+	for src.calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond) // let the others arrive and join
+	close(gate)
+	if got := <-done; got["v2"] != 50 {
+		t.Fatalf("versions returned: %v, want v2 50 times", got)
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d calls for a burst of 50, want 1 more than the first read", n)
+	}
+	if s, err := c.Refresh(ctx, "db", secretcache.IfVersion("v1")); err != nil || s.VersionID != "v2" {
+		t.Fatal(s, err)
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("Refresh(IfVersion(v1)) with v2 cached called the source (%d calls)", n)
+	}
+	if s, err := c.Refresh(ctx, "db", secretcache.IfVersion("v2")); err != nil || s.VersionID != "v3" {
+		t.Fatal(s, err)
+	}
+	// Nothing cached: a conditional Refresh fetches.
+	if s, err := c.Refresh(ctx, "other", secretcache.IfVersion("v1")); err != nil || s.VersionID != "v4" {
+		t.Fatal(s, err)
+	}
+	if s, err := c.Refresh(ctx, "db"); err != nil || s.VersionID != "v5" {
+		t.Fatal("an unconditional Refresh must fetch:", s, err)
+	}
+}
+
+// TestRefreshIfOlderThan: a Refresh of a value fetched less than d ago (by
+// the cache's clock) makes no call; one that is older makes one, shared by
+// a burst.
+func TestRefreshIfOlderThan(t *testing.T) {
+	src := &rotating{}
+	c, clk := newCache(t, src)
+	if _, err := c.Get(ctx, "db"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(500 * time.Millisecond)
+	if got := refreshBurst(t, c, 50, "db", secretcache.IfOlderThan(time.Second)); got["v1"] != 50 {
+		t.Fatalf("versions returned: %v, want the cached v1 50 times", got)
+	}
+	if n := src.calls.Load(); n != 1 {
+		t.Fatalf("%d calls; a value 0.5 s old must not be refreshed with IfOlderThan(1s)", n)
+	}
+	clk.Advance(time.Second)
+	gate := src.hold()
+	done := make(chan map[string]int)
+	go func() { done <- refreshBurst(t, c, 50, "db", secretcache.IfOlderThan(time.Second)) }()
+	for src.calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond)
+	close(gate)
+	if got := <-done; got["v2"] != 50 {
+		t.Fatalf("versions returned: %v, want v2 50 times", got)
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d calls; a burst on a 1.5 s old value must make one", n)
+	}
+	if s, err := c.GetString(ctx, "db", secretcache.IfOlderThan(time.Hour), secretcache.IfVersion("x")); err != nil || s != "pw" {
+		t.Fatal("reads ignore the conditions:", s, err)
+	}
+}

@@ -10,10 +10,6 @@ import (
 	"time"
 )
 
-// DefaultStage is the version stage read when a Ref names neither a stage nor
-// a version id.
-const DefaultStage = "AWSCURRENT"
-
 // MaxIDLength is the longest secret id (name or ARN) accepted, as in AWS.
 const MaxIDLength = 2048
 
@@ -39,7 +35,8 @@ func CheckID(id string) error {
 func badRune(r rune) bool { return r <= ' ' || r == 0x7f || r == '\uFFFD' }
 
 // Ref names one version of a secret: by name or ARN, and by version stage or
-// version id. A Ref with both version fields empty means stage AWSCURRENT.
+// version id. A Ref with both version fields empty means the source's
+// default version (see Description.DefaultStage).
 type Ref struct {
 	ID           string
 	VersionStage string

@@ -120,7 +120,7 @@ func (c *Cache) Entries() iter.Seq[EntryInfo] {
 			if !e.hasValue() {
 				continue
 			}
-			info := EntryInfo{Ref: e.ref(), Metadata: e.metadata(),
+			info := EntryInfo{Ref: c.refOf(e.key), Metadata: e.metadata(),
 				Age: time.Duration(max(now-e.fetchedAt, 0)), TTL: e.ttl,
 				FetchedAt: time.Unix(0, e.fetchedAt), Stale: now >= e.expireAt,
 				Failures: e.failures(), Size: int(e.size), Refreshing: e.refreshing()}

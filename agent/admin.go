@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // Status is what the status page shows: the agent, the cache counters, and
@@ -94,7 +95,7 @@ func (a *Agent) Status() Status {
 			Created: e.Metadata.CreatedDate, Age: e.Age.Round(time.Millisecond), TTL: e.TTL,
 			Stale: e.Stale, Failures: e.Failures, LastError: e.LastError,
 			Refreshing: e.Refreshing, Size: e.Size}
-		if e.Ref.VersionStage != secretcache.DefaultStage || e.Ref.VersionID != "" {
+		if e.Ref.VersionStage != awsname.StageCurrent || e.Ref.VersionID != "" {
 			se.VersionStage = e.Ref.VersionStage
 		}
 		if !e.ExpiresAt.IsZero() {

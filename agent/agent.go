@@ -18,6 +18,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 	"github.com/secretcache/secretcache/monitor"
 )
 
@@ -636,7 +637,7 @@ func (a *Agent) cachedIDs(ids []string) map[string]bool {
 	}
 	out := make(map[string]bool, len(ids))
 	for e := range a.cache.Entries() {
-		if e.Ref.VersionID == "" && (e.Ref.VersionStage == "" || e.Ref.VersionStage == secretcache.DefaultStage) && want[e.Ref.ID] {
+		if e.Ref.VersionID == "" && (e.Ref.VersionStage == "" || e.Ref.VersionStage == awsname.StageCurrent) && want[e.Ref.ID] {
 			out[e.Ref.ID] = true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // refHits is what the agent keeps per cached ref: its read counts and the
@@ -30,7 +31,7 @@ type hitTable struct {
 // refKey names a ref the way the cache stores it: the bare id for the
 // current version, else id@stage#version.
 func refKey(r secretcache.Ref) string {
-	if r.VersionID == "" && (r.VersionStage == "" || r.VersionStage == secretcache.DefaultStage) {
+	if r.VersionID == "" && (r.VersionStage == "" || r.VersionStage == awsname.StageCurrent) {
 		return r.ID
 	}
 	return r.ID + "@" + r.VersionStage + "#" + r.VersionID

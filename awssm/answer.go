@@ -13,6 +13,8 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Bounds of a sane CreatedDate: no version of any secret was made before
@@ -110,23 +112,34 @@ func checkIdentity(ref secretcache.Ref, s *secretcache.Secret) string {
 	switch {
 	case s.ARN == "" && s.Name == "":
 		return "the answer names no secret"
-	case !matches(ref.ID, s.ARN, s.Name) && !(s.ARN == "" && s.Name == nameOf(ref.ID)):
+	case !matches(ref.ID, s.ARN, s.Name) && !namedAlone(ref.ID, s):
 		got := s.Name
 		if got == "" {
 			got = s.ARN
 		}
-		return fmt.Sprintf("asked for %q, got %q", shortID(ref.ID), shortID(got))
+		return fmt.Sprintf("asked for %q, got %q", clip.ID(ref.ID), clip.ID(got))
 	case s.ARN == "":
 		return ""
 	}
-	a, ok := parseARN(s.ARN)
+	a, ok := awsname.ParseARN(s.ARN)
 	switch {
 	case !ok:
-		return fmt.Sprintf("the answer's ARN %q is not a Secrets Manager secret ARN", shortID(s.ARN))
-	case s.Name != "" && !(len(a.resource) == len(s.Name)+7 && strings.HasPrefix(a.resource, s.Name) && a.resource[len(s.Name)] == '-'):
-		return fmt.Sprintf("the answer's ARN %q is not one of its name %q", shortID(s.ARN), shortID(s.Name))
+		return fmt.Sprintf("the answer's ARN %q is not a Secrets Manager secret ARN", clip.ID(s.ARN))
+	case s.Name != "" && !awsname.IsPartial(s.Name, a.Resource):
+		// Stricter than awsname.ARNNames: an ARN AWS returns always
+		// carries the random suffix.
+		return fmt.Sprintf("the answer's ARN %q is not one of its name %q", clip.ID(s.ARN), clip.ID(s.Name))
 	}
 	return ""
+}
+
+// namedAlone reports whether s, an answer with a name and no ARN, is the
+// secret id names when id is an ARN: its name is the ARN's resource. That
+// reads id as a partial ARN, whose resource is the name; a full ARN's
+// suffix is not cut, since NAME-XXXXXX may itself be a name.
+func namedAlone(id string, s *secretcache.Secret) bool {
+	a, ok := awsname.ParseARN(id)
+	return ok && s.ARN == "" && s.Name == a.Resource
 }
 
 // checkVersion refuses a version id or stages that are malformed or not the
@@ -143,11 +156,11 @@ func checkVersion(ref secretcache.Ref, s *secretcache.Secret) []string {
 	}
 	want := ref.VersionStage
 	if want == "" && ref.VersionID == "" {
-		want = secretcache.DefaultStage
+		want = awsname.StageCurrent
 	}
 	switch {
 	case slices.ContainsFunc(s.VersionStages, func(st string) bool {
-		return st == "" || len(st) > 256 || strings.ContainsFunc(st, badRune)
+		return st == "" || awsname.CheckVersion(st, "") != nil
 	}):
 		why = append(why, "a VersionStages label that is empty, over 256 bytes or not printable")
 	case want != "" && len(s.VersionStages) == 0:
@@ -182,7 +195,7 @@ func shortStages(st []string) []string {
 
 // refused is the error for an answer accept refused.
 func refused(id, op, region, requestID, why string) error {
-	return &secretcache.Error{Op: "fetch", ID: shortID(id), Kind: secretcache.ErrMismatch,
+	return &secretcache.Error{Op: "fetch", ID: clip.ID(id), Kind: secretcache.ErrMismatch,
 		Err: &AnswerError{Operation: op, Region: region, RequestID: requestID, Problem: why}}
 }
 

@@ -1,6 +1,12 @@
-// Package awssm is the AWS Secrets Manager source of secretcache: a
-// secretcache.Source and secretcache.BatchSource that reads secrets with the
-// aws-sdk-go-v2 client, batches, retries, and fails over between regions.
+// Package awssm is the AWS Secrets Manager source of secretcache: it reads
+// secrets with the aws-sdk-go-v2 client, in batches, failing over between
+// regions. It is not a cache (secretcache keeps the values) and never
+// writes to Secrets Manager.
+//
+// A *Source is a secretcache.Source, secretcache.BatchSource,
+// secretcache.Describer (it tells the cache Secrets Manager's rules: the
+// AWSCURRENT default, batches of 20, naming by name or ARN) and
+// secretcache.BreakerReporter:
 //
 //	cfg, _ := config.LoadDefaultConfig(ctx)
 //	src, err := awssm.New(cfg, awssm.WithRegions("us-east-1", "us-west-2"))

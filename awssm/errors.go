@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -16,6 +15,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // class is what the source makes of a failed call.
@@ -235,14 +235,14 @@ func (e *CallError) Error() string {
 	if e.Code != "" {
 		b.WriteString(e.Code)
 		if e.Message != "" {
-			b.WriteString(": " + bounded(e.Message, 256))
+			b.WriteString(": " + clip.String(e.Message, 256))
 		}
 	} else {
 		b.WriteString(e.cause)
 	}
 	var more []string
 	if e.RequestID != "" {
-		more = append(more, "request id "+bounded(e.RequestID, 64))
+		more = append(more, "request id "+clip.String(e.RequestID, 64))
 	}
 	if e.Attempts > 1 {
 		more = append(more, fmt.Sprintf("%d attempts", e.Attempts))
@@ -292,17 +292,6 @@ func causeOf(err error) string {
 	}
 }
 
-// bounded cuts s to at most n bytes (on a rune boundary).
-func bounded(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
-
 // AnswerError is an answer of Secrets Manager that the source refused: it is
 // not the secret, version or stage asked for, or it is malformed (no value,
 // no or a malformed version id, no version stages, no or an impossible
@@ -320,7 +309,7 @@ type AnswerError struct {
 func (e *AnswerError) Error() string {
 	s := e.Operation + " in " + e.Region + ": answer refused: " + e.Problem
 	if e.RequestID != "" {
-		s += " (request id " + bounded(e.RequestID, 64) + ")"
+		s += " (request id " + clip.String(e.RequestID, 64) + ")"
 	}
 	return s
 }

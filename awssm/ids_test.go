@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 const arnA = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-AbCdEf"
@@ -76,32 +77,32 @@ func FuzzARNRoundTrip(f *testing.F) {
 		f.Add(s, "us-west-2")
 	}
 	f.Fuzz(func(t *testing.T, id, region string) {
-		if validRegion(region) != nil {
+		if awsname.CheckRegion(region) != nil {
 			return
 		}
 		_ = validateRef(secretcache.Ref{ID: id})
-		a, ok := parseARN(id)
+		a, ok := awsname.ParseARN(id)
 		if !ok {
 			if sent := inRegion(id, region, []string{region}); sent != id {
 				t.Fatalf("non-ARN %q rewritten to %q", id, sent)
 			}
 			return
 		}
-		sent := inRegion(id, region, []string{region, a.region})
+		sent := inRegion(id, region, []string{region, a.Region})
 		if got := reportARN(id, sent, sent); got != id {
 			t.Fatalf("round trip %q -> %q -> %q", id, sent, got)
 		}
-		if a.region != region {
+		if a.Region != region {
 			if sent := inRegion(id, region, []string{region}); sent != id {
 				t.Fatalf("ARN of unlisted region %q rewritten to %q", id, sent)
 			}
 			other := a
-			other.region = region
+			other.Region = region
 			if got := reportARN(id, id, other.String()); got != other.String() {
 				t.Fatalf("answer %q for unrewritten %q reported as %q", other, id, got)
 			}
 		}
-		if !matches(id, id, a.resource) {
+		if !matches(id, id, a.Resource) {
 			t.Fatalf("%q does not match itself", id)
 		}
 	})

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/url"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/awsname"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Defaults.
@@ -73,7 +76,7 @@ func WithRegions(primary string, replicas ...string) Option {
 		}
 		seen := map[string]bool{}
 		for _, r := range all {
-			if err := validRegion(r); err != nil {
+			if err := checkRegion(r); err != nil {
 				return err
 			}
 			if seen[r] {
@@ -93,7 +96,7 @@ func WithRegions(primary string, replicas ...string) Option {
 // be in the failover list, or New fails.
 func WithRegionEndpoint(region, endpoint string) Option {
 	return func(c *config) error {
-		if err := validRegion(region); err != nil {
+		if err := checkRegion(region); err != nil {
 			return err
 		}
 		if len(endpoint) > 2048 {
@@ -230,25 +233,11 @@ func WithoutBatch() Option {
 	return func(c *config) error { c.noBatch = true; return nil }
 }
 
-// validRegion accepts names that are safe in a host name: 1..32 characters
-// of lowercase letters, digits and hyphens, no leading, trailing or double
-// hyphen.
-func validRegion(r string) error {
-	ok := len(r) > 0 && len(r) <= 32 && r[0] != '-' && r[len(r)-1] != '-'
-	for i := 0; ok && i < len(r); i++ {
-		ch := r[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9':
-		case ch == '-' && r[i-1] != '-':
-		default:
-			ok = false
-		}
-	}
-	if !ok {
-		if len(r) > 40 {
-			r = r[:40] + "..."
-		}
-		return fmt.Errorf("awssm: invalid region name %q", r)
+// checkRegion applies the one region rule, awsname.CheckRegion, with the
+// error New has always given: one "awssm: " prefix and the name quoted.
+func checkRegion(r string) error {
+	if awsname.CheckRegion(r) != nil {
+		return fmt.Errorf("awssm: invalid region name %q", clip.String(r, 40))
 	}
 	return nil
 }

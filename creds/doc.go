@@ -1,6 +1,7 @@
 // Package creds holds typed credentials for the common shapes of secrets
-// kept in AWS Secrets Manager, and the naming convention
-// {environment}/{kind}/{service}.
+// (database, API key, OAuth client) and the naming convention
+// {environment}/{kind}/{service}. It does not fetch or cache secrets: a
+// secretcache.Cache does, and GetJSON decodes into these types.
 //
 // The structs decode with secretcache.GetJSON (or the Parse functions here):
 //

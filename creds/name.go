@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // Common kinds for the middle part of a secret name.
@@ -50,22 +51,17 @@ func MustName(environment, kind, service string) Name {
 
 // ParseName splits a secret name into its three parts. It fails with
 // secretcache.ErrInvalidRequest for a name that does not have exactly three
-// valid parts; an ARN is parsed by the name it holds. Oversized input fails
-// before it is split.
+// valid parts; an ARN is parsed by the name it holds. Input that is no valid
+// secret id (oversized, say) fails before it is split.
 func ParseName(s string) (Name, error) {
-	if len(s) > secretcache.MaxIDLength {
-		return Name{}, nameErr(fmt.Errorf("name is %d bytes, over the limit of %d", len(s), secretcache.MaxIDLength))
+	if err := secretcache.CheckID(s); err != nil {
+		return Name{}, nameErr(err)
 	}
 	if strings.HasPrefix(s, "arn:") {
-		i := strings.Index(s, ":secret:")
-		if i < 0 {
+		if _, ok := awsname.ParseARN(s); !ok {
 			return Name{}, nameErr(errors.New("ARN is not a Secrets Manager secret ARN"))
 		}
-		s = s[i+len(":secret:"):]
-		// AWS adds a hyphen and 6 random characters to the name in an ARN.
-		if j := len(s) - 7; j > 0 && s[j] == '-' {
-			s = s[:j]
-		}
+		s = awsname.NameOf(s)
 	}
 	parts := strings.Split(s, "/")
 	if len(parts) != 3 {

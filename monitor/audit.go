@@ -1,15 +1,18 @@
 package monitor
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync/atomic"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
-// AuditOption configures AuditHook.
-type AuditOption func(*auditConfig)
+// AuditOption configures AuditHook. An option that returns an error has
+// kept its default; AuditHook logs the error and goes on.
+type AuditOption func(*auditConfig) error
 
 type auditConfig struct {
 	level, problemLevel slog.Level
@@ -19,28 +22,31 @@ type auditConfig struct {
 
 // WithAuditLevel sets the level of records for hits and misses (default
 // slog.LevelInfo).
-func WithAuditLevel(l slog.Level) AuditOption { return func(c *auditConfig) { c.level = l } }
+func WithAuditLevel(l slog.Level) AuditOption {
+	return func(c *auditConfig) error { c.level = l; return nil }
+}
 
 // WithAuditProblemLevel sets the level of records for errors, stale reads
 // and fallbacks (default slog.LevelWarn).
 func WithAuditProblemLevel(l slog.Level) AuditOption {
-	return func(c *auditConfig) { c.problemLevel = l }
+	return func(c *auditConfig) error { c.problemLevel = l; return nil }
 }
 
 // WithAuditSampling logs one in n hits (the first, the n+1th, ...). Misses,
 // stale reads, fallbacks and errors are always logged. n <= 1 logs every hit
 // (the default).
 func WithAuditSampling(n int) AuditOption {
-	return func(c *auditConfig) { c.every = uint64(max(n, 1)) }
+	return func(c *auditConfig) error { c.every = uint64(max(n, 1)); return nil }
 }
 
 // WithAuditMessage sets the record message (default "secret read"). An empty
 // message keeps the default.
 func WithAuditMessage(msg string) AuditOption {
-	return func(c *auditConfig) {
+	return func(c *auditConfig) error {
 		if msg != "" {
 			c.msg = cleanText(msg, 256)
 		}
+		return nil
 	}
 }
 
@@ -93,11 +99,13 @@ func AuditAttrs(ctx context.Context) []slog.Attr {
 // cut to 2,048 bytes; the error text to 512 bytes.
 func AuditHook(logger *slog.Logger, opts ...AuditOption) func(context.Context, secretcache.ReadEvent) {
 	cfg := auditConfig{level: slog.LevelInfo, problemLevel: slog.LevelWarn, every: 1, msg: "secret read"}
+	var problems []error
 	for _, o := range opts {
 		if o != nil {
-			o(&cfg)
+			problems = append(problems, o(&cfg))
 		}
 	}
+	warnEach(cmp.Or(logger, slog.Default()), problems)
 	var hits atomic.Uint64
 	return func(ctx context.Context, ev secretcache.ReadEvent) {
 		if ctx == nil {
@@ -122,7 +130,7 @@ func AuditHook(logger *slog.Logger, opts ...AuditOption) func(context.Context, s
 		}
 		stage := ev.Ref.VersionStage
 		if stage == "" && ev.Ref.VersionID == "" {
-			stage = secretcache.DefaultStage
+			stage = awsname.StageCurrent
 		}
 		attrs := make([]slog.Attr, 0, 10)
 		attrs = append(attrs,

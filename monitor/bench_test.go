@@ -94,7 +94,7 @@ func BenchmarkMetricsHandler(b *testing.B) {
 func BenchmarkHealth(b *testing.B) {
 	c := benchCache(b, 1000)
 	m := monitor.New(c)
-	for i := range monitor.DefaultMaxSamples {
+	for i := range 1024 { // the default sample window (WithWindow)
 		m.ObserveCall("GetSecretValue", "us-east-1", time.Duration(i)*time.Microsecond, nil)
 	}
 	ctx := context.Background()

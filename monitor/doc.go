@@ -1,5 +1,9 @@
-// Package monitor lets operators see whether a secretcache.Cache is fresh,
-// what it saves and whether a region is down, in their own tools:
+// Package monitor shows how a secretcache.Cache is doing: Prometheus metrics,
+// health, statistics, a report and an audit log, as handlers to mount.
+// It listens on nothing, is not the home of the health words (package
+// health), and never sees a secret value.
+//
+// What it offers:
 //
 //   - Prometheus metrics: Collector reads the cache's statistics at scrape
 //     time (reads by outcome, refreshes by kind, backend calls and errors,
@@ -9,8 +13,9 @@
 //     Per-secret series are off unless WithPerSecretLabels(true).
 //   - Health: Health judges the cache (hit rate), the backend (success rate
 //     and latency percentiles over a sliding window), the circuit breakers
-//     and the components registered with RegisterComponent, and says
-//     healthy, degraded or unhealthy by the rules documented on Thresholds.
+//     and any health.Checker registered with RegisterChecker (or a check
+//     function with RegisterComponent), and says healthy, degraded or
+//     unhealthy by the rules documented on Thresholds.
 //   - CacheStats: the JSON of /secrets-cache-stats, in the shape of the
 //     Python "Enhanced AWS Secrets Manager" toolkit's endpoint.
 //   - Report: the same facts as text, with calls made against reads served,

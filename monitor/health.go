@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -12,31 +13,15 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/health"
 )
 
-// Health statuses, from best to worst.
+// Health statuses, from best to worst: the words of package health.
 const (
-	StatusHealthy   = "healthy"
-	StatusDegraded  = "degraded"
-	StatusUnhealthy = "unhealthy"
+	StatusHealthy   = health.Healthy
+	StatusDegraded  = health.Degraded
+	StatusUnhealthy = health.Unhealthy
 )
-
-func severity(s string) int {
-	switch s {
-	case StatusHealthy:
-		return 0
-	case StatusUnhealthy:
-		return 2
-	}
-	return 1
-}
-
-func worse(a, b string) string {
-	if severity(b) > severity(a) {
-		return b
-	}
-	return a
-}
 
 // Thresholds decide the health status. Rates are fractions (0.95 = 95 %).
 // A zero field means its default (so do a MinCalls below zero and a rate
@@ -77,14 +62,16 @@ func DefaultThresholds() Thresholds {
 		MinHitRate: 0.80, WarmReads: 100}
 }
 
-func (t Thresholds) withDefaults(c *config) Thresholds {
+// withDefaults returns t with its defaults filled in, and what it ignored.
+func (t Thresholds) withDefaults() (Thresholds, error) {
 	d := DefaultThresholds()
+	var errs []error
 	rate := func(name string, v *float64, def float64) {
 		switch {
 		case *v == 0:
 			*v = def
 		case math.IsNaN(*v) || *v > 1:
-			c.problem("invalid threshold %s ignored", name)
+			errs = append(errs, fmt.Errorf("invalid threshold %s ignored", name))
 			*v = def
 		}
 	}
@@ -100,15 +87,11 @@ func (t Thresholds) withDefaults(c *config) Thresholds {
 	if t.MaxLatencyP99 < 0 {
 		t.MaxLatencyP99 = 0
 	}
-	return t
+	return t, errors.Join(errs...)
 }
 
-// ComponentHealth is what a registered component check reports.
-type ComponentHealth struct {
-	Status  string         `json:"status"`            // "healthy", "degraded" or "unhealthy"
-	Message string         `json:"message,omitempty"` // short human text; never a secret value
-	Details map[string]any `json:"details,omitempty"` // JSON-encodable facts
-}
+// ComponentHealth is what a registered component reports: a health.Report.
+type ComponentHealth = health.Report
 
 // HealthStatus is the result of Health, and the body of the health handler.
 type HealthStatus struct {
@@ -173,24 +156,34 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 	}
 	if m == nil {
 		return HealthStatus{Status: StatusUnhealthy, Reasons: []string{"no monitor"},
-			Timestamp: time.Now().UTC(), Region: DefaultRegionUnknown, Components: map[string]ComponentHealth{}}
+			Timestamp: time.Now().UTC(), Region: unknown, Components: map[string]ComponentHealth{}}
 	}
 	now := m.now()
-	t := m.cfg.thresholds
 	h := HealthStatus{Status: StatusHealthy, Timestamp: now.UTC(), Components: map[string]ComponentHealth{},
 		Breakers: []BreakerHealth{}}
-	flag := func(status, format string, args ...any) {
-		h.Status = worse(h.Status, status)
-		h.Reasons = append(h.Reasons, fmt.Sprintf(format, args...))
-	}
+	d := m.judgeCache(&h, now)
+	m.judgeBackend(&h, now, d)
+	m.judgeBreakers(&h)
+	m.judgeComponents(ctx, &h)
+	return h
+}
 
-	// Cache.
+// flag makes h at least status, and says why.
+func (h *HealthStatus) flag(status, format string, args ...any) {
+	h.Status = health.Worse(h.Status, status)
+	h.Reasons = append(h.Reasons, fmt.Sprintf(format, args...))
+}
+
+// judgeCache fills h.Cache and returns the change of the cache's counters
+// over the window, which the backend judgement falls back on.
+func (m *Monitor) judgeCache(h *HealthStatus, now time.Time) snap {
+	t := m.cfg.thresholds
 	c := m.cache.Load()
 	var st secretcache.Stats
 	h.Cache.Status = StatusHealthy
 	if c == nil {
 		h.Cache.Status = StatusUnhealthy
-		flag(StatusUnhealthy, "no cache attached")
+		h.flag(StatusUnhealthy, "no cache attached")
 	} else {
 		st = c.Stats()
 	}
@@ -206,11 +199,16 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 	h.Cache.Warmed = d.reads >= t.WarmReads
 	if c != nil && h.Cache.Warmed && t.MinHitRate > 0 && float64(d.hits) < t.MinHitRate*float64(d.reads) {
 		h.Cache.Status = StatusDegraded
-		flag(StatusDegraded, "cache hit rate %.1f%% over the last %d reads is below %.1f%%",
+		h.flag(StatusDegraded, "cache hit rate %.1f%% over the last %d reads is below %.1f%%",
 			h.Cache.HitRatePercent, d.reads, 100*t.MinHitRate)
 	}
+	return d
+}
 
-	// Performance.
+// judgeBackend fills h.Perf from the calls ObserveCall saw in the window,
+// else from the cache's counters d.
+func (m *Monitor) judgeBackend(h *HealthStatus, now time.Time, d snap) {
+	t := m.cfg.thresholds
 	p := &h.Perf
 	p.Status = StatusHealthy
 	p.WindowSeconds = round(m.cfg.window.Seconds(), 3)
@@ -235,20 +233,22 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 		switch {
 		case t.UnhealthySuccessRate > 0 && ok < t.UnhealthySuccessRate*float64(p.Calls):
 			p.Status = StatusUnhealthy
-			flag(StatusUnhealthy, "backend success rate %.1f%% over %d calls is below %.1f%%",
+			h.flag(StatusUnhealthy, "backend success rate %.1f%% over %d calls is below %.1f%%",
 				p.SuccessRatePercent, p.Calls, 100*t.UnhealthySuccessRate)
 		case t.MinSuccessRate > 0 && ok < t.MinSuccessRate*float64(p.Calls):
 			p.Status = StatusDegraded
-			flag(StatusDegraded, "backend success rate %.1f%% over %d calls is below %.1f%%",
+			h.flag(StatusDegraded, "backend success rate %.1f%% over %d calls is below %.1f%%",
 				p.SuccessRatePercent, p.Calls, 100*t.MinSuccessRate)
 		}
 	}
 	if t.MaxLatencyP99 > 0 && p.Calls > 0 && p.Source == "observer" && ws.p99 > t.MaxLatencyP99 {
-		p.Status = worse(p.Status, StatusDegraded)
-		flag(StatusDegraded, "backend p99 latency %v is above %v", ws.p99, t.MaxLatencyP99)
+		p.Status = health.Worse(p.Status, StatusDegraded)
+		h.flag(StatusDegraded, "backend p99 latency %v is above %v", ws.p99, t.MaxLatencyP99)
 	}
+}
 
-	// Breakers.
+// judgeBreakers fills h.Breakers and h.Region from the source's breakers.
+func (m *Monitor) judgeBreakers(h *HealthStatus) {
 	bs := m.breakers()
 	h.Region = m.region(bs)
 	primary := m.primaryBreaker(bs)
@@ -258,22 +258,24 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 		switch {
 		case b.State == "open" && bh.Primary:
 			bh.Status = StatusUnhealthy
-			flag(StatusUnhealthy, "circuit breaker of primary region %s is open", b.Name)
+			h.flag(StatusUnhealthy, "circuit breaker of primary region %s is open", b.Name)
 		case b.State == "open":
 			bh.Status = StatusDegraded
-			flag(StatusDegraded, "circuit breaker of region %s is open", b.Name)
+			h.flag(StatusDegraded, "circuit breaker of region %s is open", b.Name)
 		case b.State == "half-open" && bh.Primary:
 			bh.Status = StatusDegraded
-			flag(StatusDegraded, "circuit breaker of primary region %s is half-open", b.Name)
+			h.flag(StatusDegraded, "circuit breaker of primary region %s is half-open", b.Name)
 		case b.State != "closed" && b.State != "half-open":
 			bh.Status = StatusDegraded
-			flag(StatusDegraded, "circuit breaker of region %s is in unknown state %q", b.Name, cleanLabel(b.State))
+			h.flag(StatusDegraded, "circuit breaker of region %s is in unknown state %q", b.Name, cleanLabel(b.State))
 		}
 		bh.State = cleanLabel(bh.State)
 		h.Breakers = append(h.Breakers, bh)
 	}
+}
 
-	// Components.
+// judgeComponents runs the registered checks into h.Components.
+func (m *Monitor) judgeComponents(ctx context.Context, h *HealthStatus) {
 	checks := m.runChecks(ctx)
 	for _, name := range slices.Sorted(maps.Keys(checks)) {
 		ch := checks[name]
@@ -281,14 +283,13 @@ func (m *Monitor) Health(ctx context.Context) HealthStatus {
 		switch ch.Status {
 		case StatusHealthy:
 		case StatusUnhealthy:
-			flag(StatusUnhealthy, "component %s is unhealthy", name)
+			h.flag(StatusUnhealthy, "component %s is unhealthy", name)
 		case StatusDegraded:
-			flag(StatusDegraded, "component %s is degraded", name)
+			h.flag(StatusDegraded, "component %s is degraded", name)
 		default:
-			flag(StatusDegraded, "component %s reported unknown status %q", name, ch.Status)
+			h.flag(StatusDegraded, "component %s reported unknown status %q", name, ch.Status)
 		}
 	}
-	return h
 }
 
 const maxDetailsBytes = 16 << 10
@@ -306,9 +307,9 @@ func (m *Monitor) runChecks(ctx context.Context) map[string]ComponentHealth {
 	var wg sync.WaitGroup
 	for _, name := range names {
 		m.compMu.RLock()
-		check := m.components[name]
+		checker := m.components[name]
 		m.compMu.RUnlock()
-		if check == nil {
+		if checker == nil {
 			continue
 		}
 		done := make(chan ComponentHealth, 1)
@@ -319,7 +320,7 @@ func (m *Monitor) runChecks(ctx context.Context) map[string]ComponentHealth {
 					done <- ComponentHealth{Status: StatusUnhealthy, Message: "check panicked"}
 				}
 			}()
-			done <- check(ctx)
+			done <- checker.CheckHealth(ctx)
 		}()
 		wg.Go(func() {
 			var ch ComponentHealth

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -13,18 +14,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/health"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
-// Defaults.
+// DefaultNamespace is the prefix of every metric name unless WithNamespace
+// says otherwise; exported so that a program's own metrics (the agent's)
+// sit under the same prefix.
+const DefaultNamespace = "secretcache"
+
 const (
-	DefaultNamespace      = "secretcache"
-	DefaultWindow         = 5 * time.Minute
-	DefaultMaxSamples     = 1024
-	DefaultCheckTimeout   = 2 * time.Second
-	DefaultPricePer10k    = 0.05 // US dollars per 10,000 Secrets Manager API calls
-	DefaultRegionUnknown  = "unknown"
-	maxLabelPairs         = 256 // distinct (operation, region) pairs in the latency histogram
-	maxLabelValue         = 128 // bytes of an operation or region label value
+	unknown               = "unknown" // the region, operation or breaker name when none is known
+	maxLabelPairs         = 256       // distinct (operation, region) pairs in the latency histogram
+	maxLabelValue         = 128       // bytes of an operation or region label value
 	maxComponentNameBytes = 128
 )
 
@@ -44,7 +46,7 @@ type Monitor struct {
 	snaps snapshots
 
 	compMu     sync.RWMutex
-	components map[string]func(context.Context) ComponentHealth
+	components map[string]health.Checker
 
 	coll     *collector
 	registry *prometheus.Registry
@@ -57,33 +59,28 @@ type obsPair struct {
 	byOutcome  map[string]prometheus.Observer
 }
 
-// Option configures a Monitor in New.
-type Option func(*config)
+// Option configures a Monitor in New. An option that returns an error has
+// kept its default; New logs the error and goes on.
+type Option func(*config) error
 
 type config struct {
-	region          string
-	thresholds      Thresholds
-	perSecret       bool
-	namespace       string
-	constLabels     prometheus.Labels
-	clock           secretcache.Clock
-	window          time.Duration
-	maxSamples      int
-	buckets         []float64
-	logger          *slog.Logger
-	price           float64
-	checkTimeout    time.Duration
-	degradedCode    int
-	optionProblems  []string
-	thresholdsGiven bool
+	region       string
+	thresholds   Thresholds
+	perSecret    bool
+	namespace    string
+	constLabels  prometheus.Labels
+	clock        secretcache.Clock
+	window       time.Duration
+	maxSamples   int
+	buckets      []float64
+	logger       *slog.Logger
+	price        float64 // US dollars per 10,000 API calls
+	checkTimeout time.Duration
+	degradedCode int
 }
 
 var metricNameRE = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
-func (c *config) problem(format string, args ...any) {
-	c.optionProblems = append(c.optionProblems, fmt.Sprintf(format, args...))
-}
 
 // WithRegion sets the region name shown in the statistics and the report
 // and, when the source's breakers mark none as primary, the breaker treated
@@ -91,14 +88,14 @@ func (c *config) problem(format string, args ...any) {
 // "unknown". A name longer than 128 bytes or with control characters is
 // cleaned (control characters dropped, cut to 128 bytes).
 func WithRegion(name string) Option {
-	return func(c *config) { c.region = cleanLabel(name) }
+	return func(c *config) error { c.region = cleanLabel(name); return nil }
 }
 
 // WithThresholds sets the rules that decide healthy, degraded and
 // unhealthy. A zero field keeps its default; see Thresholds. An invalid field
 // (a rate above 1 or NaN) is ignored, logged at Warn, and its default kept.
 func WithThresholds(t Thresholds) Option {
-	return func(c *config) { c.thresholds = t; c.thresholdsGiven = true }
+	return func(c *config) error { c.thresholds = t; return nil }
 }
 
 // WithPerSecretLabels turns on metrics labelled by secret name (entry age,
@@ -106,7 +103,7 @@ func WithThresholds(t Thresholds) Option {
 // default: secret names reveal the structure of a deployment, and each cached
 // version adds series.
 func WithPerSecretLabels(on bool) Option {
-	return func(c *config) { c.perSecret = on }
+	return func(c *config) error { c.perSecret = on; return nil }
 }
 
 // WithNamespace sets the prefix of every metric name (default "secretcache",
@@ -114,12 +111,12 @@ func WithPerSecretLabels(on bool) Option {
 // valid Prometheus metric name prefix is ignored (logged at Warn) and the
 // default kept.
 func WithNamespace(ns string) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if ns != "" && (!metricNameRE.MatchString(ns) || len(ns) > 64) {
-			c.problem("invalid metric namespace %q ignored", truncate(ns, 64))
-			return
+			return fmt.Errorf("invalid metric namespace %q ignored", clip.Cut(ns, 64))
 		}
 		c.namespace = ns
+		return nil
 	}
 }
 
@@ -128,10 +125,11 @@ func WithNamespace(ns string) Option {
 // names, reserved names ("__" prefix) and names the metrics use themselves are
 // ignored (logged at Warn); values are cleaned like other label values.
 func WithConstLabels(labels map[string]string) Option {
-	return func(c *config) {
+	return func(c *config) error {
+		var errs []error
 		for k, v := range labels {
 			if !labelNameRE.MatchString(k) || len(k) > 64 || len(k) >= 2 && k[:2] == "__" || reservedLabels[k] {
-				c.problem("invalid or reserved constant label name %q ignored", truncate(k, 64))
+				errs = append(errs, fmt.Errorf("invalid or reserved constant label name %q ignored", clip.Cut(k, 64)))
 				continue
 			}
 			if c.constLabels == nil {
@@ -139,6 +137,7 @@ func WithConstLabels(labels map[string]string) Option {
 			}
 			c.constLabels[k] = cleanLabel(v)
 		}
+		return errors.Join(errs...)
 	}
 }
 
@@ -148,12 +147,12 @@ var reservedLabels = map[string]bool{"outcome": true, "kind": true, "operation":
 // WithClock replaces the wall clock (for tests; share the cache's fake clock).
 // A nil clock is ignored.
 func WithClock(clk secretcache.Clock) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if clk == nil {
-			c.problem("nil clock ignored")
-			return
+			return errors.New("nil clock ignored")
 		}
 		c.clock = clk
+		return nil
 	}
 }
 
@@ -163,17 +162,19 @@ func WithClock(clk secretcache.Clock) Option {
 // oldest are dropped first). Values that are not positive are ignored; the
 // sample count is capped at 1,000,000.
 func WithWindow(d time.Duration, maxSamples int) Option {
-	return func(c *config) {
+	return func(c *config) error {
+		var errs []error
 		if d > 0 {
 			c.window = d
 		} else {
-			c.problem("non-positive window %v ignored", d)
+			errs = append(errs, fmt.Errorf("non-positive window %v ignored", d))
 		}
 		if maxSamples > 0 {
 			c.maxSamples = min(maxSamples, 1_000_000)
 		} else {
-			c.problem("non-positive sample count %d ignored", maxSamples)
+			errs = append(errs, fmt.Errorf("non-positive sample count %d ignored", maxSamples))
 		}
+		return errors.Join(errs...)
 	}
 }
 
@@ -182,7 +183,7 @@ func WithWindow(d time.Duration, maxSamples int) Option {
 // not finite, not positive or not increasing are rejected as a whole (logged,
 // default kept); at most 64 are accepted.
 func WithBuckets(bounds ...float64) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		ok := len(bounds) > 0 && len(bounds) <= 64
 		for i, b := range bounds {
 			if math.IsNaN(b) || math.IsInf(b, 0) || b <= 0 || (i > 0 && b <= bounds[i-1]) {
@@ -190,10 +191,10 @@ func WithBuckets(bounds ...float64) Option {
 			}
 		}
 		if !ok {
-			c.problem("invalid histogram buckets ignored")
-			return
+			return errors.New("invalid histogram buckets ignored")
 		}
 		c.buckets = append([]float64(nil), bounds...)
+		return nil
 	}
 }
 
@@ -201,10 +202,11 @@ func WithBuckets(bounds ...float64) Option {
 // option, a panicking component check). Default slog.Default(). Nil is
 // ignored.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if l != nil {
 			c.logger = l
 		}
+		return nil
 	}
 }
 
@@ -212,12 +214,12 @@ func WithLogger(l *slog.Logger) Option {
 // uses to estimate cost and saving (default 0.05). Negative, NaN or infinite
 // prices are ignored.
 func WithAPIPrice(dollarsPer10k float64) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if math.IsNaN(dollarsPer10k) || math.IsInf(dollarsPer10k, 0) || dollarsPer10k < 0 {
-			c.problem("invalid API price ignored")
-			return
+			return errors.New("invalid API price ignored")
 		}
 		c.price = dollarsPer10k
+		return nil
 	}
 }
 
@@ -225,12 +227,12 @@ func WithAPIPrice(dollarsPer10k float64) Option {
 // check (default 2 s). A check still running then is reported unhealthy
 // ("check timed out"). Non-positive values are ignored.
 func WithCheckTimeout(d time.Duration) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if d <= 0 {
-			c.problem("non-positive check timeout %v ignored", d)
-			return
+			return fmt.Errorf("non-positive check timeout %v ignored", d)
 		}
 		c.checkTimeout = d
+		return nil
 	}
 }
 
@@ -239,12 +241,12 @@ func WithCheckTimeout(d time.Duration) Option {
 // to keep degraded instances in a load balancer). Codes outside 200..599 are
 // ignored.
 func WithDegradedStatusCode(code int) Option {
-	return func(c *config) {
+	return func(c *config) error {
 		if code < 200 || code > 599 {
-			c.problem("invalid degraded status code %d ignored", code)
-			return
+			return fmt.Errorf("invalid degraded status code %d ignored", code)
 		}
 		c.degradedCode = code
+		return nil
 	}
 }
 
@@ -259,24 +261,23 @@ func (wallClock) Now() time.Time { return time.Now() }
 // their defaults kept. Nil options are skipped.
 func New(c *secretcache.Cache, opts ...Option) *Monitor {
 	cfg := config{
-		namespace: DefaultNamespace, clock: wallClock{}, window: DefaultWindow,
-		maxSamples: DefaultMaxSamples, buckets: prometheus.DefBuckets, price: DefaultPricePer10k,
-		checkTimeout: DefaultCheckTimeout, degradedCode: 503,
+		namespace: DefaultNamespace, clock: wallClock{}, window: 5 * time.Minute,
+		maxSamples: 1024, buckets: prometheus.DefBuckets, price: 0.05,
+		checkTimeout: 2 * time.Second, degradedCode: 503,
 	}
+	var problems []error
 	for _, o := range opts {
 		if o != nil {
-			o(&cfg)
+			problems = append(problems, o(&cfg))
 		}
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	cfg.thresholds = cfg.thresholds.withDefaults(&cfg)
-	for _, p := range cfg.optionProblems {
-		cfg.logger.Warn("secretcache/monitor: " + p)
-	}
-	m := &Monitor{cfg: cfg, obs: map[[2]string]*obsPair{},
-		components: map[string]func(context.Context) ComponentHealth{}}
+	var err error
+	cfg.thresholds, err = cfg.thresholds.withDefaults()
+	warnEach(cfg.logger, append(problems, err))
+	m := &Monitor{cfg: cfg, obs: map[[2]string]*obsPair{}, components: map[string]health.Checker{}}
 	m.cache.Store(c)
 	m.calls.init(cfg.maxSamples)
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -292,6 +293,18 @@ func New(c *secretcache.Cache, opts ...Option) *Monitor {
 	}
 	m.snaps.record(m.now(), m.counters())
 	return m
+}
+
+// warnEach logs every problem in errs, one record for each joined error,
+// so an operator reads one line per ignored setting.
+func warnEach(l *slog.Logger, errs []error) {
+	for _, err := range errs {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			warnEach(l, j.Unwrap())
+		} else if err != nil {
+			l.Warn("secretcache/monitor: " + err.Error())
+		}
+	}
 }
 
 // SetCache attaches (or replaces) the cache the monitor watches. It lets a
@@ -335,17 +348,16 @@ func snapOf(s secretcache.Stats) snap {
 		failures: min(failures, s.BackendCalls)}
 }
 
+// notFailures are the kinds (by KindName) that do not count against the
+// success rate: answers about the request rather than the backend (the
+// secret does not exist, is deleted, the request is malformed), and "", no
+// error.
+var notFailures = map[string]bool{"": true, secretcache.KindName(secretcache.ErrNotFound): true,
+	secretcache.KindName(secretcache.ErrDeleted): true, secretcache.KindName(secretcache.ErrInvalidRequest): true}
+
 // countsAsFailure reports whether a backend error of this kind counts
-// against the success rate. Answers that are about the request rather than
-// the backend (the secret does not exist, is deleted, the request is
-// malformed) do not.
-func countsAsFailure(kind string) bool {
-	switch kind {
-	case "", "not_found", "deleted", "invalid_request":
-		return false
-	}
-	return true
-}
+// against the success rate.
+func countsAsFailure(kind string) bool { return !notFailures[kind] }
 
 // ObserveCall records one backend API call: op is the operation
 // ("GetSecretValue", "BatchGetSecretValue"), region where it went, d how
@@ -386,7 +398,7 @@ func (m *Monitor) observer(op, region, outcome string) prometheus.Observer {
 				p = m.obs[key]
 			}
 			if p == nil {
-				p = &obsPair{op: labelOr(cleanLabel(key[0]), "unknown"), region: labelOr(cleanLabel(key[1]), "unknown"),
+				p = &obsPair{op: labelOr(cleanLabel(key[0]), unknown), region: labelOr(cleanLabel(key[1]), unknown),
 					byOutcome: map[string]prometheus.Observer{}}
 				m.obs[key] = p
 			}
@@ -418,30 +430,41 @@ func labelOr(s, def string) string {
 	return s
 }
 
-// RegisterComponent adds a named health check that Health runs and reports
-// under "components" (rotating database connections report there). A
-// component's "unhealthy" makes the whole status unhealthy, its "degraded"
-// (or any status other than "healthy") makes it at least degraded.
-// Registering a name again replaces its check; a nil check removes it. An
-// empty name, or one over 128 bytes or with control characters, is ignored
-// (logged at Warn). Checks get a context bounded by WithCheckTimeout; a
-// check that panics is reported unhealthy with the message "check
-// panicked" (the panic value is not shown: it could hold anything).
-func (m *Monitor) RegisterComponent(name string, check func(ctx context.Context) ComponentHealth) {
+// RegisterChecker adds a named component that Health checks and reports
+// under "components" (a rotate.Registry of database connections reports
+// there). A component's "unhealthy" makes the whole status unhealthy, its
+// "degraded" (or any status other than "healthy") makes it at least
+// degraded. Registering a name again replaces its checker; a nil checker
+// removes it. An empty name, or one over 128 bytes or with control
+// characters, is ignored (logged at Warn). Checks get a context bounded by
+// WithCheckTimeout; a check that panics is reported unhealthy with the
+// message "check panicked" (the panic value is not shown: it could hold
+// anything).
+func (m *Monitor) RegisterChecker(name string, c health.Checker) {
 	if m == nil {
 		return
 	}
 	if name == "" || len(name) > maxComponentNameBytes || cleanLabel(name) != name {
-		m.cfg.logger.Warn("secretcache/monitor: invalid component name ignored", "name", truncate(cleanLabel(name), 64))
+		m.cfg.logger.Warn("secretcache/monitor: invalid component name ignored", "name", clip.Cut(cleanLabel(name), 64))
 		return
 	}
 	m.compMu.Lock()
 	defer m.compMu.Unlock()
-	if check == nil {
+	if c == nil {
 		delete(m.components, name)
 		return
 	}
-	m.components[name] = check
+	m.components[name] = c
+}
+
+// RegisterComponent is RegisterChecker for a check function; a nil check
+// removes the name.
+func (m *Monitor) RegisterComponent(name string, check func(ctx context.Context) ComponentHealth) {
+	var c health.Checker
+	if check != nil {
+		c = health.CheckerFunc(check)
+	}
+	m.RegisterChecker(name, c)
 }
 
 func (m *Monitor) componentNames() []string {
@@ -466,7 +489,7 @@ func (m *Monitor) region(breakers []secretcache.BreakerState) string {
 			return cleanLabel(b.Name)
 		}
 	}
-	return DefaultRegionUnknown
+	return unknown
 }
 
 // breakers returns the breaker states of the cache's source, or nil.
@@ -492,7 +515,7 @@ func (m *Monitor) breakers() []secretcache.BreakerState {
 	seen := make(map[string]bool, len(out))
 	res := out[:0:0]
 	for _, b := range out {
-		b.Name = labelOr(cleanLabel(b.Name), "unknown")
+		b.Name = labelOr(cleanLabel(b.Name), unknown)
 		if seen[b.Name] {
 			continue
 		}

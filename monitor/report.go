@@ -37,58 +37,84 @@ func (m *Monitor) ReportContext(ctx context.Context) string {
 	} else {
 		cs = CacheStats{Region: h.Region, CacheEfficiency: CacheEfficiency{CacheStatus: CacheEmpty}}
 	}
-	price := m.cfg.price / 10000
+	var r report
+	r.line("secretcache monitoring report (%s, secretcache %s)", h.Timestamp.Format(time.RFC3339), secretcache.Version)
+	r.line("Status: %s", strings.ToUpper(h.Status))
+	for _, why := range h.Reasons {
+		r.line("  - %s", why)
+	}
+	r.line("Region: %s", h.Region)
+	r.line("")
+	r.cache(c != nil, st, cs)
+	r.line("")
+	r.reads(st, h.Cache, m.cfg.price)
+	r.line("")
+	r.backend(h.Perf, m.cfg.window)
+	r.line("")
+	r.breakers(h.Breakers)
+	r.line("")
+	r.components(h.Components)
+	return r.String()
+}
 
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...); b.WriteByte('\n') }
-	w("secretcache monitoring report (%s, secretcache %s)", h.Timestamp.Format(time.RFC3339), secretcache.Version)
-	w("Status: %s", strings.ToUpper(h.Status))
-	for _, r := range h.Reasons {
-		w("  - %s", r)
+// report is the text of ReportContext, one section per method.
+type report struct{ strings.Builder }
+
+func (r *report) line(format string, args ...any) {
+	fmt.Fprintf(r, format, args...)
+	r.WriteByte('\n')
+}
+
+func (r *report) cache(attached bool, st secretcache.Stats, cs CacheStats) {
+	r.line("Cache")
+	if !attached {
+		r.line("  no cache attached")
 	}
-	w("Region: %s", h.Region)
-	w("")
-	w("Cache")
-	if c == nil {
-		w("  no cache attached")
-	}
-	w("  %s in %s, %s; %.2f%% of capacity (max %d entries, %s)",
+	r.line("  %s in %s, %s; %.2f%% of capacity (max %d entries, %s)",
 		count(cs.CachedSecretsCount, "secret", "secrets"), count(cs.TotalCacheEntries, "entry", "entries"), bytesText(st.Bytes), cs.CacheEfficiency.CacheUtilizationPercent,
 		st.MaxEntries, bytesText(uint64(max(st.MaxBytes, 0))))
-	w("  entry age: oldest %.2fs, newest %.2fs, average %.2fs (%s)",
+	r.line("  entry age: oldest %.2fs, newest %.2fs, average %.2fs (%s)",
 		cs.OldestCacheAgeSeconds, cs.NewestCacheAgeSeconds, cs.CacheEfficiency.AvgCacheAgeSeconds, cs.CacheEfficiency.CacheStatus)
-	w("")
-	w("Reads and calls")
+}
+
+// reads is the section on reads served against calls made, priced at
+// pricePer10k dollars per 10,000 calls.
+func (r *report) reads(st secretcache.Stats, ch CacheHealth, pricePer10k float64) {
+	price := pricePer10k / 10000
+	r.line("Reads and calls")
 	reads := st.Reads()
-	w("  reads served: %d (%s, %d stale, %s; %s)", reads, count(st.Hits, "hit", "hits"), st.StaleHits,
+	r.line("  reads served: %d (%s, %d stale, %s; %s)", reads, count(st.Hits, "hit", "hits"), st.StaleHits,
 		count(st.Misses, "miss", "misses"), count(st.Fallbacks, "fallback", "fallbacks"))
-	w("  hit rate: %.2f%% since start, %.2f%% over the last %d reads", 100*st.HitRate, h.Cache.HitRatePercent, h.Cache.Reads)
-	w("  backend calls made: %d for %d reads served", st.BackendCalls, reads)
-	w("  calls saved: %d (%s)", st.CallsSaved, savedShare(st.CallsSaved, reads))
-	w("  estimated API cost: %s (%s at $%.2f per 10,000); saved %s", money(float64(st.BackendCalls)*price),
-		count(st.BackendCalls, "call", "calls"), m.cfg.price, money(float64(st.CallsSaved)*price))
-	w("  backend errors: %s", errorsText(st.BackendErrors))
-	w("  refreshes: %d ahead, %d on expiry, %d forced; %d version changes; %d evictions",
+	r.line("  hit rate: %.2f%% since start, %.2f%% over the last %d reads", 100*st.HitRate, ch.HitRatePercent, ch.Reads)
+	r.line("  backend calls made: %d for %d reads served", st.BackendCalls, reads)
+	r.line("  calls saved: %d (%s)", st.CallsSaved, savedShare(st.CallsSaved, reads))
+	r.line("  estimated API cost: %s (%s at $%.2f per 10,000); saved %s", money(float64(st.BackendCalls)*price),
+		count(st.BackendCalls, "call", "calls"), pricePer10k, money(float64(st.CallsSaved)*price))
+	r.line("  backend errors: %s", errorsText(st.BackendErrors))
+	r.line("  refreshes: %d ahead, %d on expiry, %d forced; %d version changes; %d evictions",
 		st.RefreshesAhead, st.RefreshesOnExpiry, st.RefreshesForced, st.VersionChanges, st.Evictions)
-	w("")
-	p := h.Perf
-	w("Backend performance (%s, last %s)", p.Status, m.cfg.window)
+}
+
+func (r *report) backend(p PerformanceHealth, window time.Duration) {
+	r.line("Backend performance (%s, last %s)", p.Status, window)
 	switch p.Source {
 	case "none":
-		w("  no backend calls in the window")
+		r.line("  no backend calls in the window")
 	case "cache":
-		w("  %s, %d failed, success rate %.2f%% (latency unknown: pass ObserveCall to the source)",
+		r.line("  %s, %d failed, success rate %.2f%% (latency unknown: pass ObserveCall to the source)",
 			count(p.Calls, "call", "calls"), p.Failures, p.SuccessRatePercent)
 	default:
-		w("  %s, %d failed, success rate %.2f%%", count(p.Calls, "call", "calls"), p.Failures, p.SuccessRatePercent)
-		w("  latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", p.LatencyMs.P50, p.LatencyMs.P95, p.LatencyMs.P99)
+		r.line("  %s, %d failed, success rate %.2f%%", count(p.Calls, "call", "calls"), p.Failures, p.SuccessRatePercent)
+		r.line("  latency p50 %.1f ms, p95 %.1f ms, p99 %.1f ms", p.LatencyMs.P50, p.LatencyMs.P95, p.LatencyMs.P99)
 	}
-	w("")
-	w("Circuit breakers")
-	if len(h.Breakers) == 0 {
-		w("  none reported by the source")
+}
+
+func (r *report) breakers(bs []BreakerHealth) {
+	r.line("Circuit breakers")
+	if len(bs) == 0 {
+		r.line("  none reported by the source")
 	}
-	for _, br := range h.Breakers {
+	for _, br := range bs {
 		role := ""
 		if br.Primary {
 			role = " (primary)"
@@ -100,22 +126,23 @@ func (m *Monitor) ReportContext(ctx context.Context) string {
 		if !br.Since.IsZero() {
 			line += ", since " + br.Since.UTC().Format(time.RFC3339)
 		}
-		w("%s", line)
+		r.line("%s", line)
 	}
-	w("")
-	w("Components")
-	if len(h.Components) == 0 {
-		w("  none registered")
+}
+
+func (r *report) components(cs map[string]ComponentHealth) {
+	r.line("Components")
+	if len(cs) == 0 {
+		r.line("  none registered")
 	}
-	for _, name := range slices.Sorted(maps.Keys(h.Components)) {
-		ch := h.Components[name]
+	for _, name := range slices.Sorted(maps.Keys(cs)) {
+		ch := cs[name]
 		line := fmt.Sprintf("  %s: %s", name, ch.Status)
 		if ch.Message != "" {
 			line += " - " + ch.Message
 		}
-		w("%s", line)
+		r.line("%s", line)
 	}
-	return b.String()
 }
 
 func count[N int | uint64](n N, one, many string) string {

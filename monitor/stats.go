@@ -63,7 +63,7 @@ func CacheStatusFor(entries int, avg time.Duration) string {
 // the region.
 func (m *Monitor) CacheStats() CacheStats {
 	if m == nil {
-		return CacheStats{Region: DefaultRegionUnknown, CacheEfficiency: CacheEfficiency{CacheStatus: CacheEmpty}}
+		return CacheStats{Region: unknown, CacheEfficiency: CacheEfficiency{CacheStatus: CacheEmpty}}
 	}
 	c := m.cache.Load()
 	out := CacheStats{Region: m.region(m.breakers())}

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // callSample is one backend call seen by ObserveCall.
@@ -131,16 +133,12 @@ func (s *snapshots) delta(now time.Time, window time.Duration, cur snap) snap {
 
 // cleanLabel makes s safe as a label value or a line of text: invalid UTF-8
 // and control characters are dropped and the result cut to 128 bytes.
-func cleanLabel(s string) string { return truncate(printable(s, maxLabelValue), maxLabelValue) }
+func cleanLabel(s string) string { return clip.Cut(printable(s, maxLabelValue), maxLabelValue) }
 
 // cleanText is cleanLabel for longer free text (component messages, error
 // texts): up to n bytes, control characters dropped, "..." where cut.
 func cleanText(s string, n int) string {
-	s = printable(s, n)
-	if len(s) > n {
-		return truncate(s, n) + "..."
-	}
-	return s
+	return clip.String(printable(s, n), n)
 }
 
 // printable drops invalid UTF-8 and control characters from the first 4n
@@ -155,15 +153,4 @@ func printable(s string, n int) string {
 		}
 		return r
 	}, strings.ToValidUTF8(s, ""))
-}
-
-// truncate cuts s to at most n bytes at a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

@@ -1,12 +1,16 @@
 package rotate
 
-import "time"
+import (
+	"time"
 
-// Health statuses, the same words as the monitor package uses.
+	"github.com/secretcache/secretcache/health"
+)
+
+// Health statuses: the words of package health.
 const (
-	StatusHealthy   = "healthy"
-	StatusDegraded  = "degraded"
-	StatusUnhealthy = "unhealthy"
+	StatusHealthy   = health.Healthy
+	StatusDegraded  = health.Degraded
+	StatusUnhealthy = health.Unhealthy
 )
 
 // Health is a snapshot of one rotating resource. It holds metadata only,

@@ -3,32 +3,35 @@ package rotate
 import (
 	"context"
 
-	"github.com/secretcache/secretcache/monitor"
+	"github.com/secretcache/secretcache/health"
 )
 
 // DefaultComponent is the component name RegisterWith uses for "".
 const DefaultComponent = "rotating_resources"
 
-// ComponentCheck returns Check as a monitor component check: the registry's
-// status, message and one detail per resource (its Health).
-func (g *Registry) ComponentCheck() func(context.Context) monitor.ComponentHealth {
-	return func(ctx context.Context) monitor.ComponentHealth {
-		status, message, details := g.Check(ctx)
-		return monitor.ComponentHealth{Status: status, Message: message, Details: details}
-	}
+var _ health.Checker = (*Registry)(nil)
+
+// CheckHealth makes a Registry a health.Checker: Check's status and message,
+// and one detail per resource (its Health).
+func (g *Registry) CheckHealth(ctx context.Context) health.Report {
+	status, message, details := g.Check(ctx)
+	return health.Report{Status: status, Message: message, Details: details}
 }
 
-// RegisterWith reports the registry in m's health (and its health endpoint)
-// as the component name (DefaultComponent when empty): a degraded resource
-// makes the service degraded, one without a resource makes it unhealthy.
-// It does nothing for a nil monitor; a name the monitor refuses (over 128
-// bytes, control characters) is logged and ignored by it.
-func (g *Registry) RegisterWith(m *monitor.Monitor, name string) {
+// RegisterWith reports the registry in m's health (a *monitor.Monitor's,
+// and so its health endpoint) as the component name (DefaultComponent when
+// empty): a degraded resource makes the service degraded, one without a
+// resource makes it unhealthy. It does nothing for a nil m; a name the
+// monitor refuses (over 128 bytes, control characters) is logged and
+// ignored by it.
+func (g *Registry) RegisterWith(m interface {
+	RegisterChecker(name string, c health.Checker)
+}, name string) {
 	if m == nil {
 		return
 	}
 	if name == "" {
 		name = DefaultComponent
 	}
-	m.RegisterComponent(name, g.ComponentCheck())
+	m.RegisterChecker(name, g)
 }

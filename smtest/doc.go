@@ -1,5 +1,7 @@
 // Package smtest is an in-process fake of AWS Secrets Manager for tests and
-// local development, in the spirit of cloud.google.com/go/pubsub/pstest.
+// local development, in the spirit of cloud.google.com/go/pubsub/pstest. It
+// is not a place to keep secrets: it checks no signature, evaluates no
+// policy and keeps everything in memory.
 //
 // NewServer starts a real HTTP server on 127.0.0.1 that speaks the AWS JSON
 // 1.1 protocol exactly as the AWS SDKs do (POST /, X-Amz-Target:

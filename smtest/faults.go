@@ -68,40 +68,40 @@ type faultState struct {
 // operation. When several faults match a request, the most specific one
 // applies: (region, op), then (region, ""), then ("", op), then ("", "").
 // Faults can be set and cleared while requests are running.
-func (s *Server) SetFault(region, op string, f Fault) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
+func (srv *Server) SetFault(region, op string, f Fault) {
+	srv.fmu.Lock()
+	defer srv.fmu.Unlock()
 	burst := f.RatePerSecond
 	if burst < 1 {
 		burst = 1
 	}
-	s.faults[opKey{region, op}] = &faultState{f: f, remaining: f.Count, tokens: burst, last: time.Now()}
+	srv.faults[opKey{region, op}] = &faultState{f: f, remaining: f.Count, tokens: burst, last: time.Now()}
 }
 
 // ClearFault removes the fault set for exactly (region, op).
-func (s *Server) ClearFault(region, op string) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	delete(s.faults, opKey{region, op})
+func (srv *Server) ClearFault(region, op string) {
+	srv.fmu.Lock()
+	defer srv.fmu.Unlock()
+	delete(srv.faults, opKey{region, op})
 }
 
 // ClearFaults removes every fault.
-func (s *Server) ClearFaults() {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	clear(s.faults)
+func (srv *Server) ClearFaults() {
+	srv.fmu.Lock()
+	defer srv.fmu.Unlock()
+	clear(srv.faults)
 }
 
 // takeFault finds the fault for a request, consumes one use of a Count
 // fault and decides the rate limit. throttled reports that the rate was
 // exceeded.
-func (s *Server) takeFault(region, op string) (f Fault, throttled, ok bool) {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
+func (srv *Server) takeFault(region, op string) (f Fault, throttled, ok bool) {
+	srv.fmu.Lock()
+	defer srv.fmu.Unlock()
 	var fs *faultState
 	var key opKey
 	for _, k := range []opKey{{region, op}, {region, ""}, {"", op}, {"", ""}} {
-		if x := s.faults[k]; x != nil {
+		if x := srv.faults[k]; x != nil {
 			fs, key = x, k
 			break
 		}
@@ -112,7 +112,7 @@ func (s *Server) takeFault(region, op string) (f Fault, throttled, ok bool) {
 	if fs.f.Count > 0 {
 		fs.remaining--
 		if fs.remaining <= 0 {
-			delete(s.faults, key)
+			delete(srv.faults, key)
 		}
 	}
 	if fs.f.RatePerSecond > 0 {
@@ -132,8 +132,8 @@ func (s *Server) takeFault(region, op string) (f Fault, throttled, ok bool) {
 // applyFault applies the fault matching the request, if any. handled
 // reports that the request was answered (or dropped) and must not run;
 // rewrite is the fault's Rewrite, for the answer of a request that runs.
-func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op string) (status int, rewrite func(string, map[string]any), handled bool) {
-	f, throttled, ok := s.takeFault(region, op)
+func (srv *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op string) (status int, rewrite func(string, map[string]any), handled bool) {
+	f, throttled, ok := srv.takeFault(region, op)
 	if !ok {
 		return 0, nil, false
 	}
@@ -145,7 +145,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op s
 		case <-ctx.Done():
 			t.Stop()
 			abort()
-		case <-s.closed:
+		case <-srv.closed:
 			t.Stop()
 			abort()
 		}
@@ -157,7 +157,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, region, op s
 	if f.Blackhole {
 		select {
 		case <-ctx.Done():
-		case <-s.closed:
+		case <-srv.closed:
 		}
 		abort()
 	}

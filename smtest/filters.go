@@ -16,6 +16,12 @@ import (
 
 var filterKeys = []string{"description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all"}
 
+// filterIn is one filter of a request.
+type filterIn struct {
+	Key    *string
+	Values []string
+}
+
 func checkFilters(filters []filterIn) error {
 	if len(filters) > 10 {
 		return errTooLong("filters", 10)

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // The Go helpers below run the same code as the API operations (same
@@ -19,9 +21,9 @@ import (
 // default region.
 
 // call runs an operation in-process and emits its change events.
-func call[T any](s *Server, ctx context.Context, region string, fn func(*Server, context.Context, string, *T) (any, []ChangeEvent, error), in *T) (obj, error) {
-	out, evs, err := fn(s, ctx, s.resolveRegion(region), in)
-	s.emit(evs)
+func call[T any](srv *Server, ctx context.Context, region string, fn func(*Server, context.Context, string, *T) (any, []ChangeEvent, error), in *T) (obj, error) {
+	out, evs, err := fn(srv, ctx, srv.resolveRegion(region), in)
+	srv.emit(evs)
 	if err != nil {
 		return nil, err
 	}
@@ -36,33 +38,33 @@ func outString(o obj, k string) string {
 
 // CreateSecret creates a secret holding a string value as its first version
 // (AWSCURRENT) and returns its ARN.
-func (s *Server) CreateSecret(region, name, value string) (arn string, err error) {
-	o, err := call(s, context.Background(), region, (*Server).opCreateSecret, &createSecretIn{Name: &name, SecretString: &value})
+func (srv *Server) CreateSecret(region, name, value string) (arn string, err error) {
+	o, err := call(srv, context.Background(), region, (*Server).opCreateSecret, &createSecretIn{Name: &name, SecretString: &value})
 	return outString(o, "ARN"), err
 }
 
 // CreateBinarySecret creates a secret holding a binary value as its first
 // version (AWSCURRENT) and returns its ARN.
-func (s *Server) CreateBinarySecret(region, name string, value []byte) (arn string, err error) {
+func (srv *Server) CreateBinarySecret(region, name string, value []byte) (arn string, err error) {
 	if value == nil {
 		value = []byte{}
 	}
-	o, err := call(s, context.Background(), region, (*Server).opCreateSecret, &createSecretIn{Name: &name, SecretBinary: value})
+	o, err := call(srv, context.Background(), region, (*Server).opCreateSecret, &createSecretIn{Name: &name, SecretBinary: value})
 	return outString(o, "ARN"), err
 }
 
 // PutSecretValue adds a new string version to a secret (by name or ARN)
 // with the given staging labels (default AWSCURRENT) and returns its
 // VersionId.
-func (s *Server) PutSecretValue(region, name, value string, stages ...string) (versionID string, err error) {
-	return s.PutSecretValueWithToken(region, name, "", value, stages...)
+func (srv *Server) PutSecretValue(region, name, value string, stages ...string) (versionID string, err error) {
+	return srv.PutSecretValueWithToken(region, name, "", value, stages...)
 }
 
 // PutSecretValueWithToken is PutSecretValue with an explicit
 // ClientRequestToken (the new VersionId; "" generates one), e.g. for the
 // createSecret step of a RotationFunc. The same token with the same value
 // is a no-op; with another value it fails with ResourceExistsException.
-func (s *Server) PutSecretValueWithToken(region, name, token, value string, stages ...string) (versionID string, err error) {
+func (srv *Server) PutSecretValueWithToken(region, name, token, value string, stages ...string) (versionID string, err error) {
 	in := &putSecretValueIn{SecretId: &name, SecretString: &value}
 	if token != "" {
 		in.ClientRequestToken = &token
@@ -70,13 +72,13 @@ func (s *Server) PutSecretValueWithToken(region, name, token, value string, stag
 	if len(stages) > 0 {
 		in.VersionStages = stages
 	}
-	o, err := call(s, context.Background(), region, (*Server).opPutSecretValue, in)
+	o, err := call(srv, context.Background(), region, (*Server).opPutSecretValue, in)
 	return outString(o, "VersionId"), err
 }
 
 // UpdateStage moves a staging label as UpdateSecretVersionStage does:
 // moveToVersionID and removeFromVersionID may each be "" (absent).
-func (s *Server) UpdateStage(region, name, stage, moveToVersionID, removeFromVersionID string) error {
+func (srv *Server) UpdateStage(region, name, stage, moveToVersionID, removeFromVersionID string) error {
 	in := &updateStageIn{SecretId: &name, VersionStage: &stage}
 	if moveToVersionID != "" {
 		in.MoveToVersionId = &moveToVersionID
@@ -84,24 +86,24 @@ func (s *Server) UpdateStage(region, name, stage, moveToVersionID, removeFromVer
 	if removeFromVersionID != "" {
 		in.RemoveFromVersionId = &removeFromVersionID
 	}
-	_, err := call(s, context.Background(), region, (*Server).opUpdateSecretVersionStage, in)
+	_, err := call(srv, context.Background(), region, (*Server).opUpdateSecretVersionStage, in)
 	return err
 }
 
 // DeleteSecret deletes a secret: at once with force, else scheduled for
 // deletion after the default 30-day recovery window (see RestoreSecret).
-func (s *Server) DeleteSecret(region, name string, force bool) error {
+func (srv *Server) DeleteSecret(region, name string, force bool) error {
 	in := &deleteSecretIn{SecretId: &name}
 	if force {
 		in.ForceDeleteWithoutRecovery = &force
 	}
-	_, err := call(s, context.Background(), region, (*Server).opDeleteSecret, in)
+	_, err := call(srv, context.Background(), region, (*Server).opDeleteSecret, in)
 	return err
 }
 
 // RestoreSecret cancels the scheduled deletion of a secret.
-func (s *Server) RestoreSecret(region, name string) error {
-	_, err := call(s, context.Background(), region, (*Server).opRestoreSecret, &secretIDIn{SecretId: &name})
+func (srv *Server) RestoreSecret(region, name string) error {
+	_, err := call(srv, context.Background(), region, (*Server).opRestoreSecret, &secretIDIn{SecretId: &name})
 	return err
 }
 
@@ -109,20 +111,20 @@ func (s *Server) RestoreSecret(region, name string) error {
 // to toRegions as read-only replicas, like ReplicateSecretToRegions. A
 // region where the name is taken gets a Failed replication status, not an
 // error.
-func (s *Server) Replicate(name, fromRegion string, toRegions ...string) error {
+func (srv *Server) Replicate(name, fromRegion string, toRegions ...string) error {
 	in := &replicateIn{SecretId: &name}
 	for _, r := range toRegions {
 		in.AddReplicaRegions = append(in.AddReplicaRegions, replicaRegionIn{Region: &r})
 	}
-	_, err := call(s, context.Background(), fromRegion, (*Server).opReplicateSecretToRegions, in)
+	_, err := call(srv, context.Background(), fromRegion, (*Server).opReplicateSecretToRegions, in)
 	return err
 }
 
 // Rotate rotates a secret as RotateSecret with RotateImmediately does,
 // running the RotationFunc (or the built-in rotation) in the four steps,
 // and returns the new VersionId, now AWSCURRENT.
-func (s *Server) Rotate(ctx context.Context, region, name string) (newVersionID string, err error) {
-	o, err := call(s, ctx, region, (*Server).opRotateSecret, &rotateIn{SecretId: &name})
+func (srv *Server) Rotate(ctx context.Context, region, name string) (newVersionID string, err error) {
+	o, err := call(srv, ctx, region, (*Server).opRotateSecret, &rotateIn{SecretId: &name})
 	return outString(o, "VersionId"), err
 }
 
@@ -166,10 +168,10 @@ func (si SecretInfo) Stage(stage string) string {
 
 // Secret returns a snapshot of a secret found by name, full ARN or partial
 // ARN, including secrets scheduled for deletion.
-func (s *Server) Secret(region, nameOrARN string) (SecretInfo, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec := s.lookup(s.resolveRegion(region), nameOrARN)
+func (srv *Server) Secret(region, nameOrARN string) (SecretInfo, bool) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	sec := srv.lookup(srv.resolveRegion(region), nameOrARN)
 	if sec == nil {
 		return SecretInfo{}, false
 	}
@@ -207,13 +209,13 @@ func (s *Server) Secret(region, nameOrARN string) (SecretInfo, bool) {
 // AWSCURRENT); a binary value is returned as a string of its bytes. It
 // does not count as an access and also reads secrets scheduled for
 // deletion.
-func (s *Server) Value(region, nameOrARN, stage string) (string, bool) {
+func (srv *Server) Value(region, nameOrARN, stage string) (string, bool) {
 	if stage == "" {
-		stage = stageCurrent
+		stage = awsname.StageCurrent
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec := s.lookup(s.resolveRegion(region), nameOrARN)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	sec := srv.lookup(srv.resolveRegion(region), nameOrARN)
 	if sec == nil {
 		return "", false
 	}
@@ -233,18 +235,18 @@ func (s *Server) Value(region, nameOrARN, stage string) (string, bool) {
 // version if its value differs. Nothing is loaded if the document is
 // invalid. Errors are *SeedError values naming the secret, and for JSON
 // syntax errors the line and column, never a value.
-func (s *Server) LoadJSON(region string, data []byte) error {
-	return s.loadJSON(region, data, "")
+func (srv *Server) LoadJSON(region string, data []byte) error {
+	return srv.loadJSON(region, data, "")
 }
 
 // LoadFile is LoadJSON on the contents of the file at path; its errors
 // (*SeedError) also name the file.
-func (s *Server) LoadFile(region, path string) error {
+func (srv *Server) LoadFile(region, path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return &SeedError{File: path, Err: errors.Unwrap(err)}
 	}
-	return s.loadJSON(region, data, path)
+	return srv.loadJSON(region, data, path)
 }
 
 // SeedError is an error of LoadJSON or LoadFile. It names the file (if
@@ -283,7 +285,7 @@ func (e *SeedError) Unwrap() error { return e.Err }
 
 const seedShape = `the seed must be a JSON object mapping secret names to a string or an object, such as {"app/db": {"password": "..."}, "app/key": "..."}`
 
-func (s *Server) loadJSON(region string, data []byte, file string) error {
+func (srv *Server) loadJSON(region string, data []byte, file string) error {
 	fail := func(name string, err error) error { return &SeedError{File: file, Secret: name, Err: err} }
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil {
@@ -330,16 +332,16 @@ func (s *Server) loadJSON(region string, data []byte, file string) error {
 	sort.Strings(names)
 	for _, name := range names {
 		value := values[name]
-		if cur, ok := s.Value(region, name, stageCurrent); ok && cur == value {
+		if cur, ok := srv.Value(region, name, awsname.StageCurrent); ok && cur == value {
 			continue
 		}
-		if _, ok := s.Secret(region, name); ok {
-			if _, err := s.PutSecretValue(region, name, value); err != nil {
+		if _, ok := srv.Secret(region, name); ok {
+			if _, err := srv.PutSecretValue(region, name, value); err != nil {
 				return fail(name, err)
 			}
 			continue
 		}
-		if _, err := s.CreateSecret(region, name, value); err != nil {
+		if _, err := srv.CreateSecret(region, name, value); err != nil {
 			return fail(name, err)
 		}
 	}
@@ -372,18 +374,18 @@ func lineCol(data []byte, off int64) (line, col int) {
 
 // Reset deletes every secret in every region. Faults, counters, hooks and
 // the rotation function are kept.
-func (s *Server) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.regions)
+func (srv *Server) Reset() {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	clear(srv.regions)
 }
 
 // Regions lists the regions that hold at least one secret, sorted.
-func (s *Server) Regions() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (srv *Server) Regions() []string {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
 	var out []string
-	for name, r := range s.regions {
+	for name, r := range srv.regions {
 		if len(r.secrets) > 0 {
 			out = append(out, name)
 		}

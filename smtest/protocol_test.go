@@ -34,9 +34,9 @@ func slogJSON(w io.Writer) *slog.Logger {
 }
 
 // raw sends a request by hand and returns the status and decoded body.
-func raw(t *testing.T, s *Server, target, auth string, body []byte) (int, map[string]any) {
+func raw(t *testing.T, srv *Server, target, auth string, body []byte) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +144,11 @@ func TestRegionFromSignature(t *testing.T) {
 }
 
 // regionOf tells where the test above expects a secret.
-func (s *Server) regionOf(name string) string {
+func (srv *Server) regionOf(name string) string {
 	if name == "signed" {
 		return "ap-northeast-1"
 	}
-	return s.cfg.region
+	return srv.cfg.region
 }
 
 func TestServeHTTPDirect(t *testing.T) {

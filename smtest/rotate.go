@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 // RotationStep is one call of the rotation function, as Secrets Manager
@@ -42,19 +44,19 @@ var rotationSteps = []string{"createSecret", "setSecret", "testSecret", "finishS
 // random 32-character password as the pending version (for a JSON object
 // value with a "password" member, only that member changes; a binary value
 // gets 32 random bytes).
-func (s *Server) SetRotationFunc(fn RotationFunc) {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	s.rotFn = fn
+func (srv *Server) SetRotationFunc(fn RotationFunc) {
+	srv.rmu.Lock()
+	defer srv.rmu.Unlock()
+	srv.rotFn = fn
 }
 
-func (s *Server) rotationFunc() RotationFunc {
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	if s.rotFn != nil {
-		return s.rotFn
+func (srv *Server) rotationFunc() RotationFunc {
+	srv.rmu.Lock()
+	defer srv.rmu.Unlock()
+	if srv.rotFn != nil {
+		return srv.rotFn
 	}
-	return s.defaultRotation
+	return srv.defaultRotation
 }
 
 type rotateIn struct {
@@ -74,38 +76,78 @@ func errRotationInProgress() *APIError {
 }
 
 func (srv *Server) opRotateSecret(ctx context.Context, region string, in *rotateIn) (any, []ChangeEvent, error) {
-	if _, err := requireID("secretId", in.SecretId); err != nil {
+	if err := checkRotate(in); err != nil {
 		return nil, nil, err
+	}
+	rot, err := srv.startRotation(region, in)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		srv.mu.Lock()
+		rot.s.rotating = false
+		srv.mu.Unlock()
+	}()
+	steps := rotationSteps
+	if in.RotateImmediately != nil && !*in.RotateImmediately {
+		// Without immediate rotation AWS only tests the configuration.
+		steps = []string{"testSecret"}
+	}
+	if err := srv.runRotation(ctx, rot, steps); err != nil {
+		return nil, nil, err
+	}
+	out := obj{"ARN": rot.arn, "Name": rot.name, "VersionId": rot.token}
+	if len(steps) == 1 {
+		return out, nil, nil
+	}
+	evs, err := srv.finishRotation(rot)
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, evs, nil
+}
+
+// checkRotate checks a RotateSecret request before any lock is taken.
+func checkRotate(in *rotateIn) error {
+	if _, err := requireID("secretId", in.SecretId); err != nil {
+		return err
 	}
 	if err := checkToken(in.ClientRequestToken); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if in.RotationLambdaARN != nil && len(*in.RotationLambdaARN) > 2048 {
-		return nil, nil, errTooLong("rotationLambdaARN", 2048)
+		return errTooLong("rotationLambdaARN", 2048)
 	}
 	if r := in.RotationRules; r != nil && r.AutomaticallyAfterDays != nil && (*r.AutomaticallyAfterDays < 1 || *r.AutomaticallyAfterDays > 1000) {
-		return nil, nil, errRange("rotationRules.automaticallyAfterDays", 1, 1000)
+		return errRange("rotationRules.automaticallyAfterDays", 1, 1000)
 	}
+	return nil
+}
 
+// rotation is one RotateSecret under way.
+type rotation struct {
+	s                        *secret
+	region, arn, name, token string // token: the VersionId of the new version
+}
+
+// startRotation stores the rotation settings of the request and marks the
+// secret as rotating, or refuses while another rotation is under way or
+// left a pending version behind (unless the request names that version).
+func (srv *Server) startRotation(region string, in *rotateIn) (*rotation, error) {
 	srv.mu.Lock()
+	defer srv.mu.Unlock()
 	s, err := srv.findWritable(region, in.SecretId)
 	if err != nil {
-		srv.mu.Unlock()
-		return nil, nil, err
-	}
-	if s.rotating {
-		srv.mu.Unlock()
-		return nil, nil, errRotationInProgress()
+		return nil, err
 	}
 	token := str(in.ClientRequestToken)
-	if p := s.versionWith(stagePending); p != nil && !slices.Contains(p.stages, stageCurrent) && p.id != token {
-		srv.mu.Unlock()
-		return nil, nil, errRotationInProgress()
+	if p := s.versionWith(awsname.StagePending); s.rotating ||
+		p != nil && !slices.Contains(p.stages, awsname.StageCurrent) && p.id != token {
+		return nil, errRotationInProgress()
 	}
 	if token == "" {
 		token = newUUID()
 	}
-	now := srv.now()
 	s.rotationRequested = true
 	s.rotationEnabled = true
 	if in.RotationLambdaARN != nil {
@@ -114,57 +156,51 @@ func (srv *Server) opRotateSecret(ctx context.Context, region string, in *rotate
 	if r := in.RotationRules; r != nil {
 		s.rules = &rotationRules{days: r.AutomaticallyAfterDays, duration: r.Duration, schedule: r.ScheduleExpression}
 		if r.AutomaticallyAfterDays != nil {
-			s.nextRotation = now.Add(time.Duration(*r.AutomaticallyAfterDays) * 24 * time.Hour)
+			s.nextRotation = srv.now().Add(time.Duration(*r.AutomaticallyAfterDays) * 24 * time.Hour)
 		}
 	}
 	s.rotating = true
-	arn, name := s.arn, s.name
-	srv.mu.Unlock()
-	defer func() {
-		srv.mu.Lock()
-		s.rotating = false
-		srv.mu.Unlock()
-	}()
+	return &rotation{s: s, region: region, arn: s.arn, name: s.name, token: token}, nil
+}
 
-	steps := rotationSteps
-	if in.RotateImmediately != nil && !*in.RotateImmediately {
-		// Without immediate rotation AWS only tests the configuration.
-		steps = []string{"testSecret"}
-	}
+// runRotation calls the rotation function for each step, without the lock,
+// and checks that createSecret stored the pending version.
+func (srv *Server) runRotation(ctx context.Context, rot *rotation, steps []string) error {
 	fn := srv.rotationFunc()
 	for _, step := range steps {
-		if err := fn(ctx, RotationStep{Region: region, SecretID: arn, Token: token, Step: step}); err != nil {
-			return nil, nil, rotationError(step, err)
+		if err := fn(ctx, RotationStep{Region: rot.region, SecretID: rot.arn, Token: rot.token, Step: step}); err != nil {
+			return rotationError(step, err)
 		}
 		if step != "createSecret" {
 			continue
 		}
 		srv.mu.Lock()
-		v := s.versions[token]
-		ok := v != nil && slices.Contains(v.stages, stagePending)
+		v := rot.s.versions[rot.token]
+		ok := v != nil && slices.Contains(v.stages, awsname.StagePending)
 		srv.mu.Unlock()
 		if !ok {
-			return nil, nil, apiErr(codeInvalidReq, "Rotation step createSecret did not store version %s with the staging label AWSPENDING.", token)
+			return apiErr(codeInvalidReq, "Rotation step createSecret did not store version %s with the staging label AWSPENDING.", rot.token)
 		}
 	}
-	out := obj{"ARN": arn, "Name": name, "VersionId": token}
-	if len(steps) == 1 {
-		return out, nil, nil
-	}
+	return nil
+}
 
+// finishRotation makes the new version AWSCURRENT, if the rotation function
+// did not, and takes AWSPENDING off it.
+func (srv *Server) finishRotation(rot *rotation) ([]ChangeEvent, error) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	v := s.versions[token]
+	s, v := rot.s, rot.s.versions[rot.token]
 	if v == nil || s.deleted() {
-		return nil, nil, apiErr(codeInvalidReq, "Version %s disappeared during rotation.", token)
+		return nil, apiErr(codeInvalidReq, "Version %s disappeared during rotation.", rot.token)
 	}
-	if !slices.Contains(v.stages, stageCurrent) {
-		s.attachStages(v, []string{stageCurrent})
+	if !slices.Contains(v.stages, awsname.StageCurrent) {
+		s.attachStages(v, []string{awsname.StageCurrent})
 	}
-	v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == stagePending })
+	v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == awsname.StagePending })
 	s.lastRotated = srv.now()
 	s.lastChanged = s.lastRotated
-	return out, srv.events(s, "RotateSecret", v), nil
+	return srv.events(s, "RotateSecret", v), nil
 }
 
 func rotationError(step string, err error) error {
@@ -192,7 +228,7 @@ func (srv *Server) defaultRotation(ctx context.Context, step RotationStep) error
 	}
 	var strVal *string
 	var bin []byte
-	cur := s.versionWith(stageCurrent)
+	cur := s.versionWith(awsname.StageCurrent)
 	switch {
 	case cur != nil && cur.bin != nil:
 		bin = make([]byte, 32)
@@ -213,7 +249,7 @@ func (srv *Server) defaultRotation(ctx context.Context, step RotationStep) error
 		strVal = &pw
 	}
 	tok := step.Token
-	v, created, err := srv.putValue(s, &tok, strVal, bin, []string{stagePending})
+	v, created, err := srv.putValue(s, &tok, strVal, bin, []string{awsname.StagePending})
 	var evs []ChangeEvent
 	if err == nil && created {
 		evs = srv.events(s, "PutSecretValue", v)
@@ -236,7 +272,7 @@ func (srv *Server) opCancelRotateSecret(ctx context.Context, region string, in *
 	s.rotationEnabled = false
 	out := obj{"ARN": s.arn, "Name": s.name}
 	var v *version
-	if p := s.versionWith(stagePending); p != nil && !slices.Contains(p.stages, stageCurrent) {
+	if p := s.versionWith(awsname.StagePending); p != nil && !slices.Contains(p.stages, awsname.StageCurrent) {
 		out["VersionId"] = p.id
 		v = p
 	}

@@ -15,11 +15,11 @@ import (
 // "secret", BaseEndpoint = s.URL and the standard retryer (3 attempts) with
 // backoffs of at most 20ms and no retry quota, so that tests of retries
 // stay fast and deterministic.
-func (s *Server) AWSConfig(region string) aws.Config {
+func (srv *Server) AWSConfig(region string) aws.Config {
 	return aws.Config{
-		Region:       s.resolveRegion(region),
+		Region:       srv.resolveRegion(region),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint: aws.String(s.URL),
+		BaseEndpoint: aws.String(srv.URL),
 		Retryer: func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxBackoff = 20 * time.Millisecond
@@ -32,6 +32,6 @@ func (s *Server) AWSConfig(region string) aws.Config {
 
 // Client returns a Secrets Manager client for this server in region
 // (region "" = the default region).
-func (s *Server) Client(region string) *secretsmanager.Client {
-	return secretsmanager.NewFromConfig(s.AWSConfig(region))
+func (srv *Server) Client(region string) *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(srv.AWSConfig(region))
 }

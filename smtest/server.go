@@ -11,6 +11,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 const (
@@ -34,7 +38,7 @@ type Server struct {
 
 	cfg    config
 	ln     net.Listener
-	srv    *http.Server
+	http   *http.Server
 	closed chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
@@ -73,30 +77,45 @@ type config struct {
 	now     func() time.Time
 }
 
-// Option configures a Server.
-type Option func(*config)
+// Option configures a Server, as NewServer's arguments. It has the shape
+// of every option in this module; none of this package's options fails.
+type Option func(*config) error
 
 // WithDefaultRegion sets the region used by the Go helpers when they are
 // given region "" and by requests that carry no SigV4 Authorization header.
 // The default is "us-east-1".
-func WithDefaultRegion(region string) Option { return func(c *config) { c.region = region } }
+func WithDefaultRegion(region string) Option {
+	return func(c *config) error { c.region = region; return nil }
+}
 
 // WithAccountID sets the account ID used in ARNs. The default is
 // "123456789012".
-func WithAccountID(id string) Option { return func(c *config) { c.account = id } }
+func WithAccountID(id string) Option { return func(c *config) error { c.account = id; return nil } }
 
 // WithLogger sets the logger for request logs (operation, region, status,
 // duration; never secret values). The default discards logs.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.logger = l; return nil } }
 
 // WithClock sets the clock used for CreatedDate, LastChangedDate,
-// DeletionDate and similar timestamps. The default is time.Now.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+// DeletionDate and similar timestamps: the module's one clock type, so that
+// one fake clock can drive a cache and its fake. The default (and nil) is
+// the wall clock.
+func WithClock(clk secretcache.Clock) Option {
+	return func(c *config) error {
+		c.now = nil
+		if clk != nil {
+			c.now = clk.Now
+		}
+		return nil
+	}
+}
 
 // NewServer starts a server on 127.0.0.1 on a free port. The server is ready
-// to answer when NewServer returns. It panics only if it cannot listen.
+// to answer when NewServer returns. It panics only if it cannot listen (or
+// if an option fails, which none of this package's does), so that a test
+// starts one in a single expression.
 func NewServer(opts ...Option) *Server {
-	s := &Server{
+	srv := &Server{
 		cfg: config{
 			region:  defaultRegion,
 			account: defaultAccount,
@@ -109,62 +128,64 @@ func NewServer(opts ...Option) *Server {
 		calls:   make(map[opKey]int),
 	}
 	for _, o := range opts {
-		o(&s.cfg)
+		if err := o(&srv.cfg); err != nil {
+			panic("smtest: " + err.Error())
+		}
 	}
-	if s.cfg.region == "" {
-		s.cfg.region = defaultRegion
+	if srv.cfg.region == "" {
+		srv.cfg.region = defaultRegion
 	}
-	if s.cfg.account == "" {
-		s.cfg.account = defaultAccount
+	if srv.cfg.account == "" {
+		srv.cfg.account = defaultAccount
 	}
-	if s.cfg.logger == nil {
-		s.cfg.logger = slog.New(slog.DiscardHandler)
+	if srv.cfg.logger == nil {
+		srv.cfg.logger = slog.New(slog.DiscardHandler)
 	}
-	if s.cfg.now == nil {
-		s.cfg.now = time.Now
+	if srv.cfg.now == nil {
+		srv.cfg.now = time.Now
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic("smtest: cannot listen: " + err.Error())
 	}
-	s.ln = ln
-	s.URL = "http://" + ln.Addr().String()
-	s.srv = &http.Server{
-		Handler:           s,
+	srv.ln = ln
+	srv.URL = "http://" + ln.Addr().String()
+	srv.http = &http.Server{
+		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          nil,
 	}
-	s.wg.Add(1)
+	srv.wg.Add(1)
 	go func() {
-		defer s.wg.Done()
-		_ = s.srv.Serve(ln)
+		defer srv.wg.Done()
+		_ = srv.http.Serve(ln)
 	}()
-	return s
+	return srv
 }
 
 // Close stops the server: it closes the listener and every open connection
 // and releases requests held by Blackhole or Latency faults. It is safe to
 // call more than once.
-func (s *Server) Close() {
-	s.once.Do(func() {
-		close(s.closed)
-		_ = s.srv.Close()
-		s.wg.Wait()
+func (srv *Server) Close() {
+	srv.once.Do(func() {
+		close(srv.closed)
+		_ = srv.http.Close()
+		srv.wg.Wait()
 	})
 }
 
-func (s *Server) now() time.Time { return s.cfg.now() }
+func (srv *Server) now() time.Time { return srv.cfg.now() }
 
-func (s *Server) resolveRegion(region string) string {
+func (srv *Server) resolveRegion(region string) string {
 	if region == "" {
-		return s.cfg.region
+		return srv.cfg.region
 	}
 	return region
 }
 
 // ServeHTTP implements http.Handler, so the server can also be mounted in
 // another mux or driven with httptest.NewRecorder.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	w.Header().Set("X-Amzn-Requestid", newUUID())
 	if r.Method != http.MethodPost {
@@ -181,9 +202,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	region := regionFromRequest(r)
 	if region == "" {
 		// Unsigned request: answer for the default region.
-		region = s.cfg.region
+		region = srv.cfg.region
 	}
-	s.countCall(region, opName)
+	srv.countCall(region, opName)
 
 	// Read the whole body first: net/http only notices a client that
 	// goes away (and cancels r.Context) once the body was read to EOF.
@@ -198,37 +219,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	status, rewrite, handled := s.applyFault(w, r, region, opName)
+	status, rewrite, handled := srv.applyFault(w, r, region, opName)
 	if handled {
-		s.logRequest(r.Context(), opName, region, status, start)
+		srv.logRequest(r.Context(), opName, region, status, start)
 		return
 	}
 
-	out, evs, err := handler(s, r.Context(), region, body)
-	s.emit(evs)
+	out, evs, err := handler(srv, r.Context(), region, body)
+	srv.emit(evs)
 	if err != nil {
 		ae := asAPIError(err)
 		writeError(w, ae)
-		s.logRequest(r.Context(), opName, region, ae.Status, start)
+		srv.logRequest(r.Context(), opName, region, ae.Status, start)
 		return
 	}
 	if rewrite != nil {
 		out = rewriteAnswer(opName, out, rewrite)
 	}
 	writeJSON(w, http.StatusOK, out)
-	s.logRequest(r.Context(), opName, region, http.StatusOK, start)
+	srv.logRequest(r.Context(), opName, region, http.StatusOK, start)
 }
 
 func quoteOp(target string) string {
-	if len(target) > 100 {
-		target = target[:100]
-	}
-	b, _ := json.Marshal(target)
+	b, _ := json.Marshal(clip.Cut(target, 100))
 	return string(b)
 }
 
-func (s *Server) logRequest(ctx context.Context, op, region string, status int, start time.Time) {
-	s.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "smtest request",
+func (srv *Server) logRequest(ctx context.Context, op, region string, status int, start time.Time) {
+	srv.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "smtest request",
 		slog.String("op", op), slog.String("region", region),
 		slog.Int("status", status), slog.Duration("duration", time.Since(start)))
 }
@@ -249,22 +267,10 @@ func regionFromRequest(r *http.Request) string {
 		cred = r.URL.Query().Get("X-Amz-Credential")
 	}
 	parts := strings.Split(cred, "/")
-	if len(parts) < 3 || !validRegion(parts[2]) {
+	if len(parts) < 3 || awsname.CheckRegion(parts[2]) != nil {
 		return ""
 	}
 	return parts[2]
-}
-
-func validRegion(r string) bool {
-	if r == "" || len(r) > 64 {
-		return false
-	}
-	for _, c := range r {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -290,11 +296,11 @@ func writeError(w http.ResponseWriter, e *APIError) {
 // Calls reports how many requests the server received for op in region
 // (region "" = all regions, op "" = all operations), counting requests
 // answered with an error or a fault too. The Go helpers are not counted.
-func (s *Server) Calls(region, op string) int {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
+func (srv *Server) Calls(region, op string) int {
+	srv.cmu.Lock()
+	defer srv.cmu.Unlock()
 	n := 0
-	for k, v := range s.calls {
+	for k, v := range srv.calls {
 		if (region == "" || k.region == region) && (op == "" || k.op == op) {
 			n += v
 		}
@@ -303,16 +309,16 @@ func (s *Server) Calls(region, op string) int {
 }
 
 // ResetCalls sets every counter back to zero.
-func (s *Server) ResetCalls() {
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	clear(s.calls)
+func (srv *Server) ResetCalls() {
+	srv.cmu.Lock()
+	defer srv.cmu.Unlock()
+	clear(srv.calls)
 }
 
-func (s *Server) countCall(region, op string) {
-	s.cmu.Lock()
-	s.calls[opKey{region, op}]++
-	s.cmu.Unlock()
+func (srv *Server) countCall(region, op string) {
+	srv.cmu.Lock()
+	srv.calls[opKey{region, op}]++
+	srv.cmu.Unlock()
 }
 
 // ChangeEvent describes one write to the state. Region is the region whose
@@ -331,31 +337,31 @@ type ChangeEvent struct {
 // OnChange registers fn to be called after every write, from the goroutine
 // that made the write, without any server lock held (fn may call the
 // server). It returns a function that unregisters fn.
-func (s *Server) OnChange(fn func(ChangeEvent)) (remove func()) {
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	s.hookID++
-	id := s.hookID
-	s.hooks = append(s.hooks, hook{id: id, fn: fn})
+func (srv *Server) OnChange(fn func(ChangeEvent)) (remove func()) {
+	srv.hmu.Lock()
+	defer srv.hmu.Unlock()
+	srv.hookID++
+	id := srv.hookID
+	srv.hooks = append(srv.hooks, hook{id: id, fn: fn})
 	return func() {
-		s.hmu.Lock()
-		defer s.hmu.Unlock()
-		for i, h := range s.hooks {
+		srv.hmu.Lock()
+		defer srv.hmu.Unlock()
+		for i, h := range srv.hooks {
 			if h.id == id {
-				s.hooks = append(s.hooks[:i:i], s.hooks[i+1:]...)
+				srv.hooks = append(srv.hooks[:i:i], srv.hooks[i+1:]...)
 				return
 			}
 		}
 	}
 }
 
-func (s *Server) emit(evs []ChangeEvent) {
+func (srv *Server) emit(evs []ChangeEvent) {
 	if len(evs) == 0 {
 		return
 	}
-	s.hmu.Lock()
-	hooks := append([]hook(nil), s.hooks...)
-	s.hmu.Unlock()
+	srv.hmu.Lock()
+	hooks := append([]hook(nil), srv.hooks...)
+	srv.hmu.Unlock()
 	for _, ev := range evs {
 		for _, h := range hooks {
 			h.fn(ev)

@@ -7,13 +7,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/awsname"
 )
 
 const (
-	stageCurrent  = "AWSCURRENT"
-	stagePending  = "AWSPENDING"
-	stagePrevious = "AWSPREVIOUS"
-
 	// maxVersions is how many versions a secret keeps. AWS keeps about 100
 	// (plus every version of the last 24 hours); we drop the oldest
 	// versions without staging labels beyond 100.
@@ -160,13 +158,13 @@ func (s *secret) attachStages(v *version, stages []string) {
 		if slices.Contains(v.stages, st) {
 			continue
 		}
-		if st == stageCurrent {
-			if old := s.versionWith(stageCurrent); old != nil && old != v {
-				s.removeStage(stagePrevious)
-				old.stages = slices.DeleteFunc(old.stages, func(x string) bool { return x == stageCurrent })
-				old.stages = append(old.stages, stagePrevious)
+		if st == awsname.StageCurrent {
+			if old := s.versionWith(awsname.StageCurrent); old != nil && old != v {
+				s.removeStage(awsname.StagePrevious)
+				old.stages = slices.DeleteFunc(old.stages, func(x string) bool { return x == awsname.StageCurrent })
+				old.stages = append(old.stages, awsname.StagePrevious)
 			}
-			v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == stagePrevious })
+			v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == awsname.StagePrevious })
 		} else {
 			s.removeStage(st)
 		}
@@ -223,10 +221,8 @@ func (srv *Server) lookup(region, id string) *secret {
 	if !strings.HasPrefix(id, "arn:") {
 		return r.secrets[id]
 	}
-	// arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME[-XXXXXX]
-	parts := strings.SplitN(id, ":", 7)
-	if len(parts) != 7 || parts[2] != "secretsmanager" || parts[5] != "secret" ||
-		parts[3] != region || parts[4] != srv.cfg.account {
+	a, ok := awsname.ParseARN(id)
+	if !ok || a.Region != region || a.Account != srv.cfg.account {
 		return nil
 	}
 	for _, s := range r.secrets {
@@ -234,7 +230,8 @@ func (srv *Server) lookup(region, id string) *secret {
 			return s
 		}
 	}
-	return r.secrets[parts[6]]
+	// A partial ARN: its resource is the name.
+	return r.secrets[a.Resource]
 }
 
 func (srv *Server) newARN(region, name string) string {

@@ -12,16 +12,16 @@ import (
 )
 
 // opFunc runs one API operation on a raw JSON body.
-type opFunc func(s *Server, ctx context.Context, region string, body []byte) (any, []ChangeEvent, error)
+type opFunc func(srv *Server, ctx context.Context, region string, body []byte) (any, []ChangeEvent, error)
 
 // typed adapts an operation taking a decoded input to an opFunc.
-func typed[T any](fn func(s *Server, ctx context.Context, region string, in *T) (any, []ChangeEvent, error)) opFunc {
-	return func(s *Server, ctx context.Context, region string, body []byte) (any, []ChangeEvent, error) {
+func typed[T any](fn func(srv *Server, ctx context.Context, region string, in *T) (any, []ChangeEvent, error)) opFunc {
+	return func(srv *Server, ctx context.Context, region string, body []byte) (any, []ChangeEvent, error) {
 		in := new(T)
 		if err := decodeBody(body, in); err != nil {
 			return nil, nil, err
 		}
-		return fn(s, ctx, region, in)
+		return fn(srv, ctx, region, in)
 	}
 }
 
@@ -156,6 +156,17 @@ func decodeToken(tok *string) (int, error) {
 		}
 	}
 	return 0, apiErr(codeBadToken, "The NextToken value is invalid.")
+}
+
+// pageSize is the MaxResults of a request, 1 to limit, or limit when absent.
+func pageSize(maxResults *int64, limit int) (int, error) {
+	if maxResults == nil {
+		return limit, nil
+	}
+	if *maxResults < 1 || *maxResults > int64(limit) {
+		return 0, errRange("maxResults", 1, int64(limit))
+	}
+	return int(*maxResults), nil
 }
 
 // page cuts one page of n items from offset tok.

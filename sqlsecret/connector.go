@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +31,7 @@ type Stats struct {
 	Failures     uint64 // Connect calls that returned an error
 	Attempts     uint64 // connection attempts
 	AuthFailures uint64 // attempts refused with SQLSTATE 28P01 or 28000
-	Refreshes    uint64 // secret refreshes made after an authentication failure
+	Refreshes    uint64 // fresh reads of the secret asked for after an authentication failure (shared ones reach Secrets Manager once)
 	SecondRounds uint64 // Connect calls that read the secret again after every candidate was refused
 	PendingUsed  uint64 // connections made with the AWSPENDING version
 	LastGoodUsed uint64 // connections made with the last good credentials
@@ -92,16 +91,21 @@ type goodCreds struct {
 // A Connector never puts a password in an error or a log. It is safe for
 // concurrent use.
 type Connector struct {
-	cache *secretcache.Cache
+	cache *secretcache.Cache // every read and refresh of the secret goes through it
 	id    string
 	cfg   config
-	extra string
+	extra string // cfg's WithParam settings, rendered once for every connection string
 
-	flights  [2]flights // refreshes of AWSCURRENT and AWSPENDING
+	// lastGood are the credentials that last connected: the fallback while
+	// a new version is refused.
 	lastGood atomic.Pointer[goodCreds]
-	refusal  atomic.Pointer[refusal] // of AWSCURRENT
-	pinRef   atomic.Pointer[refusal] // of a pool's version
+	// refusal is the AWSCURRENT version the server refused last, and pinRef
+	// a PoolSpec pool's own: for ReprobeInterval, new connections try
+	// lastGood first instead of paying a refused login each.
+	refusal atomic.Pointer[refusal]
+	pinRef  atomic.Pointer[refusal]
 
+	// The counters of Stats.
 	connects, failures, attempts, authFailures, refreshes, secondRounds, pendingUsed, lastGoodUsed atomic.Uint64
 }
 
@@ -214,48 +218,17 @@ func (c *Connector) first(cand candidate, rf *refusal) candidate {
 	return cand
 }
 
-// flight is one refresh of a stage, shared by the connections that need
-// it.
-type flight struct {
-	start int64 // unix nanos: the fetch began after this
-	done  chan struct{}
-	s     *secretcache.Secret
-	err   error
-}
-
-type flights struct {
-	mu     sync.Mutex
-	latest *flight
-}
-
 // fresh returns the stage of the secret as Secrets Manager had it at mark
-// or later: the result of a refresh that began after mark (joining one
-// under way), else of a new refresh (Cache.Refresh, itself shared with the
-// concurrent callers).
+// or later: the cached value when it was fetched after mark, else the
+// cache's refresh, joined while it runs, so that the connections refused
+// together share one read (Cache.Refresh with IfOlderThan).
 func (c *Connector) fresh(ctx context.Context, stage string, mark int64) (*secretcache.Secret, error) {
-	i, opts := 0, []secretcache.GetOption(nil)
+	c.refreshes.Add(1)
+	since := secretcache.IfOlderThan(max(time.Duration(time.Now().UnixNano()-mark), 1))
 	if stage == awsname.StagePending {
-		i, opts = 1, []secretcache.GetOption{secretcache.WithVersionStage(awsname.StagePending)}
+		return c.cache.Refresh(ctx, c.id, secretcache.WithVersionStage(awsname.StagePending), since)
 	}
-	f := &c.flights[i]
-	f.mu.Lock()
-	fl := f.latest
-	if fl == nil || fl.start < mark {
-		fl = &flight{start: time.Now().UnixNano(), done: make(chan struct{})}
-		f.latest = fl
-		c.refreshes.Add(1)
-		go func() {
-			defer close(fl.done)
-			fl.s, fl.err = c.cache.Refresh(context.WithoutCancel(ctx), c.id, opts...)
-		}()
-	}
-	f.mu.Unlock()
-	select {
-	case <-fl.done:
-		return fl.s, fl.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return c.cache.Refresh(ctx, c.id, since)
 }
 
 // parse reads the credentials of a secret version.

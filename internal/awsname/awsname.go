@@ -111,6 +111,32 @@ func CheckID(id string) error {
 	return nil
 }
 
+// MaxStageLength and MaxVersionIDLength are Secrets Manager's limits on a
+// staging label and on a version id (a ClientRequestToken).
+const (
+	MaxStageLength     = 256
+	MaxVersionIDLength = 64
+)
+
+// CheckVersion checks the version a ref asks for as Secrets Manager takes
+// it: a stage of at most MaxStageLength and a version id of at most
+// MaxVersionIDLength bytes, neither holding a character an id may not hold
+// (see secretcache.CheckID). "" means absent and is valid.
+func CheckVersion(stage, versionID string) error {
+	switch {
+	case len(stage) > MaxStageLength || !printable(stage):
+		return fmt.Errorf("version stage must be at most %d printable characters", MaxStageLength)
+	case len(versionID) > MaxVersionIDLength || !printable(versionID):
+		return fmt.Errorf("version id must be at most %d printable characters", MaxVersionIDLength)
+	}
+	return nil
+}
+
+// printable reports whether s (at most secretcache.MaxIDLength bytes) holds
+// only characters an id may hold: for such an s that is all CheckID still
+// checks, so the character rule keeps its one home in the core.
+func printable(s string) bool { return s == "" || secretcache.CheckID(s) == nil }
+
 // MaxRegionLength is the longest region name accepted.
 const MaxRegionLength = 32
 

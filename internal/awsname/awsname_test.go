@@ -66,3 +66,17 @@ func TestCheck(t *testing.T) {
 		t.Error("CheckID accepted empty")
 	}
 }
+
+func TestCheckVersion(t *testing.T) {
+	for _, ok := range [][2]string{{"", ""}, {"AWSPENDING", ""}, {"", strings.Repeat("v", 64)}, {strings.Repeat("s", 256), "x"}} {
+		if err := CheckVersion(ok[0], ok[1]); err != nil {
+			t.Errorf("CheckVersion(%q, %q): %v", ok[0], ok[1], err)
+		}
+	}
+	for _, bad := range [][2]string{{strings.Repeat("s", 257), ""}, {"a b", ""}, {"a\x00", ""}, {"\xff", ""},
+		{"", strings.Repeat("v", 65)}, {"", "v\n"}, {"", "\x7f"}} {
+		if err := CheckVersion(bad[0], bad[1]); err == nil {
+			t.Errorf("CheckVersion(%q, %q) accepted", bad[0], bad[1])
+		}
+	}
+}
