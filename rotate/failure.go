@@ -9,7 +9,8 @@ import (
 // ReportFailure tells that using the resource failed in a way a new secret
 // version may fix (an authentication error, say). It never blocks: it
 // schedules a refresh of the secret (at most one per WithFailureRefresh
-// interval) and, when a new version is found, a rotation; when the version
+// interval; none when the cache already holds another version than the one
+// in use) and, when a new version is found, a rotation; when the version
 // is unchanged it validates the resource in use and reports it degraded if
 // that fails. err is counted by kind only; it may be nil.
 func (r *Rotating[T]) ReportFailure(err error) {
@@ -18,11 +19,11 @@ func (r *Rotating[T]) ReportFailure(err error) {
 		return
 	}
 	now := time.Now().UnixNano()
-	last := r.lastFailRefresh.Load()
-	if now-last < int64(r.o.failureRefresh) || !r.lastFailRefresh.CompareAndSwap(last, now) {
+	last := r.lastFailure.Load()
+	if now-last < int64(r.o.failureRefresh) || !r.lastFailure.CompareAndSwap(last, now) {
 		return
 	}
-	r.trigger(flagRefresh | flagFailure)
+	r.trigger(flagFailure)
 }
 
 // backingOff reports whether version is the one whose last attempt failed

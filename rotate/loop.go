@@ -71,15 +71,7 @@ func (r *Rotating[T]) worker() {
 
 // attempt does one rotation check with the rotation slot held.
 func (r *Rotating[T]) attempt(ctx context.Context, f uint32) error {
-	var (
-		s   *secretcache.Secret
-		err error
-	)
-	if f&flagRefresh != 0 {
-		s, err = r.cache.Refresh(ctx, r.id)
-	} else {
-		s, err = r.cache.Get(ctx, r.id)
-	}
+	s, err := r.read(ctx, f)
 	if err != nil {
 		if errors.Is(err, secretcache.ErrClosed) || ctx.Err() != nil {
 			return r.err("read", "", nil, err)
@@ -125,6 +117,20 @@ func (r *Rotating[T]) attempt(ctx context.Context, f uint32) error {
 	}
 	r.swap(g)
 	return nil
+}
+
+// read gets the secret for an attempt f: refreshed when f asks; after a
+// failed use, refreshed only while the cache still holds the version in use
+// (a conditional Refresh: it joins a refresh of the secret under way, and
+// makes no call when the cache has another version already); else cached.
+func (r *Rotating[T]) read(ctx context.Context, f uint32) (*secretcache.Secret, error) {
+	switch cur := r.cur.Load(); {
+	case f&flagRefresh != 0 || (f&flagFailure != 0 && cur == nil):
+		return r.cache.Refresh(ctx, r.id)
+	case f&flagFailure != 0:
+		return r.cache.Refresh(ctx, r.id, secretcache.IfVersion(cur.meta.VersionID))
+	}
+	return r.cache.Get(ctx, r.id)
 }
 
 // build makes and validates a resource from s, closing it on failure.

@@ -39,7 +39,7 @@ const (
 	flagCheck   uint32 = 1 << iota // look for a new version in the cache
 	flagRefresh                    // refresh the secret from the source first
 	flagForce                      // rebuild even when the version is unchanged
-	flagFailure                    // a use of the resource failed
+	flagFailure                    // a use failed: refresh while the version in use is cached, revalidate
 )
 
 const (
@@ -74,8 +74,13 @@ type Rotating[T any] struct {
 	kill     context.CancelFunc
 	finished chan struct{} // closed once Shutdown's work is over
 
-	lastFailRefresh atomic.Int64 // unix nanos of the last refresh caused by ReportFailure
-	useFailures     atomic.Uint64
+	// lastFailure is when ReportFailure last asked the worker to handle a
+	// failed use (unix nanos). Each such request may cost a refresh and a
+	// Validate (a login, for a database), so it stays at one per
+	// WithFailureRefresh interval however many uses fail; the refresh itself
+	// is the cache's, shared with everyone refreshing the secret.
+	lastFailure atomic.Int64
+	useFailures atomic.Uint64
 
 	// rotSem is a one-slot semaphore: one Start, ForceRotation or worker
 	// attempt at a time. A channel, not a mutex, so that waiting for it
