@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -177,11 +176,13 @@ type Transport struct {
 	refreshEvery time.Duration
 	logger       *slog.Logger
 
-	mu          sync.Mutex
-	inflight    chan struct{} // closed when the refresh under way ends
-	lastRefresh time.Time
-	retries     atomic.Uint64
-	refreshes   atomic.Uint64
+	// asked is when a 401 last asked the cache for a refresh (unix nanos):
+	// WithRefreshInterval counts from it. ended is the asked of the last
+	// refresh that returned; until then, the other 401s share the one under
+	// way (the cache joins them) instead of giving up.
+	asked, ended atomic.Int64
+	retries      atomic.Uint64
+	refreshes    atomic.Uint64
 }
 
 // New returns a transport that adds the credential of the secret id, read
@@ -370,37 +371,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // newCredential looks for a credential other than old: in the cache, which
 // another request may have refreshed already, else by refreshing the
 // secret, at most once per refresh interval. Requests that get a 401 while
-// a refresh is under way wait for it instead of starting another.
+// that refresh is under way share it instead of starting another.
 func (t *Transport) newCredential(ctx context.Context, old string) (string, bool) {
 	if v, err := t.credential(ctx); err == nil && !same(v, old) {
 		return v, true
 	}
-	t.mu.Lock()
-	if c := t.inflight; c != nil {
-		t.mu.Unlock()
-		select {
-		case <-c:
-		case <-ctx.Done():
-			return "", false
-		}
-	} else {
-		if !t.lastRefresh.IsZero() && time.Since(t.lastRefresh) < t.refreshEvery {
-			t.mu.Unlock()
-			return "", false
-		}
-		c := make(chan struct{})
-		t.inflight, t.lastRefresh = c, time.Now()
-		t.mu.Unlock()
-		t.refreshes.Add(1)
-		_, err := t.cache.Refresh(ctx, t.id)
-		t.mu.Lock()
-		t.inflight = nil
-		t.mu.Unlock()
-		close(c)
-		if err != nil {
-			t.logger.Warn("httpsecret: refreshing the secret after 401 failed", "secret", t.id, "kind", secretcache.KindName(err))
-			return "", false
-		}
+	if err := t.refresh(ctx); err != nil {
+		return "", false
 	}
 	v, err := t.credential(ctx)
 	if err != nil || same(v, old) {
@@ -408,6 +385,32 @@ func (t *Transport) newCredential(ctx context.Context, old string) (string, bool
 	}
 	return v, true
 }
+
+// refresh refreshes the secret after a 401: a new refresh when the last
+// one was asked for at least the refresh interval ago, else the one asked
+// for then, joined while it runs (a conditional Refresh: no call when a
+// value fetched since is cached). It fails when that refresh has ended.
+func (t *Transport) refresh(ctx context.Context) error {
+	now := time.Now().UnixNano()
+	last := t.asked.Load()
+	if (last == 0 || now-last >= int64(t.refreshEvery)) && t.asked.CompareAndSwap(last, now) {
+		t.refreshes.Add(1)
+		_, err := t.cache.Refresh(ctx, t.id)
+		t.ended.Store(now)
+		if err != nil {
+			t.logger.Warn("httpsecret: refreshing the secret after 401 failed", "secret", t.id, "kind", secretcache.KindName(err))
+		}
+		return err
+	}
+	if last = t.asked.Load(); t.ended.Load() == last {
+		return errRefreshed
+	}
+	_, err := t.cache.Refresh(ctx, t.id, secretcache.IfOlderThan(max(time.Duration(time.Now().UnixNano()-last), 1)))
+	return err
+}
+
+// errRefreshed tells that the refresh of the interval has been made.
+var errRefreshed = errors.New("httpsecret: refreshed less than the refresh interval ago")
 
 func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
