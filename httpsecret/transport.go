@@ -165,13 +165,13 @@ func WithLogger(l *slog.Logger) Option {
 // The transport never modifies the caller's request and never puts the
 // credential in an error or a log. It is safe for concurrent use.
 type Transport struct {
-	cache        *secretcache.Cache
+	cache        *secretcache.Cache // read on every request: a cached read costs no call
 	id           string
-	field        string
+	field        string // "" sends the whole value
 	header       string
-	scheme       string
+	scheme       string // "" sends the bare value in header
 	base         http.RoundTripper
-	hosts        map[string]bool
+	hosts        map[string]bool // nil: any host first asked (see applies)
 	insecureHTTP bool
 	refreshEvery time.Duration
 	logger       *slog.Logger

@@ -23,8 +23,8 @@
 // one batched pass and fails fast with a *MissingSecretsError naming each
 // missing secret, why, and which resources need it; ForceRotationAll,
 // Invalidate(name), Health and Check (for a health endpoint) act on all or
-// one; Shutdown drains and closes them all. RegisterWith plugs Check into the
-// monitor package's health report.
+// one; Shutdown drains and closes them all. A Registry is a health.Checker,
+// so a monitor's health report can include it (RegisterWith).
 //
 // Nothing here logs or returns a secret value: logs, errors and Health carry
 // secret ids, version ids and error kinds only. Build and Validate functions

@@ -57,16 +57,18 @@ const (
 //
 // A Rotating is safe for concurrent use. Get is a lock-free load.
 type Rotating[T any] struct {
-	cache *secretcache.Cache
+	cache *secretcache.Cache // the only way to the secret: reads, refreshes, change callbacks
 	id    string
 	spec  Spec[T]
 	o     options
 
-	cur   atomic.Pointer[generation[T]]
-	state atomic.Int32
+	cur   atomic.Pointer[generation[T]] // the resource in use: Get loads it without a lock
+	state atomic.Int32                  // stateNew, stateStarted, stateClosed
+	// flags and kick carry what callbacks, polls and ReportFailure ask of
+	// the worker without blocking them: a burst of requests is one attempt.
 	flags atomic.Uint32
 	kick  chan struct{}
-	wg    sync.WaitGroup
+	wg    sync.WaitGroup // the worker, for Shutdown to wait for
 
 	// life is cancelled by Shutdown: it ends the worker and cancels every
 	// Build, Validate and read under way, the callers' ones included.
@@ -87,16 +89,16 @@ type Rotating[T any] struct {
 	// can give up when a context ends.
 	rotSem chan struct{}
 
-	mu        sync.Mutex // guards what follows
-	removeCb  func()
-	retired   []*generation[T]
+	mu        sync.Mutex       // guards what follows, the state Health reports
+	removeCb  func()           // removes the change callback, at Shutdown
+	retired   []*generation[T] // replaced, still draining: Shutdown closes them at once
 	rotations uint64
 	lastRot   time.Time
-	failures  int
-	lastKind  string
+	failures  int    // consecutive failed attempts: the backoff's n, and degraded when > 0
+	lastKind  string // errorKind of the last failure: label-safe, never a message
 	lastErrAt time.Time
-	pendingV  string
-	nextRetry time.Time
+	pendingV  string    // the version that failed, which polls do not retry before nextRetry
+	nextRetry time.Time // when the worker's retry timer fires
 	closeOnce sync.Once
 }
 
