@@ -13,6 +13,7 @@ import (
 
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/internal/awsname"
+	"github.com/secretcache/secretcache/monitor"
 )
 
 // Status is what the status page shows: the agent, the cache counters, and
@@ -95,7 +96,7 @@ func (a *Agent) Status() Status {
 			Created: e.Metadata.CreatedDate, Age: e.Age.Round(time.Millisecond), TTL: e.TTL,
 			Stale: e.Stale, Failures: e.Failures, LastError: e.LastError,
 			Refreshing: e.Refreshing, Size: e.Size}
-		if e.Ref.VersionStage != awsname.StageCurrent || e.Ref.VersionID != "" {
+		if !awsname.IsCurrent(e.Ref) {
 			se.VersionStage = e.Ref.VersionStage
 		}
 		if !e.ExpiresAt.IsZero() {
@@ -113,31 +114,38 @@ func (a *Agent) Status() Status {
 }
 
 // newAdmin builds the admin handler: the status page (/ and /status, JSON
-// at /status.json), /ready, /ping, and what setupMonitoring adds. Every
-// endpoint answers GET (and HEAD) only; other methods get 405.
-func (a *Agent) newAdmin() (http.Handler, error) {
+// at /status.json), the text report, /ready, /ping and the monitoring
+// endpoints. Every endpoint answers GET (and HEAD) only; other methods get
+// 405. An endpoint is one line of the table; link puts it in the status
+// page's footer.
+func (a *Agent) newAdmin(metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", a.serveStatusPage)
-	mux.HandleFunc("GET /status", a.serveStatusPage)
-	mux.HandleFunc("GET /status.json", a.serveStatusJSON)
-	mux.HandleFunc("GET /report", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, a.Report())
-	})
-	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "healthy") })
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
-		if a.Ready() {
-			writeText(w, http.StatusOK, "ready")
-		} else {
-			writeText(w, http.StatusServiceUnavailable, "not ready")
-		}
-	})
-	for _, fn := range a.extras {
-		if err := fn(mux); err != nil {
-			return nil, err
+	for _, e := range []struct {
+		path string
+		h    http.Handler
+		link bool
+	}{
+		{"/{$}", http.HandlerFunc(a.serveStatusPage), false},
+		{"/status", http.HandlerFunc(a.serveStatusPage), false},
+		{"/status.json", http.HandlerFunc(a.serveStatusJSON), false},
+		{"/ping", http.HandlerFunc(servePing), false},
+		{"/ready", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeReady(w, a.Ready()) }), false},
+		{monitor.MetricsPath, metrics, true},
+		{monitor.HealthPath, a.mon.HealthHandler(), true},
+		{monitor.StatsPath, a.mon.StatsHandler(), true},
+		{"/report", http.HandlerFunc(a.serveReport), true},
+	} {
+		mux.Handle("GET "+e.path, e.h)
+		if e.link {
+			a.links = append(a.links, e.path)
 		}
 	}
-	return a.hosts.checkHost(limitRequest(mux)), nil
+	return a.hosts.checkHost(limitRequest(mux))
+}
+
+func (a *Agent) serveReport(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, a.Report())
 }
 
 // limitRequest refuses oversized targets and methods other than GET and
@@ -234,7 +242,7 @@ code{font-size:.95em}
 // Report returns a plain-text report of the agent for people: state,
 // request counts, cache counters, regions, every cached secret (metadata
 // and read counts, never values) and the prefetch, followed by the monitor
-// package's report when monitoring is on. The admin listener serves it at
+// package's report (health and latencies). The admin listener serves it at
 // /report; "secretcache report" prints it.
 func (a *Agent) Report() string {
 	st := a.Status()
@@ -305,9 +313,7 @@ func (a *Agent) Report() string {
 		}
 		b.WriteString("\n")
 	}
-	if a.monitorReport != nil {
-		b.WriteString("\n")
-		b.WriteString(a.monitorReport())
-	}
+	b.WriteString("\n")
+	b.WriteString(a.mon.Report())
 	return b.String()
 }

@@ -151,7 +151,7 @@ func TestSameSecret(t *testing.T) {
 	same := base
 	same.String = strings.Clone(base.String)
 	same.VersionStages = []string{"AWSCURRENT"}
-	if !sameSecret(&base, &same) {
+	if !sameAnswer(&base, &same) {
 		t.Error("equal secrets differ")
 	}
 	for name, change := range map[string]func(*secretcache.Secret){
@@ -170,7 +170,7 @@ func TestSameSecret(t *testing.T) {
 		other := base
 		other.VersionStages = []string{"AWSCURRENT"}
 		change(&other)
-		if sameSecret(&base, &other) || sameSecret(&other, &base) {
+		if sameAnswer(&base, &other) || sameAnswer(&other, &base) {
 			t.Errorf("%s: changed secrets compare equal", name)
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/agentjson"
+	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/smtest"
 )
 
@@ -51,7 +53,7 @@ func expectedBody(t *testing.T, srv *smtest.Server, name, stage string) string {
 	val, _ := srv.Value("", name, stage)
 	stages, _ := json.Marshal(v.Stages)
 	created := strconv.FormatFloat(float64(v.CreatedDate.UnixMilli())/1000, 'f', -1, 64)
-	valueField := `"SecretString":` + string(appendString(nil, val))
+	valueField := `"SecretString":` + string(agentjson.AppendString(nil, val))
 	if v.Binary {
 		valueField = `"SecretBinary":"` + base64.StdEncoding.EncodeToString([]byte(val)) + `"`
 	}
@@ -238,7 +240,7 @@ func TestParameters(t *testing.T) {
 				ok = ok && body == c.body
 			}
 			if !ok {
-				t.Errorf("GET %s = %d %q, want %d %q", truncate(c.path, 80), st, truncate(body, 200), c.status, c.body)
+				t.Errorf("GET %s = %d %q, want %d %q", clip.String(c.path, 80), st, clip.String(body, 200), c.status, c.body)
 			}
 		})
 	}

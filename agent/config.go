@@ -3,59 +3,23 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"log/slog"
-	"math"
 	"net"
-	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
-	"gopkg.in/natefinch/lumberjack.v2"
+	"github.com/secretcache/secretcache/internal/awsname"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
-// Defaults, chosen to match the AWS Secrets Manager Agent where it has the
-// same setting.
-const (
-	DefaultHTTPAddress    = "127.0.0.1"
-	DefaultHTTPPort       = 2773
-	DefaultAdminAddr      = "127.0.0.1:2774"
-	DefaultTTLSeconds     = 300
-	DefaultCacheSize      = 1000
-	DefaultMaxConn        = 800
-	DefaultPathPrefix     = "/v1/"
-	DefaultMaxStale       = 900
-	DefaultRequestTimeout = 61
-	DefaultFetchTimeoutMS = 10000
-	DefaultShutdown       = 10
-	DefaultPrefetchJitter = 1.0
+// MaxConfigBytes caps the size of a configuration file.
+const MaxConfigBytes = 1 << 20
 
-	// DefaultLogFile is where log_to_file writes, relative to the working
-	// directory: the AWS agent's path.
-	DefaultLogFile = "logs/secrets_manager_agent.log"
-	// LogFileMaxMB and LogFileBackups are the log file's rotation, as the
-	// AWS agent's: a new file at 10 MB, 5 old ones kept (gzipped).
-	LogFileMaxMB   = 10
-	LogFileBackups = 5
-
-	// MaxConfigBytes caps the size of a configuration file.
-	MaxConfigBytes = 1 << 20
-)
-
-// DefaultSSRFHeaders are the request headers that may carry the token, in
-// the order they are checked.
-var DefaultSSRFHeaders = []string{"X-Aws-Parameters-Secrets-Token", "X-Vault-Token"}
-
-// DefaultSSRFEnvVariables are the environment variables the token is read
-// from: the first one set wins; a value file:///path names a file holding it.
-var DefaultSSRFEnvVariables = []string{"AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"}
+// defaultLogFile is where log_to_file writes, relative to the working
+// directory: the AWS agent's path.
+const defaultLogFile = "logs/secrets_manager_agent.log"
 
 // TTLPolicy gives the secrets whose name matches Pattern their own TTL. See
 // secretcache.WithPolicy for the pattern syntax.
@@ -106,19 +70,22 @@ type Config struct {
 	AllowedHosts          []string    `toml:"allowed_hosts"`           // Host names answered besides loopback (DNS rebinding check)
 }
 
-// DefaultConfig returns the defaults: the AWS agent's for its keys.
+// DefaultConfig returns the defaults, the one home of each: the AWS agent's
+// for its keys. The token headers are checked in their order; of the token
+// variables the first one set wins.
 func DefaultConfig() Config {
 	return Config{
-		LogLevel: "info", HTTPAddress: DefaultHTTPAddress, HTTPPort: DefaultHTTPPort,
-		TTLSeconds: DefaultTTLSeconds, CacheSize: DefaultCacheSize, MaxConn: DefaultMaxConn,
-		PathPrefix:  DefaultPathPrefix,
-		SSRFHeaders: slices.Clone(DefaultSSRFHeaders), SSRFEnvVariables: slices.Clone(DefaultSSRFEnvVariables),
+		LogLevel: "info", HTTPAddress: "127.0.0.1", HTTPPort: 2773,
+		TTLSeconds: 300, CacheSize: 1000, MaxConn: 800,
+		PathPrefix:            "/v1/",
+		SSRFHeaders:           []string{"X-Aws-Parameters-Secrets-Token", "X-Vault-Token"},
+		SSRFEnvVariables:      []string{"AWS_TOKEN", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"},
 		IgnoreTransientErrors: true, LogToFile: false, ValidateCredentials: true,
-		AdminAddr: DefaultAdminAddr, RefreshAhead: secretcache.DefaultRefreshAhead,
-		MaxStaleSeconds: DefaultMaxStale, PrefetchJitterSeconds: DefaultPrefetchJitter,
-		CacheEnabled: true, FetchTimeoutMS: DefaultFetchTimeoutMS,
-		RequestTimeoutSeconds: DefaultRequestTimeout, ShutdownSeconds: DefaultShutdown,
-		LogFormat: "text", LogFile: DefaultLogFile,
+		AdminAddr: "127.0.0.1:2774", RefreshAhead: secretcache.DefaultRefreshAhead,
+		MaxStaleSeconds: 900, PrefetchJitterSeconds: 1,
+		CacheEnabled: true, FetchTimeoutMS: 10000,
+		RequestTimeoutSeconds: 61, ShutdownSeconds: 10,
+		LogFormat: "text", LogFile: defaultLogFile,
 	}
 }
 
@@ -184,534 +151,16 @@ func badValue(name string, v any, allowed string) *ConfigError {
 	var s string
 	switch x := v.(type) {
 	case string:
-		s = strconv.Quote(truncate(x, 64))
+		s = strconv.Quote(clip.String(x, 64))
 		if (strings.HasPrefix(name, "-") || isEnvName(name)) && x != "" && !strings.ContainsFunc(x, func(r rune) bool {
 			return r <= ' ' || r == '"' || r == '\\' || r == 0x7f || r == utf8.RuneError
 		}) {
-			s = truncate(x, 64)
+			s = clip.String(x, 64)
 		}
 	default:
-		s = truncate(fmt.Sprint(v), 64)
+		s = clip.String(fmt.Sprint(v), 64)
 	}
 	return &ConfigError{Key: name, Value: s, Allowed: allowed}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
-// key describes one setting: how to store a decoded TOML value (a string,
-// int64, float64, bool, or []any) into a Config.
-type key struct {
-	name string
-	set  func(c *Config, name string, v any) error
-}
-
-func intKey(p func(*Config) *int, lo, hi int) func(*Config, string, any) error {
-	return func(c *Config, name string, v any) error {
-		allowed := fmt.Sprintf("must be an integer from %d to %d", lo, hi)
-		var n int64
-		switch x := v.(type) {
-		case int64:
-			n = x
-		case float64:
-			if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-				return badValue(name, v, allowed)
-			}
-			n = int64(x)
-		case string:
-			i, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
-			if err != nil {
-				return badValue(name, v, allowed)
-			}
-			n = i
-		default:
-			return badValue(name, v, allowed)
-		}
-		if n < int64(lo) || n > int64(hi) {
-			return badValue(name, v, allowed)
-		}
-		*p(c) = int(n)
-		return nil
-	}
-}
-
-func floatKey(p func(*Config) *float64, lo, hi float64, hiOpen bool) func(*Config, string, any) error {
-	return func(c *Config, name string, v any) error {
-		closing := "]"
-		if hiOpen {
-			closing = ")"
-		}
-		allowed := fmt.Sprintf("must be a number in [%g, %g%s", lo, hi, closing)
-		var f float64
-		switch x := v.(type) {
-		case int64:
-			f = float64(x)
-		case float64:
-			f = x
-		case string:
-			g, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-			if err != nil {
-				return badValue(name, v, allowed)
-			}
-			f = g
-		default:
-			return badValue(name, v, allowed)
-		}
-		if math.IsNaN(f) || f < lo || f > hi || (hiOpen && f == hi) {
-			return badValue(name, v, allowed)
-		}
-		*p(c) = f
-		return nil
-	}
-}
-
-func boolKey(p func(*Config) *bool) func(*Config, string, any) error {
-	return func(c *Config, name string, v any) error {
-		switch x := v.(type) {
-		case bool:
-			*p(c) = x
-			return nil
-		case string:
-			if b, err := strconv.ParseBool(strings.TrimSpace(x)); err == nil {
-				*p(c) = b
-				return nil
-			}
-		}
-		return badValue(name, v, "must be true or false")
-	}
-}
-
-func stringKey(p func(*Config) *string, maxLen int) func(*Config, string, any) error {
-	return func(c *Config, name string, v any) error {
-		s, ok := v.(string)
-		if !ok || len(s) > maxLen {
-			return badValue(name, v, fmt.Sprintf("must be a string of at most %d bytes", maxLen))
-		}
-		*p(c) = s
-		return nil
-	}
-}
-
-func enumKey(p func(*Config) *string, values ...string) func(*Config, string, any) error {
-	return func(c *Config, name string, v any) error {
-		s, ok := v.(string)
-		if ok {
-			for _, x := range values {
-				if strings.EqualFold(s, x) {
-					*p(c) = x
-					return nil
-				}
-			}
-		}
-		return badValue(name, v, "must be one of "+strings.Join(values, ", "))
-	}
-}
-
-// listItem says which items a list key accepts.
-type listItem struct {
-	ok   func(string) bool
-	what string // "AWS region names such as us-east-1"
-}
-
-var anyItem = listItem{func(s string) bool { return s != "" && len(s) <= secretcache.MaxIDLength }, "non-empty strings"}
-
-// listKey accepts a list of strings, or one string holding a
-// comma-separated list (empty items dropped).
-func listKey(p func(*Config) *[]string, maxItems int, item listItem) func(*Config, string, any) error {
-	return func(c *Config, name string, v any) error {
-		allowed := fmt.Sprintf("must be a list of at most %d %s", maxItems, item.what)
-		var out []string
-		switch x := v.(type) {
-		case string:
-			for s := range strings.SplitSeq(x, ",") {
-				if s = strings.TrimSpace(s); s != "" {
-					out = append(out, s)
-				}
-			}
-		case []any:
-			for _, e := range x {
-				s, ok := e.(string)
-				if !ok {
-					return badValue(name, v, allowed)
-				}
-				out = append(out, s)
-			}
-		case []string:
-			out = slices.Clone(x)
-		default:
-			return badValue(name, v, allowed)
-		}
-		for _, s := range out {
-			if !item.ok(s) {
-				return badValue(name, s, allowed)
-			}
-		}
-		if len(out) > maxItems {
-			return &ConfigError{Key: name, Value: fmt.Sprintf("(%d items)", len(out)), Allowed: allowed}
-		}
-		*p(c) = out
-		return nil
-	}
-}
-
-// checkedString accepts a string that ok approves of; what says what it
-// must be.
-func checkedString(p func(*Config) *string, ok func(string) bool, what string) func(*Config, string, any) error {
-	return func(c *Config, name string, v any) error {
-		s, isString := v.(string)
-		if !isString || !ok(s) {
-			return badValue(name, v, what)
-		}
-		*p(c) = s
-		return nil
-	}
-}
-
-// validPath reports whether s can name a file: "" (unset), or up to 4096
-// bytes without control characters.
-func validPath(s string) bool {
-	return len(s) <= 4096 && !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
-}
-
-func validIPHost(s string) bool {
-	return s == "localhost" || net.ParseIP(strings.Trim(s, "[]")) != nil
-}
-
-func validEnvName(s string) bool {
-	return s != "" && len(s) <= 256 && !strings.ContainsAny(s, "= \t\n\x00")
-}
-
-func validSSRFHeader(h string) bool {
-	return validHeaderName(h) && !strings.EqualFold(h, "X-Forwarded-For")
-}
-
-func policiesKey(c *Config, name string, v any) error {
-	const allowed = `must be a list of tables {pattern = "glob", ttl_seconds = 1..86400}`
-	var items []map[string]any
-	switch x := v.(type) {
-	case []map[string]any:
-		items = x
-	case []any:
-		for _, e := range x {
-			m, ok := e.(map[string]any)
-			if !ok {
-				return badValue(name, v, allowed)
-			}
-			items = append(items, m)
-		}
-	default:
-		return badValue(name, v, allowed)
-	}
-	if len(items) > 1000 {
-		return badValue(name, fmt.Sprintf("%d items", len(items)), allowed)
-	}
-	var out []TTLPolicy
-	for i, m := range items {
-		var p TTLPolicy
-		for k, val := range m {
-			field := fmt.Sprintf("%s[%d].%s", name, i, k)
-			switch k {
-			case "pattern":
-				s, ok := val.(string)
-				if !ok || s == "" || len(s) > secretcache.MaxIDLength {
-					return badValue(field, val, fmt.Sprintf("must be a glob of 1 to %d bytes", secretcache.MaxIDLength))
-				}
-				p.Pattern = s
-			case "ttl_seconds":
-				var tmp Config
-				if err := intKey(func(c *Config) *int { return &c.TTLSeconds }, 1, 86400)(&tmp, field, val); err != nil {
-					return err
-				}
-				p.TTLSeconds = tmp.TTLSeconds
-			default:
-				return &ConfigError{Key: field, Allowed: "unknown key (known: pattern, ttl_seconds)"}
-			}
-		}
-		if p.Pattern == "" || p.TTLSeconds == 0 {
-			return &ConfigError{Key: fmt.Sprintf("%s[%d]", name, i), Allowed: "needs both pattern and ttl_seconds"}
-		}
-		out = append(out, p)
-	}
-	c.TTLPolicies = out
-	return nil
-}
-
-const (
-	hostPortRule = "must be host:port with an IP address or localhost, such as 127.0.0.1:2773 or 0.0.0.0:2773"
-	regionRule   = "must be an AWS region name such as us-east-1"
-	pathRule     = "must be a file path of at most 4096 bytes without control characters"
-)
-
-func validAllowedHost(s string) bool { _, err := canonicalHostName(s); return err == nil }
-
-// keys lists every TOML key with its allowed values.
-var keys = []key{
-	{"log_level", enumKey(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error", "none")},
-	{"http_address", checkedString(func(c *Config) *string { return &c.HTTPAddress }, validIPHost, "must be an IP address such as 127.0.0.1 or 0.0.0.0")},
-	{"http_port", intKey(func(c *Config) *int { return &c.HTTPPort }, 0, 65535)},
-	{"ttl_seconds", intKey(func(c *Config) *int { return &c.TTLSeconds }, 0, 3600)},
-	{"cache_size", intKey(func(c *Config) *int { return &c.CacheSize }, 1, 100000)},
-	{"max_conn", intKey(func(c *Config) *int { return &c.MaxConn }, 1, 10000)},
-	{"region", checkedString(func(c *Config) *string { return &c.Region }, func(s string) bool { return s == "" || validRegion(s) }, regionRule)},
-	{"path_prefix", stringKey(func(c *Config) *string { return &c.PathPrefix }, 256)},
-	{"ssrf_headers", listKey(func(c *Config) *[]string { return &c.SSRFHeaders }, 16, listItem{validSSRFHeader, "HTTP header names (letters, digits, - and _), not X-Forwarded-For"})},
-	{"ssrf_env_variables", listKey(func(c *Config) *[]string { return &c.SSRFEnvVariables }, 16, listItem{validEnvName, "environment variable names"})},
-	{"ignore_transient_errors", boolKey(func(c *Config) *bool { return &c.IgnoreTransientErrors })},
-	{"log_to_file", boolKey(func(c *Config) *bool { return &c.LogToFile })},
-	{"validate_credentials", boolKey(func(c *Config) *bool { return &c.ValidateCredentials })},
-	{"credentials_file_path", checkedString(func(c *Config) *string { return &c.CredentialsFilePath }, validPath, pathRule)},
-
-	{"listen_addr", checkedString(func(c *Config) *string { return &c.ListenAddr }, func(s string) bool { return s == "" || checkHostPort("", s) == nil }, hostPortRule)},
-	{"admin_addr", checkedString(func(c *Config) *string { return &c.AdminAddr }, func(s string) bool { return strings.EqualFold(s, "off") || checkHostPort("", s) == nil }, hostPortRule+", or off")},
-	{"regions", listKey(func(c *Config) *[]string { return &c.Regions }, 16, listItem{validRegion, "AWS region names such as us-east-1, primary first"})},
-	{"refresh_ahead", floatKey(func(c *Config) *float64 { return &c.RefreshAhead }, 0, 1, true)},
-	{"max_stale_seconds", intKey(func(c *Config) *int { return &c.MaxStaleSeconds }, 0, 86400)},
-	{"ttl_policies", policiesKey},
-	{"prefetch", listKey(func(c *Config) *[]string { return &c.Prefetch }, 10000, anyItem)},
-	{"allowed_hosts", listKey(func(c *Config) *[]string { return &c.AllowedHosts }, MaxAllowedHosts, listItem{validAllowedHost, "DNS names or IP addresses without port (Host values answered besides loopback)"})},
-	{"prefetch_prefix", listKey(func(c *Config) *[]string { return &c.PrefetchPrefix }, 100, anyItem)},
-	{"prefetch_jitter_seconds", floatKey(func(c *Config) *float64 { return &c.PrefetchJitterSeconds }, 0, 300, false)},
-	{"cache_enabled", boolKey(func(c *Config) *bool { return &c.CacheEnabled })},
-	{"fetch_timeout_ms", intKey(func(c *Config) *int { return &c.FetchTimeoutMS }, 1, 300000)},
-	{"request_timeout_seconds", intKey(func(c *Config) *int { return &c.RequestTimeoutSeconds }, 1, 300)},
-	{"shutdown_timeout_seconds", intKey(func(c *Config) *int { return &c.ShutdownSeconds }, 1, 300)},
-	{"max_backend_connections", intKey(func(c *Config) *int { return &c.MaxBackendConns }, 0, 10000)},
-	{"log_format", enumKey(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
-	{"audit_log", boolKey(func(c *Config) *bool { return &c.AuditLog })},
-	{"log_file", checkedString(func(c *Config) *string { return &c.LogFile }, func(s string) bool { return s != "" && validPath(s) }, pathRule)},
-}
-
-func findKey(name string) (key, bool) {
-	for _, k := range keys {
-		if k.name == name {
-			return k, true
-		}
-	}
-	return key{}, false
-}
-
-// Keys returns the TOML keys the configuration accepts, in documentation
-// order; any other key in a file is an error.
-func Keys() []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k.name
-	}
-	return out
-}
-
-// Set sets one key from its text form, as a flag or environment variable
-// gives it: numbers and booleans as text, lists comma-separated (empty
-// items dropped; an empty value is an empty list). An unknown key, an empty
-// or malformed number or boolean, or a value out of range returns a
-// *ConfigError naming the key and what it accepts, and changes nothing.
-// ttl_policies cannot be set this way.
-func (c *Config) Set(name, value string) error {
-	return c.SetFrom(name, name, value)
-}
-
-// SetFrom is Set for a value that came from source, the flag or
-// environment variable named in errors (--ttl, SECRETCACHE_TTL): the
-// error then reads "--ttl 5000 (ttl_seconds): must be an integer from 0 to
-// 3600".
-func (c *Config) SetFrom(name, source, value string) error {
-	k, ok := findKey(name)
-	switch {
-	case name == "ttl_policies":
-		return &ConfigError{Key: source, Setting: name, Allowed: "cannot be set from a flag or variable; use [[ttl_policies]] tables in the configuration file"}
-	case !ok:
-		return &ConfigError{Key: source, Allowed: "unknown setting" + suggestKey(name)}
-	}
-	err := k.set(c, source, value)
-	var ce *ConfigError
-	if errors.As(err, &ce) && source != name {
-		ce.Setting = name
-	}
-	return err
-}
-
-// suggestKey returns "; did you mean KEY?" for the known key closest to
-// name, if one is close, and the list of keys otherwise.
-func suggestKey(name string) string {
-	best, bestD := "", 3
-	for _, k := range keys {
-		if d := editDistance(strings.ToLower(name), k.name); d < bestD {
-			best, bestD = k.name, d
-		}
-	}
-	if best != "" {
-		return "; did you mean " + best + "? (every key is listed under Configuration in README.md)"
-	}
-	return " (every key is listed under Configuration in README.md)"
-}
-
-// editDistance is the Levenshtein distance of two short strings.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 64
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
-// Parse applies a TOML document to c. Keys not set in it keep their value.
-// It returns an error for malformed TOML (with its line and column), an
-// unknown key (with the closest known key), or a bad value (a *ConfigError
-// naming the key and what it accepts); on error c is unchanged. An empty
-// document changes nothing. Numbers may be written bare or quoted, as the
-// AWS agent accepts both. A document over MaxConfigBytes is refused.
-func (c *Config) Parse(data []byte) error {
-	if len(data) > MaxConfigBytes {
-		return fmt.Errorf("the configuration is %d bytes, over the limit of %d", len(data), MaxConfigBytes)
-	}
-	var raw map[string]any
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return fmt.Errorf("TOML parse error at line %d, column %d: %s (the configuration is TOML: one key = value per line, strings in double quotes)",
-				pe.Position.Line, pe.Position.Col, pe.Message)
-		}
-		return fmt.Errorf("TOML parse error: %w", err)
-	}
-	names := make([]string, 0, len(raw))
-	for name := range raw {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	next := *c
-	for _, name := range names {
-		k, ok := findKey(name)
-		if !ok {
-			return &ConfigError{Key: truncate(name, 64), Allowed: "unknown key" + suggestKey(name)}
-		}
-		if err := k.set(&next, name, raw[name]); err != nil {
-			return err
-		}
-	}
-	*c = next
-	return nil
-}
-
-// LoadFile applies the TOML file at path to c; see Parse. Errors name the
-// file. The file must pass the rule of the agent's key files (see
-// LoadToken): a regular file that every user may not write to, owned by
-// root or the agent's user, since it decides who may read secrets. A file
-// over MaxConfigBytes is refused.
-func (c *Config) LoadFile(path string) error {
-	data, _, err := readChecked(path, "configuration file", MaxConfigBytes)
-	if err != nil {
-		return err
-	}
-	if err := c.Parse(data); err != nil {
-		var ce *ConfigError
-		if errors.As(err, &ce) {
-			ce.File = path
-			return err
-		}
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-// Lambda extension environment variables.
-const (
-	EnvLambdaPort          = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"
-	EnvLambdaCacheEnabled  = "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED"
-	EnvLambdaCacheSize     = "PARAMETERS_SECRETS_EXTENSION_CACHE_SIZE"
-	EnvLambdaMaxConns      = "PARAMETERS_SECRETS_EXTENSION_MAX_CONNECTIONS"
-	EnvLambdaLogLevel      = "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL"
-	EnvLambdaTTL           = "SECRETS_MANAGER_TTL"
-	EnvLambdaTimeoutMillis = "SECRETS_MANAGER_TIMEOUT_MILLIS"
-)
-
-// ApplyLambdaEnv applies the AWS Parameters and Secrets Lambda Extension's
-// environment variables, read through lookup (os.LookupEnv in production):
-// the port (1-65535), cache enabled (true/false), cache size (0-1000, 0 turns
-// caching off), max connections to AWS (>= 1), log level, Secrets Manager
-// TTL (0-300 s, 0 turns caching off) and timeout (ms, 0 = default). A bad
-// value returns a *ConfigError naming the variable and its allowed range.
-// It returns the names of variables it saw but ignores (Parameter Store
-// settings), for the caller to log.
-func (c *Config) ApplyLambdaEnv(lookup func(string) (string, bool)) (ignored []string, err error) {
-	next := *c
-	get := func(name string) (string, bool) {
-		v, ok := lookup(name)
-		return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""
-	}
-	if v, ok := get(EnvLambdaPort); ok {
-		if err := intKey(func(c *Config) *int { return &c.HTTPPort }, 1, 65535)(&next, EnvLambdaPort, v); err != nil {
-			return nil, withSetting(err, "http_port")
-		}
-		if next.ListenAddr != "" {
-			next.ListenAddr = withPort(next.ListenAddr, next.HTTPPort)
-		}
-	}
-	if v, ok := get(EnvLambdaCacheEnabled); ok {
-		if err := boolKey(func(c *Config) *bool { return &c.CacheEnabled })(&next, EnvLambdaCacheEnabled, v); err != nil {
-			return nil, withSetting(err, "cache_enabled")
-		}
-	}
-	if v, ok := get(EnvLambdaCacheSize); ok {
-		var size int
-		if err := intKey(func(*Config) *int { return &size }, 0, 1000)(&next, EnvLambdaCacheSize, v); err != nil {
-			return nil, withSetting(err, "cache_size")
-		}
-		if size == 0 {
-			next.CacheEnabled = false
-		} else {
-			next.CacheSize = size
-		}
-	}
-	if v, ok := get(EnvLambdaMaxConns); ok {
-		if err := intKey(func(c *Config) *int { return &c.MaxBackendConns }, 1, 10000)(&next, EnvLambdaMaxConns, v); err != nil {
-			return nil, withSetting(err, "max_backend_connections")
-		}
-	}
-	if v, ok := get(EnvLambdaLogLevel); ok {
-		if err := enumKey(func(c *Config) *string { return &c.LogLevel }, "debug", "info", "warn", "error", "none")(&next, EnvLambdaLogLevel, v); err != nil {
-			return nil, withSetting(err, "log_level")
-		}
-	}
-	if v, ok := get(EnvLambdaTTL); ok {
-		if err := intKey(func(c *Config) *int { return &c.TTLSeconds }, 0, 300)(&next, EnvLambdaTTL, v); err != nil {
-			return nil, withSetting(err, "ttl_seconds")
-		}
-	}
-	if v, ok := get(EnvLambdaTimeoutMillis); ok {
-		var ms int
-		if err := intKey(func(*Config) *int { return &ms }, 0, 300000)(&next, EnvLambdaTimeoutMillis, v); err != nil {
-			return nil, withSetting(err, "fetch_timeout_ms")
-		}
-		if ms > 0 {
-			next.FetchTimeoutMS = ms
-		}
-	}
-	for _, name := range []string{"SSM_PARAMETER_STORE_TTL", "SSM_PARAMETER_STORE_TIMEOUT_MILLIS"} {
-		if _, ok := get(name); ok {
-			ignored = append(ignored, name)
-		}
-	}
-	*c = next
-	return ignored, nil
 }
 
 // withSetting names the TOML key in a *ConfigError about a variable.
@@ -735,8 +184,10 @@ func withPort(addr string, port int) string {
 // SetPort sets the API port, keeping the host of listen_addr if it is set.
 // A port outside 0-65535 is a *ConfigError and changes nothing.
 func (c *Config) SetPort(port int) error {
-	if port < 0 || port > 65535 {
-		return badValue("http_port", port, "must be an integer from 0 to 65535")
+	next := *c
+	next.HTTPPort = port
+	if err := next.checkKey("http_port"); err != nil {
+		return err
 	}
 	c.HTTPPort = port
 	if c.ListenAddr != "" {
@@ -788,99 +239,115 @@ func (c *Config) Validate() error {
 // Check is Validate that also returns warnings about accepted settings that
 // have no effect.
 func (c *Config) Check() (warnings []string, err error) {
-	if !strings.HasPrefix(c.PathPrefix, "/") {
-		return nil, badValue("path_prefix", c.PathPrefix, "must begin with /")
-	}
-	if c.PathPrefix == "/" || strings.HasPrefix("/secretsmanager/get", c.PathPrefix) ||
-		c.PathPrefix == "/ping" || c.PathPrefix == "/ready" || strings.ContainsAny(c.PathPrefix, "?#% \t") {
-		return nil, badValue("path_prefix", c.PathPrefix, "must be a path of its own, like /v1/ (not /, /ping, /ready or a prefix of /secretsmanager/get)")
-	}
-	if len(c.SSRFHeaders) == 0 {
-		return nil, &ConfigError{Key: "ssrf_headers", Allowed: "the list of SSRF headers can't be empty"}
-	}
-	for _, h := range c.SSRFHeaders {
-		if !validHeaderName(h) {
-			return nil, badValue("ssrf_headers", h, "must be HTTP header names")
-		}
-		if strings.EqualFold(h, "X-Forwarded-For") {
-			return nil, badValue("ssrf_headers", h, "X-Forwarded-For is always refused")
-		}
-	}
-	if len(c.SSRFEnvVariables) == 0 {
-		return nil, &ConfigError{Key: "ssrf_env_variables", Allowed: "the list of SSRF environment variables can't be empty"}
-	}
-	for _, v := range c.SSRFEnvVariables {
-		if !validEnvName(v) {
-			return nil, badValue("ssrf_env_variables", v, "must be environment variable names")
-		}
-	}
-	if c.HTTPAddress != "" && c.ListenAddr == "" && !validIPHost(c.HTTPAddress) {
-		return nil, badValue("http_address", c.HTTPAddress, "must be an IP address such as 127.0.0.1 or 0.0.0.0")
-	}
-	if c.ListenAddr != "" {
-		if err := checkHostPort("listen_addr", c.ListenAddr); err != nil {
+	for _, check := range []func() error{c.checkAPI, c.checkAddrs, c.checkRegions, c.checkValues} {
+		if err := check(); err != nil {
 			return nil, err
 		}
 	}
-	if c.AdminEnabled() {
-		if err := checkHostPort("admin_addr", c.AdminAddr); err != nil {
-			return nil, err
-		}
-	}
-	if c.Region != "" && !validRegion(c.Region) {
-		return nil, badValue("region", c.Region, regionRule)
-	}
-	for _, r := range c.Regions {
-		if !validRegion(r) {
-			return nil, badValue("regions", r, regionRule)
-		}
-	}
-	if c.Region != "" && len(c.Regions) > 0 && c.Regions[0] != c.Region {
-		return nil, &ConfigError{Key: "regions", Allowed: fmt.Sprintf("the first region %q conflicts with region = %q; set one of them", c.Regions[0], c.Region)}
-	}
-	if c.RefreshAhead < 0 || c.RefreshAhead >= 1 || math.IsNaN(c.RefreshAhead) {
-		return nil, badValue("refresh_ahead", c.RefreshAhead, "must be a number in [0, 1)")
-	}
-	if c.PrefetchJitterSeconds < 0 || c.PrefetchJitterSeconds > 300 || math.IsNaN(c.PrefetchJitterSeconds) {
-		return nil, badValue("prefetch_jitter_seconds", c.PrefetchJitterSeconds, "must be a number in [0, 300]")
-	}
-	for _, id := range c.Prefetch {
-		if !validSecretID(id) {
-			return nil, badValue("prefetch", id, fmt.Sprintf("must be secret names or ARNs: 1 to %d bytes of UTF-8 without spaces or control characters", secretcache.MaxIDLength))
-		}
-	}
-	for _, r := range []struct {
-		key    string
-		v      int
-		lo, hi int
-	}{
-		{"http_port", c.HTTPPort, 0, 65535},
-		{"ttl_seconds", c.TTLSeconds, 0, 3600},
-		{"cache_size", c.CacheSize, 1, 100000},
-		{"max_conn", c.MaxConn, 1, 10000},
-		{"max_stale_seconds", c.MaxStaleSeconds, 0, 86400},
-		{"fetch_timeout_ms", c.FetchTimeoutMS, 1, 300000},
-		{"request_timeout_seconds", c.RequestTimeoutSeconds, 1, 300},
-		{"shutdown_timeout_seconds", c.ShutdownSeconds, 1, 300},
-		{"max_backend_connections", c.MaxBackendConns, 0, 10000},
-	} {
-		if r.v < r.lo || r.v > r.hi {
-			return nil, badValue(r.key, r.v, fmt.Sprintf("must be an integer from %d to %d", r.lo, r.hi))
-		}
-	}
-	if !validPath(c.CredentialsFilePath) {
-		return nil, badValue("credentials_file_path", c.CredentialsFilePath, pathRule)
-	}
-	if c.LogToFile && (c.LogFile == "" || !validPath(c.LogFile)) {
-		return nil, badValue("log_file", c.LogFile, pathRule+" (log_to_file = true writes there)")
-	}
-	if !c.LogToFile && c.LogFile != DefaultLogFile && c.LogFile != "" {
+	if !c.LogToFile && c.LogFile != defaultLogFile && c.LogFile != "" {
 		warnings = append(warnings, "log_file has no effect without log_to_file = true; logs go to stderr")
 	}
 	if !c.Caching() && (len(c.Prefetch) > 0 || len(c.PrefetchPrefix) > 0) {
 		warnings = append(warnings, "prefetch has no effect with caching off (ttl_seconds = 0 or cache_enabled = false)")
 	}
 	return warnings, nil
+}
+
+// checkAPI checks what the API's requests are matched against: the path
+// prefix, the token headers and the token's variables.
+func (c *Config) checkAPI() error {
+	if !strings.HasPrefix(c.PathPrefix, "/") {
+		return badValue("path_prefix", c.PathPrefix, "must begin with /")
+	}
+	if ok, allowed := checkPrefix(c.PathPrefix); !ok || strings.ContainsAny(c.PathPrefix, "?#% \t") {
+		return badValue("path_prefix", c.PathPrefix, allowed)
+	}
+	if len(c.SSRFHeaders) == 0 {
+		return &ConfigError{Key: "ssrf_headers", Allowed: "the list of SSRF headers can't be empty"}
+	}
+	for _, h := range c.SSRFHeaders {
+		if !validHeaderName(h) {
+			return badValue("ssrf_headers", h, "must be HTTP header names")
+		}
+		if strings.EqualFold(h, "X-Forwarded-For") {
+			return badValue("ssrf_headers", h, "X-Forwarded-For is always refused")
+		}
+	}
+	if len(c.SSRFEnvVariables) == 0 {
+		return &ConfigError{Key: "ssrf_env_variables", Allowed: "the list of SSRF environment variables can't be empty"}
+	}
+	for _, v := range c.SSRFEnvVariables {
+		if !validEnvName(v) {
+			return badValue("ssrf_env_variables", v, "must be environment variable names")
+		}
+	}
+	return nil
+}
+
+// checkAddrs checks the listen addresses.
+func (c *Config) checkAddrs() error {
+	if c.HTTPAddress != "" && c.ListenAddr == "" && !validIPHost(c.HTTPAddress) {
+		return badValue("http_address", c.HTTPAddress, "must be an IP address such as 127.0.0.1 or 0.0.0.0")
+	}
+	if c.ListenAddr != "" {
+		if err := checkHostPort("listen_addr", c.ListenAddr); err != nil {
+			return err
+		}
+	}
+	if c.AdminEnabled() {
+		return checkHostPort("admin_addr", c.AdminAddr)
+	}
+	return nil
+}
+
+// checkRegions checks region and regions, and that they agree.
+func (c *Config) checkRegions() error {
+	if c.Region != "" && !validRegion(c.Region) {
+		return badValue("region", c.Region, regionRule)
+	}
+	for _, r := range c.Regions {
+		if !validRegion(r) {
+			return badValue("regions", r, regionRule)
+		}
+	}
+	if c.Region != "" && len(c.Regions) > 0 && c.Regions[0] != c.Region {
+		return &ConfigError{Key: "regions", Allowed: fmt.Sprintf("the first region %q conflicts with region = %q; set one of them", c.Regions[0], c.Region)}
+	}
+	return nil
+}
+
+// checkValues checks the numbers against their keys' ranges, the prefetch
+// ids against the cache's rule, and the file paths.
+func (c *Config) checkValues() error {
+	for _, name := range []string{"refresh_ahead", "prefetch_jitter_seconds"} {
+		if err := c.checkKey(name); err != nil {
+			return err
+		}
+	}
+	for _, id := range c.Prefetch {
+		if secretcache.CheckID(id) != nil {
+			return badValue("prefetch", id, fmt.Sprintf("must be secret names or ARNs: 1 to %d bytes of UTF-8 without spaces or control characters", secretcache.MaxIDLength))
+		}
+	}
+	for _, name := range []string{"http_port", "ttl_seconds", "cache_size", "max_conn", "max_stale_seconds",
+		"fetch_timeout_ms", "request_timeout_seconds", "shutdown_timeout_seconds", "max_backend_connections"} {
+		if err := c.checkKey(name); err != nil {
+			return err
+		}
+	}
+	if !validPath(c.CredentialsFilePath) {
+		return badValue("credentials_file_path", c.CredentialsFilePath, pathRule)
+	}
+	if c.LogToFile && (c.LogFile == "" || !validPath(c.LogFile)) {
+		return badValue("log_file", c.LogFile, pathRule+" (log_to_file = true writes there)")
+	}
+	return nil
+}
+
+// checkKey tests the value of a number key against its range (see rule).
+func (c *Config) checkKey(name string) error {
+	k, _ := findKey(name)
+	return k.check(c, name)
 }
 
 // ListenWarnings returns a warning for each listener of c that binds beyond
@@ -898,58 +365,13 @@ func (c *Config) ListenWarnings() []string {
 // admin listener on admin ("" for none) that bind beyond loopback.
 func listenWarnings(api, admin string) []string {
 	var out []string
-	if !IsLoopback(api) {
+	if !isLoopback(api) {
 		out = append(out, "the API listens beyond loopback ("+api+"); every client that can reach it and knows the token can read secrets")
 	}
-	if admin != "" && !IsLoopback(admin) {
+	if admin != "" && !isLoopback(admin) {
 		out = append(out, "the admin listener listens beyond loopback ("+admin+"); every client that can reach it sees secret names, versions and metrics, with no token (admin_addr)")
 	}
 	return out
-}
-
-// OpenLogger returns the logger the configuration asks for (log_level,
-// log_format) and a function closing what it opened. With log_to_file it
-// writes to log_file, rotated as the AWS agent rotates its log (a new file
-// at LogFileMaxMB, LogFileBackups old ones kept, gzipped), created with
-// mode 0600 in a directory created if needed; otherwise it writes to w
-// (stderr). A log file that cannot be created is an error naming log_file;
-// one in a directory every user may write to (not sticky) is refused, since
-// anyone could replace it with a link to another file.
-func (c *Config) OpenLogger(w io.Writer) (*slog.Logger, func() error, error) {
-	if !c.LogToFile {
-		return NewLogger(c.LogLevel, c.LogFormat, w), func() error { return nil }, nil
-	}
-	path := c.LogFile
-	if path == "" {
-		path = DefaultLogFile
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("log_to_file: cannot create the directory of log_file %s: %w", path, err)
-	}
-	if di, err := os.Stat(dir); err == nil && di.Mode().Perm()&0o002 != 0 && di.Mode()&fs.ModeSticky == 0 {
-		return nil, nil, fmt.Errorf("log_to_file: the directory of log_file %s is writable by every user (mode %04o, not sticky); refused: choose another log_file", path, di.Mode().Perm())
-	}
-	lj := &lumberjack.Logger{Filename: path, MaxSize: LogFileMaxMB, MaxBackups: LogFileBackups, Compress: true}
-	if _, err := lj.Write(nil); err != nil { // opens (or creates) the file now
-		return nil, nil, fmt.Errorf("log_to_file: cannot open log_file %s: %w", path, err)
-	}
-	return NewLogger(c.LogLevel, c.LogFormat, lj), lj.Close, nil
-}
-
-// validSecretID reports whether the cache accepts id as a secret id: 1 to
-// secretcache.MaxIDLength bytes of valid UTF-8 with no space, control
-// character or U+FFFD.
-func validSecretID(id string) bool {
-	if id == "" || len(id) > secretcache.MaxIDLength {
-		return false
-	}
-	for _, r := range id { // invalid UTF-8 decodes as U+FFFD
-		if r <= ' ' || r == 0x7f || r == utf8.RuneError {
-			return false
-		}
-	}
-	return true
 }
 
 func checkHostPort(name, addr string) error {
@@ -979,23 +401,14 @@ func validHeaderName(h string) bool {
 	return true
 }
 
-func validRegion(r string) bool {
-	if len(r) < 3 || len(r) > 64 {
-		return false
-	}
-	for i := 0; i < len(r); i++ {
-		b := r[i]
-		if !(b == '-' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z') {
-			return false
-		}
-	}
-	return true
-}
+// validRegion is awsname's region rule, the one awssm.New applies, so that
+// a configuration the agent accepts never fails when the source is built.
+func validRegion(r string) bool { return awsname.CheckRegion(r) == nil }
 
-// IsLoopback reports whether addr (host:port, or a bare host) binds only
+// isLoopback reports whether addr (host:port, or a bare host) binds only
 // the loopback interface. A malformed address, an empty host (all
 // interfaces) or a host name other than localhost is not loopback.
-func IsLoopback(addr string) bool {
+func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr
@@ -1006,3 +419,35 @@ func IsLoopback(addr string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// validPath reports whether s can name a file: "" (unset), or up to 4096
+// bytes without control characters.
+func validPath(s string) bool {
+	return len(s) <= 4096 && !strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f })
+}
+
+func validIPHost(s string) bool {
+	return s == "localhost" || net.ParseIP(strings.Trim(s, "[]")) != nil
+}
+
+func validEnvName(s string) bool {
+	return s != "" && len(s) <= 256 && !strings.ContainsAny(s, "= \t\n\x00")
+}
+
+func validSSRFHeader(h string) bool {
+	return validHeaderName(h) && !strings.EqualFold(h, "X-Forwarded-For")
+}
+
+const (
+	hostPortRule = "must be host:port with an IP address or localhost, such as 127.0.0.1:2773 or 0.0.0.0:2773"
+	pathRule     = "must be a file path of at most 4096 bytes without control characters"
+)
+
+// regionChars says what awsname.CheckRegion accepts, for the messages of
+// region and regions.
+var (
+	regionChars = fmt.Sprintf("1 to %d lowercase letters, digits and single hyphens", awsname.MaxRegionLength)
+	regionRule  = "must be an AWS region name such as us-east-1: " + regionChars
+)
+
+func validAllowedHost(s string) bool { _, err := canonicalHostName(s); return err == nil }

@@ -3,11 +3,16 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/secretcache/secretcache/awssm"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 func TestDefaultConfigMatchesAWSAgent(t *testing.T) {
@@ -21,7 +26,7 @@ func TestDefaultConfigMatchesAWSAgent(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Errorf("defaults invalid: %v", err)
 	}
-	if !IsLoopback(c.Addr()) || !IsLoopback(c.AdminAddr) {
+	if !isLoopback(c.Addr()) || !isLoopback(c.AdminAddr) {
 		t.Error("defaults bind beyond loopback")
 	}
 }
@@ -54,7 +59,7 @@ log_to_file = true
 	// log_to_file is the AWS agent's: a log file instead of stderr, no
 	// warning.
 	w, err := c.Check()
-	if err != nil || len(w) != 0 || !c.LogToFile || c.LogFile != DefaultLogFile {
+	if err != nil || len(w) != 0 || !c.LogToFile || c.LogFile != defaultLogFile {
 		t.Errorf("Check: %v %v", w, err)
 	}
 }
@@ -161,7 +166,7 @@ func TestParseHostileInput(t *testing.T) {
 			t.Errorf("empty document: %v", err)
 		}
 		if doc != "" && err == nil {
-			t.Errorf("Parse(%q) accepted", truncate(doc, 20))
+			t.Errorf("Parse(%q) accepted", clip.String(doc, 20))
 		}
 	}
 }
@@ -233,8 +238,8 @@ func TestSet(t *testing.T) {
 	if err := c.SetPort(70000); err == nil {
 		t.Error("SetPort(70000) accepted")
 	}
-	if got := Keys(); len(got) != len(keys) || got[0] != "log_level" {
-		t.Errorf("Keys() = %v", got)
+	if got := keyNames(); len(got) != len(keys) || got[0] != "log_level" {
+		t.Errorf("keyNames() = %v", got)
 	}
 }
 
@@ -269,8 +274,8 @@ func TestLambdaEnv(t *testing.T) {
 	}
 	c := DefaultConfig()
 	ignored, err := c.ApplyLambdaEnv(env(
-		EnvLambdaPort, "2999", EnvLambdaCacheSize, "50", EnvLambdaMaxConns, "3",
-		EnvLambdaLogLevel, "DEBUG", EnvLambdaTTL, "120", EnvLambdaTimeoutMillis, "1500",
+		envLambdaPort, "2999", envLambdaCacheSize, "50", envLambdaMaxConns, "3",
+		envLambdaLogLevel, "DEBUG", envLambdaTTL, "120", envLambdaTimeoutMillis, "1500",
 		"SSM_PARAMETER_STORE_TTL", "30"))
 	if err != nil {
 		t.Fatal(err)
@@ -279,16 +284,16 @@ func TestLambdaEnv(t *testing.T) {
 		c.TTLSeconds != 120 || c.FetchTimeoutMS != 1500 || !c.Caching() || !slices.Equal(ignored, []string{"SSM_PARAMETER_STORE_TTL"}) {
 		t.Errorf("after Lambda env: %+v ignored %v", c, ignored)
 	}
-	for _, kv := range [][]string{{EnvLambdaCacheSize, "0"}, {EnvLambdaCacheEnabled, "false"}, {EnvLambdaTTL, "0"}} {
+	for _, kv := range [][]string{{envLambdaCacheSize, "0"}, {envLambdaCacheEnabled, "false"}, {envLambdaTTL, "0"}} {
 		c := DefaultConfig()
 		if _, err := c.ApplyLambdaEnv(env(kv...)); err != nil || c.Caching() {
 			t.Errorf("%v: caching still on (%v)", kv, err)
 		}
 	}
 	bad := [][]string{
-		{EnvLambdaPort, "0"}, {EnvLambdaPort, "65536"}, {EnvLambdaCacheSize, "1001"}, {EnvLambdaTTL, "301"},
-		{EnvLambdaTTL, "five"}, {EnvLambdaMaxConns, "0"}, {EnvLambdaLogLevel, "loud"}, {EnvLambdaCacheEnabled, "yes please"},
-		{EnvLambdaTimeoutMillis, "-5"},
+		{envLambdaPort, "0"}, {envLambdaPort, "65536"}, {envLambdaCacheSize, "1001"}, {envLambdaTTL, "301"},
+		{envLambdaTTL, "five"}, {envLambdaMaxConns, "0"}, {envLambdaLogLevel, "loud"}, {envLambdaCacheEnabled, "yes please"},
+		{envLambdaTimeoutMillis, "-5"},
 	}
 	for _, kv := range bad {
 		c := DefaultConfig()
@@ -296,13 +301,13 @@ func TestLambdaEnv(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), kv[0]) {
 			t.Errorf("%s=%s: %v, want an error naming the variable", kv[0], kv[1], err)
 		}
-		if c.HTTPPort != DefaultHTTPPort || c.TTLSeconds != DefaultTTLSeconds {
+		if c.HTTPPort != DefaultConfig().HTTPPort || c.TTLSeconds != DefaultConfig().TTLSeconds {
 			t.Errorf("%s=%s changed the config on error", kv[0], kv[1])
 		}
 	}
 	c = DefaultConfig()
 	c.ListenAddr = "0.0.0.0:1"
-	if _, err := c.ApplyLambdaEnv(env(EnvLambdaPort, "3000")); err != nil || c.Addr() != "0.0.0.0:3000" {
+	if _, err := c.ApplyLambdaEnv(env(envLambdaPort, "3000")); err != nil || c.Addr() != "0.0.0.0:3000" {
 		t.Errorf("port with listen_addr: %s %v", c.Addr(), err)
 	}
 }
@@ -350,7 +355,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"empty flag", func(c *Config) error { return c.SetFrom("max_conn", "--max-conn", "") }, `--max-conn "" (max_conn): must be an integer from 1 to 10000`},
 		{"variable", func(c *Config) error { return c.SetFrom("max_conn", "SECRETCACHE_MAX_CONN", "0") }, "SECRETCACHE_MAX_CONN=0 (max_conn): must be an integer from 1 to 10000"},
 		{"Lambda variable", func(c *Config) error {
-			_, err := c.ApplyLambdaEnv(lookupOf(map[string]string{EnvLambdaTTL: "301"}))
+			_, err := c.ApplyLambdaEnv(lookupOf(map[string]string{envLambdaTTL: "301"}))
 			return err
 		}, "SECRETS_MANAGER_TTL=301 (ttl_seconds): must be an integer from 0 to 300"},
 		{"region flag", func(c *Config) error { return c.SetFrom("region", "--region", "US_EAST") }, "--region US_EAST (region): must be an AWS region name such as us-east-1"},
@@ -453,8 +458,8 @@ func TestOpenLoggerToFile(t *testing.T) {
 	if fi, _ := os.Stat(c.LogFile); fi == nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("log file mode %v", fi.Mode())
 	}
-	if LogFileMaxMB != 10 || LogFileBackups != 5 {
-		t.Errorf("rotation %d MB x %d, want the AWS agent's 10 MB x 5", LogFileMaxMB, LogFileBackups)
+	if logFileMaxMB != 10 || logFileBackups != 5 {
+		t.Errorf("rotation %d MB x %d, want the AWS agent's 10 MB x 5", logFileMaxMB, logFileBackups)
 	}
 	// Without log_to_file, w.
 	c.LogToFile = false
@@ -495,5 +500,49 @@ func TestNewLogsToFile(t *testing.T) {
 	a.Close()
 	if b, _ := os.ReadFile(c.LogFile); !strings.Contains(string(b), "prefetch") {
 		t.Errorf("log file %q", b)
+	}
+}
+
+// The agent accepts exactly the regions the AWS source accepts, so that a
+// configuration that passes --check never fails when awssm.New builds the
+// source.
+func TestRegionRuleIsTheSourcesRule(t *testing.T) {
+	for _, r := range []string{"us-east-1", "eu-isoe-west-1", "a", strings.Repeat("r", 32), strings.Repeat("r", 33),
+		"US-EAST-1", "us_east_1", "-us", "us-", "us--east-1", "us east", "é"} {
+		_, srcErr := awssm.New(aws.Config{Region: r})
+		cfg := DefaultConfig()
+		cfg.Region = r
+		cfgErr := cfg.Validate()
+		list := DefaultConfig()
+		setErr := list.Set("regions", r)
+		if (srcErr == nil) != (cfgErr == nil) || (cfgErr == nil) != (setErr == nil) {
+			t.Errorf("region %q: awssm.New %v, Validate %v, Set(regions) %v", r, srcErr, cfgErr, setErr)
+		}
+		if cfgErr != nil && !strings.Contains(cfgErr.Error(), "region") {
+			t.Errorf("region %q: %v does not name the key", r, cfgErr)
+		}
+	}
+}
+
+// isLoopback tells whether an address stays on the host.
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:2773": true, "[::1]:2773": true, "localhost:1": true,
+		"0.0.0.0:2773": false, ":2773": false, "garbage": false, "example.com:80": false} {
+		if got := isLoopback(addr); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	if names := keyNames(); len(names) <= 20 || !slices.Equal(names[:3], []string{"log_level", "http_address", "http_port"}) {
+		t.Errorf("keyNames() = %v", names)
+	}
+}
+
+// newLogger builds the configured logger: level in any case.
+func TestNewLogger(t *testing.T) {
+	var b strings.Builder
+	log := newLogger("WARN", "text", &b)
+	log.Info("not shown")
+	if !log.Enabled(context.Background(), slog.LevelWarn) || b.Len() != 0 {
+		t.Errorf("WARN logger: enabled %v, wrote %q", log.Enabled(context.Background(), slog.LevelWarn), b.String())
 	}
 }

@@ -1,9 +1,12 @@
-// Package agent is the secretcache sidecar: an HTTP server that gives
-// programs in any language the secretcache cache, failover and metrics over
-// loopback, as a drop-in replacement for the AWS Secrets Manager Agent and
-// the AWS Parameters and Secrets Lambda Extension. The command
-// "secretcache agent" (cmd/secretcache) runs it; this package lets Go
-// programs embed it or test against it.
+// Package agent is the secretcache sidecar: an HTTP server answering like the
+// AWS Secrets Manager Agent, in front of a secretcache.Cache, for programs in
+// any language. It is not a client library (Go programs read secrets with
+// secretcache itself) nor the command that runs it (cmd/secretcache).
+//
+// It gives those programs the cache, failover and metrics over loopback, as
+// a drop-in replacement for the AWS Secrets Manager Agent and the AWS
+// Parameters and Secrets Lambda Extension. The command "secretcache agent"
+// runs it; this package lets Go programs embed it or test against it.
 //
 // # Compatibility with the AWS agent
 //
@@ -18,7 +21,7 @@
 // or X-Vault-Token (ssrf_headers); the token comes from the first set of
 // AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN
 // (ssrf_env_variables), where "file:///path" names a file holding it
-// (ResolveToken). Tokens are compared in constant time. A request whose
+// (LoadToken). Tokens are compared in constant time. A request whose
 // Host is not a loopback name or address (nor the address the connection
 // was accepted on, nor a name of WithAllowedHosts) gets 421 "Host not
 // allowed" first, on both listeners, against DNS rebinding. Then checks run
@@ -34,8 +37,8 @@
 // A secret is answered with the GetSecretValue JSON in the AWS agent's
 // layout: {"ARN","Name","VersionId","SecretString" or "SecretBinary"
 // (base64),"VersionStages","CreatedDate"} with CreatedDate as epoch seconds
-// in a string ("1569534789.046"); see MarshalSecret. Errors of Secrets
-// Manager keep their code, message and HTTP status in the body
+// in a string ("1569534789.046"). Errors of Secrets Manager keep their
+// code, message and HTTP status in the body
 // {"__type":"ResourceNotFoundException", "message":"..."}; a timeout is 504
 // {"__type":"TimeoutError", "message":"Timeout"}, a connection failure 502
 // {"__type":"ConnectionError", ...}.

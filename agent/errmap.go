@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/smithy-go"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // httpError is an answer to a failed read: status, AWS error code and
@@ -48,31 +49,34 @@ func classify(err error) httpError {
 	if isTimeout(err) {
 		return httpError{http.StatusGatewayTimeout, "TimeoutError", "Timeout"}
 	}
-	switch secretcache.KindOf(err) {
-	case secretcache.ErrNotFound:
-		return httpError{400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."}
-	case secretcache.ErrAccessDenied:
-		return httpError{400, "AccessDeniedException", "Access to the secret is denied."}
-	case secretcache.ErrDecryption:
-		return httpError{400, "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key."}
-	case secretcache.ErrDeleted:
-		return httpError{400, "InvalidRequestException", "The secret is marked for deletion."}
-	case secretcache.ErrInvalidRequest:
-		return httpError{400, "InvalidParameterException", invalidMessage(err)}
-	case secretcache.ErrThrottled:
-		return httpError{400, "ThrottlingException", "Rate exceeded"}
-	case secretcache.ErrWrongType:
-		return httpError{400, CodeSecretIsBinary, "The secret is binary; it has no JSON fields."}
-	case secretcache.ErrNotJSON:
-		return httpError{400, CodeSecretNotJSON, "The secret value is not a JSON object."}
-	case secretcache.ErrKeyMissing:
-		return httpError{400, CodeFieldNotFound, "The secret has no such top-level JSON key."}
-	case secretcache.ErrClosed:
-		return httpError{503, "ServiceUnavailable", "The agent is shutting down."}
-	case secretcache.ErrMismatch:
-		return httpError{502, "ConnectionError", "Response Error"}
+	kind := secretcache.KindOf(err)
+	e, ok := kindAnswers[kind]
+	if !ok { // a kind newer than this table: what an unknown error gets
+		e = kindAnswers[secretcache.ErrUnavailable]
 	}
-	return httpError{502, "ConnectionError", "Read Error"}
+	if kind == secretcache.ErrInvalidRequest {
+		e.message = invalidMessage(err)
+	}
+	return e
+}
+
+// kindAnswers is the answer to each error kind of the cache
+// (secretcache.Kinds) that is not an error Secrets Manager sent: the code
+// and status AWS would send, or the AWS agent's ConnectionError. A test
+// checks that every kind has one.
+var kindAnswers = map[error]httpError{
+	secretcache.ErrNotFound:       {400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret."},
+	secretcache.ErrAccessDenied:   {400, "AccessDeniedException", "Access to the secret is denied."},
+	secretcache.ErrDecryption:     {400, "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key."},
+	secretcache.ErrDeleted:        {400, "InvalidRequestException", "The secret is marked for deletion."},
+	secretcache.ErrInvalidRequest: {400, "InvalidParameterException", ""}, // the message is the cause's: invalidMessage
+	secretcache.ErrThrottled:      {400, "ThrottlingException", "Rate exceeded"},
+	secretcache.ErrUnavailable:    {502, "ConnectionError", "Read Error"},
+	secretcache.ErrMismatch:       {502, "ConnectionError", "Response Error"},
+	secretcache.ErrWrongType:      {400, CodeSecretIsBinary, "The secret is binary; it has no JSON fields."},
+	secretcache.ErrNotJSON:        {400, CodeSecretNotJSON, "The secret value is not a JSON object."},
+	secretcache.ErrKeyMissing:     {400, CodeFieldNotFound, "The secret has no such top-level JSON key."},
+	secretcache.ErrClosed:         {503, "ServiceUnavailable", "The agent is shutting down."},
 }
 
 // invalidMessage returns the reason of an invalid-argument error of the
@@ -82,7 +86,7 @@ func invalidMessage(err error) string {
 	if errors.As(err, &e) && e.Err != nil {
 		var inner *secretcache.Error
 		if !errors.As(e.Err, &inner) {
-			return truncate(e.Err.Error(), 200)
+			return clip.String(e.Err.Error(), 200)
 		}
 	}
 	return "Invalid parameter."

@@ -154,31 +154,23 @@ func ExampleConfig_Validate() {
 }
 
 // The token as the AWS agent reads it: first variable set, file:// form.
-func ExampleResolveToken() {
+// The source says where it came from, never the token.
+func ExampleLoadToken() {
 	dir, _ := os.MkdirTemp("", "token")
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "awssmatoken")
-	_ = os.WriteFile(path, []byte(agent.NewToken()+"\n"), 0o600)
+	_ = os.WriteFile(path, []byte(strings.Repeat("0123456789abcdef", 4)+"\n"), 0o600)
 
+	names := agent.DefaultConfig().SSRFEnvVariables
 	env := map[string]string{"AWS_TOKEN": "file://" + path, "AWS_SESSION_TOKEN": "ignored"}
-	tok, err := agent.ResolveToken(agent.DefaultSSRFEnvVariables, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	fmt.Println(len(tok), err)
+	tok, src, err := agent.LoadToken(names, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, nil)
+	fmt.Println(len(tok), src.Var, err)
 
-	_, err = agent.ResolveToken(agent.DefaultSSRFEnvVariables, func(string) (string, bool) { return "", false })
+	_, _, err = agent.LoadToken(names, func(string) (string, bool) { return "", false }, nil)
 	fmt.Println(errors.Is(err, agent.ErrNoToken))
 	// Output:
-	// 64 <nil>
+	// 64 AWS_TOKEN <nil>
 	// true
-}
-
-// MarshalSecret writes the AWS agent's JSON.
-func ExampleMarshalSecret() {
-	s := &secretcache.Secret{ARN: "arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTest-NhBWsc", Name: "MyTest",
-		VersionID: "5767290c-d089-49ed-b97c-17086f8c9d79", VersionStages: []string{"AWSCURRENT"},
-		String: "hunter2", CreatedDate: time.Unix(1569534789, 46e6)}
-	fmt.Println(string(agent.MarshalSecret(s)))
-	// Output:
-	// {"ARN":"arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTest-NhBWsc","Name":"MyTest","VersionId":"5767290c-d089-49ed-b97c-17086f8c9d79","SecretString":"hunter2","VersionStages":["AWSCURRENT"],"CreatedDate":"1569534789.046"}
 }
 
 // Status is what the status page shows: metadata and read counts only.
@@ -205,13 +197,6 @@ func ExampleAgent_Status() {
 	// Output:
 	// app/key [AWSCURRENT] misses 1 hits 2
 	// true
-}
-
-// IsLoopback tells whether an address stays on the host.
-func ExampleIsLoopback() {
-	fmt.Println(agent.IsLoopback("127.0.0.1:2773"), agent.IsLoopback("[::1]:2773"), agent.IsLoopback("0.0.0.0:2773"), agent.IsLoopback("garbage"))
-	// Output:
-	// true true false false
 }
 
 // LoadFile reads a TOML file; errors name the file and the key.
@@ -247,30 +232,6 @@ func ExampleConfig_SetPort() {
 	// Output:
 	// <nil> 0.0.0.0:8080
 	// http_port = -1: must be an integer from 0 to 65535
-}
-
-// Keys lists every TOML key.
-func ExampleKeys() {
-	fmt.Println(len(agent.Keys()) > 20, agent.Keys()[:3])
-	// Output:
-	// true [log_level http_address http_port]
-}
-
-// NewToken makes a token as the AWS agent's installer does.
-func ExampleNewToken() {
-	tok := agent.NewToken()
-	fmt.Println(len(tok), strings.Trim(tok, "0123456789abcdef") == "")
-	// Output:
-	// 64 true
-}
-
-// NewLogger builds the configured logger.
-func ExampleNewLogger() {
-	log := agent.NewLogger("WARN", "text", os.Stdout)
-	log.Info("not shown")
-	fmt.Println(log.Enabled(context.Background(), slog.LevelWarn))
-	// Output:
-	// true
 }
 
 // Any secretcache.Source can stand behind the agent.

@@ -130,7 +130,7 @@ func TestTransientErrorsServeStale(t *testing.T) {
 					t.Errorf("refreshNow + AWS failing: %d %s, want the cached value", st, body)
 				}
 				// Past max_stale_seconds the error shows.
-				clk.Add(time.Duration(DefaultMaxStale+1) * time.Second)
+				clk.Add(time.Duration(DefaultConfig().MaxStaleSeconds+1) * time.Second)
 				if st, _ := e.get("/v1/s"); st != 500 {
 					t.Errorf("past max staleness: %d, want 500", st)
 				}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/agentjson"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Request limits of the API listener.
@@ -64,7 +66,73 @@ type api struct {
 	servedFailed atomic.Uint64 // error answers for a secret read
 }
 
+// newAPI builds the API handler of cfg over cache.
+func newAPI(cfg Config, cache *secretcache.Cache, tok *tokenChecker, hosts *hostPolicy, refs *hitTable, ready *atomic.Bool, log *slog.Logger) *api {
+	return &api{
+		cache: cache, tok: tok, hosts: hosts, refs: refs,
+		prefix: cfg.PathPrefix, maxConn: int64(cfg.MaxConn),
+		timeout:      time.Duration(cfg.RequestTimeoutSeconds) * time.Second,
+		fetchTimeout: time.Duration(cfg.FetchTimeoutMS) * time.Millisecond,
+		caching:      cfg.Caching(), serveStale: cfg.IgnoreTransientErrors, ready: ready, log: log,
+	}
+}
+
 func canonicalHeader(h string) string { return textproto.CanonicalMIMEHeaderKey(h) }
+
+// endpoint is one fixed path of the API. Adding an endpoint is one line of
+// endpoints; the path_prefix route (/v1/ID) comes after them.
+type endpoint struct {
+	path  string
+	open  bool // no forwarding or token check, and two more places past max_conn: health checks
+	serve func(s *api, w http.ResponseWriter, r *http.Request)
+}
+
+// endpoints are the API's fixed paths. They are matched exactly, before
+// path_prefix (which Config.Check keeps apart from them), by comparing
+// strings, not with an http.ServeMux: the mux would clean the path and
+// redirect before any check ran (answering a request with no token, and
+// rewriting secret names such as "a/./b" in /v1/ paths).
+var endpoints = []endpoint{
+	{"/ping", true, func(_ *api, w http.ResponseWriter, r *http.Request) { servePing(w, r) }},
+	{"/ready", true, func(s *api, w http.ResponseWriter, _ *http.Request) { writeReady(w, s.ready.Load()) }},
+	{getPath, false, (*api).serveGet},
+}
+
+// getPath is the AWS agent's query-style endpoint.
+const getPath = "/secretsmanager/get"
+
+// checkPrefix refuses a path_prefix that an endpoint would shadow: "/",
+// the path of an endpoint, or a prefix of getPath. It says what is
+// accepted.
+func checkPrefix(prefix string) (ok bool, allowed string) {
+	var paths []string
+	clash := prefix == "/" || strings.HasPrefix(getPath, prefix)
+	for _, e := range endpoints {
+		clash = clash || e.path == prefix
+		if e.path != getPath {
+			paths = append(paths, e.path)
+		}
+	}
+	return !clash, "must be a path of its own, like /v1/ (not /, " + strings.Join(paths, ", ") + " or a prefix of " + getPath + ")"
+}
+
+// route returns the endpoint of path: a fixed one, the path_prefix route,
+// or nil for an unknown path.
+func (s *api) route(path string) *endpoint {
+	for i := range endpoints {
+		if endpoints[i].path == path {
+			return &endpoints[i]
+		}
+	}
+	if strings.HasPrefix(path, s.prefix) {
+		return &prefixEndpoint
+	}
+	return nil
+}
+
+// prefixEndpoint is the path_prefix route (/v1/ID): token checked, the id
+// the rest of the path.
+var prefixEndpoint = endpoint{serve: (*api).servePath}
 
 // ServeHTTP answers one request, checking first the Host (421, see
 // hostPolicy), then in the AWS agent's order: the number of requests in
@@ -81,10 +149,10 @@ func (s *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		misdirected(w)
 		return
 	}
-	path := r.URL.Path
-	health := path == "/ping" || path == "/ready"
+	e := s.route(r.URL.Path)
+	open := e != nil && e.open
 	limit := s.maxConn
-	if health {
+	if open {
 		limit += 2 // health checks get through a full agent
 	}
 	if n > limit {
@@ -97,7 +165,7 @@ func (s *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusRequestURITooLong, "Request URI too long")
 		return
 	}
-	if !health {
+	if !open {
 		if _, fwd := r.Header["X-Forwarded-For"]; fwd {
 			writeText(w, http.StatusBadRequest, msgForwarded)
 			return
@@ -112,40 +180,40 @@ func (s *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusMethodNotAllowed, msgMethod)
 		return
 	}
-	switch {
-	case path == "/ping":
-		writeText(w, http.StatusOK, "healthy")
-	case path == "/ready":
-		if s.ready.Load() {
-			writeText(w, http.StatusOK, "ready")
-		} else {
-			writeText(w, http.StatusServiceUnavailable, "not ready")
-		}
-	case path == "/secretsmanager/get":
-		q, msg := parseQuery(r.URL.RawQuery, true)
-		if msg == "" && q.id == "" {
-			msg = "missing parameter secretId"
-		}
-		if msg != "" {
-			writeText(w, http.StatusBadRequest, msg)
-			return
-		}
-		s.serveSecret(w, r, q)
-	case strings.HasPrefix(path, s.prefix):
-		q, msg := parseQuery(r.URL.RawQuery, false)
-		if msg == "" {
-			if q.id = path[len(s.prefix):]; q.id == "" {
-				msg = "missing secret ID"
-			}
-		}
-		if msg != "" {
-			writeText(w, http.StatusBadRequest, msg)
-			return
-		}
-		s.serveSecret(w, r, q)
-	default:
+	if e == nil {
 		writeText(w, http.StatusNotFound, msgNotFound)
+		return
 	}
+	e.serve(s, w, r)
+}
+
+// serveGet answers GET /secretsmanager/get?secretId=ID&...
+func (s *api) serveGet(w http.ResponseWriter, r *http.Request) {
+	q, msg := parseQuery(r.URL.RawQuery, true)
+	if msg == "" && q.id == "" {
+		msg = "missing parameter secretId"
+	}
+	if msg != "" {
+		writeText(w, http.StatusBadRequest, msg)
+		return
+	}
+	s.serveSecret(w, r, q)
+}
+
+// servePath answers GET PREFIX+ID?...: the id is the rest of the path,
+// as it is (no cleaning: secret names may hold "." and empty segments).
+func (s *api) servePath(w http.ResponseWriter, r *http.Request) {
+	q, msg := parseQuery(r.URL.RawQuery, false)
+	if msg == "" {
+		if q.id = r.URL.Path[len(s.prefix):]; q.id == "" {
+			msg = "missing secret ID"
+		}
+	}
+	if msg != "" {
+		writeText(w, http.StatusBadRequest, msg)
+		return
+	}
+	s.serveSecret(w, r, q)
 }
 
 // query is a parsed secret request.
@@ -198,7 +266,7 @@ func parseQuery(raw string, withID bool) (q query, msg string) {
 			}
 			q.field, q.hasField = v, true
 		default:
-			return q, "unknown parameter: " + truncate(strings.ToValidUTF8(k, "?"), 128)
+			return q, "unknown parameter: " + clip.String(strings.ToValidUTF8(k, "?"), 128)
 		}
 	}
 	return q, ""
@@ -315,10 +383,10 @@ func (s *api) writeError(w http.ResponseWriter, r *http.Request, q query, err er
 		if e.status >= 500 {
 			lvl = slog.LevelWarn
 		}
-		s.log.Log(r.Context(), lvl, "secret request failed", "secret", truncate(q.id, 256),
+		s.log.Log(r.Context(), lvl, "secret request failed", "secret", clip.String(q.id, 256),
 			"status", e.status, "code", e.code, "kind", secretcache.KindName(err))
 	}
-	body := appendError(make([]byte, 0, 128), e.code, e.message)
+	body := agentjson.AppendError(make([]byte, 0, 128), e.code, e.message)
 	h := w.Header()
 	h["Content-Type"] = ctJSON
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
@@ -332,4 +400,17 @@ func writeText(w http.ResponseWriter, status int, msg string) {
 	h["Content-Length"] = []string{strconv.Itoa(len(msg))}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg))
+}
+
+// servePing answers a liveness check, on both listeners.
+func servePing(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "healthy") }
+
+// writeReady answers a readiness check, on both listeners: 200 once the
+// start-up prefetch is done.
+func writeReady(w http.ResponseWriter, ready bool) {
+	if ready {
+		writeText(w, http.StatusOK, "ready")
+	} else {
+		writeText(w, http.StatusServiceUnavailable, "not ready")
+	}
 }

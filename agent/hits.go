@@ -31,7 +31,7 @@ type hitTable struct {
 // refKey names a ref the way the cache stores it: the bare id for the
 // current version, else id@stage#version.
 func refKey(r secretcache.Ref) string {
-	if r.VersionID == "" && (r.VersionStage == "" || r.VersionStage == awsname.StageCurrent) {
+	if awsname.IsCurrent(r) {
 		return r.ID
 	}
 	return r.ID + "@" + r.VersionStage + "#" + r.VersionID
@@ -78,7 +78,7 @@ func (t *hitTable) answer(key string, sec *secretcache.Secret) (a *answer, kept 
 		return newAnswer(sec), false
 	}
 	c := v.(*refHits)
-	if old := c.ans.Load(); old != nil && sameSecret(old.sec, sec) {
+	if old := c.ans.Load(); old != nil && sameAnswer(old.sec, sec) {
 		if sec.Binary == nil && !sharesValue(old.sec, sec) {
 			// The same version fetched again: keep the bodies, and
 			// compare with the new copy of the value from now on (a

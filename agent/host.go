@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // msgMisdirected is the body of the 421 answer to a request whose Host the
@@ -47,7 +49,7 @@ func newHostPolicy(extra []string) (*hostPolicy, error) {
 	for _, n := range extra {
 		name, err := canonicalHostName(n)
 		if err != nil {
-			return nil, fmt.Errorf("agent: allowed host %q: %w", truncate(strings.ToValidUTF8(n, "?"), 64), err)
+			return nil, fmt.Errorf("agent: allowed host %q: %w", clip.String(strings.ToValidUTF8(n, "?"), 64), err)
 		}
 		p.names[name] = true
 	}

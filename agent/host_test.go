@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // rawHost sends GET path to addr with the given Host header (none when
@@ -87,7 +89,7 @@ func TestAdminHostCheck(t *testing.T) {
 				t.Errorf("admin %s with Host %q = 421, want it served", path, c.host)
 			}
 			if !c.ok && (st != http.StatusMisdirectedRequest || body != msgMisdirected) {
-				t.Errorf("admin %s with Host %q = %d %q, want 421 %q", path, c.host, st, truncate(body, 80), msgMisdirected)
+				t.Errorf("admin %s with Host %q = %d %q, want 421 %q", path, c.host, st, clip.String(body, 80), msgMisdirected)
 			}
 		}
 	}
@@ -118,7 +120,7 @@ func TestAllowedHostsRejectsBadNames(t *testing.T) {
 		{"fe80::1%eth0"}, {"x\x00"}, make([]string, MaxAllowedHosts+1)} {
 		if _, err := New(t.Context(), testConfig(), WithToken(testToken), WithAllowedHosts(names...)); err == nil ||
 			!strings.Contains(err.Error(), "allowed host") {
-			t.Errorf("WithAllowedHosts(%q): %v, want an error naming the allowed hosts", truncate(strings.Join(names, ","), 40), err)
+			t.Errorf("WithAllowedHosts(%q): %v, want an error naming the allowed hosts", clip.String(strings.Join(names, ","), 40), err)
 		}
 	}
 }

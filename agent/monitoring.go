@@ -12,83 +12,89 @@ import (
 	"github.com/secretcache/secretcache/monitor"
 )
 
-// Admin paths served with monitoring.
-const (
-	PathMetrics = monitor.MetricsPath // Prometheus metrics: the monitor's, the agent's, Go and process
-	PathHealth  = monitor.HealthPath  // health JSON; 503 when unhealthy
-	PathStats   = monitor.StatsPath   // cache statistics JSON
-	PathReport  = "/report"           // text report (secretcache report)
-)
+// setupMonitoring attaches the monitor to the cache, adds the agent's own
+// health, and returns the /metrics handler: the monitor's metrics, the
+// agent's, Go's and the process's.
+func (a *Agent) setupMonitoring() (http.Handler, error) {
+	a.mon.SetCache(a.cache)
+	a.mon.RegisterComponent("agent", a.health)
+	reg := prometheus.NewRegistry()
+	for _, c := range a.collectors() {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("agent: metrics: %w", err)
+		}
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
+	}), nil
+}
 
-// setupMonitoring attaches the monitor to the cache and puts its endpoints
-// on the admin listener, with the agent's own metrics and health.
-func (a *Agent) setupMonitoring() error {
-	m := a.mon
-	m.SetCache(a.cache)
-	m.RegisterComponent("agent", func(context.Context) monitor.ComponentHealth {
-		st := monitor.ComponentHealth{Status: monitor.StatusHealthy, Details: map[string]any{
-			"ready": a.Ready(), "open_connections": a.conns.open(), "requests_in_flight": a.api.inFlight.Load(),
-			"rejected_over_max_conn": a.api.rejected.Load(), "bad_token": a.api.badTokens.Load(),
-			"misdirected": a.api.misdirected.Load(),
-		}}
-		a.mu.Lock()
-		p := a.prefetch
-		a.mu.Unlock()
-		switch {
-		case !a.Ready():
-			st.Status, st.Message = monitor.StatusDegraded, "start-up prefetch running"
-		case p.Error != "":
-			st.Status, st.Message = monitor.StatusDegraded, "prefetch: "+p.Error
-		case len(p.Failed) > 0:
-			// Degraded while a secret that failed to prefetch is still not
-			// cached (a later read may have fetched it).
-			cached := map[string]bool{}
-			for e := range a.cache.Entries() {
-				cached[e.Ref.ID] = true
-			}
-			missing := 0
-			for id := range p.Failed {
-				if !cached[id] {
-					missing++
-				}
-			}
-			if missing > 0 {
-				st.Status = monitor.StatusDegraded
-				st.Message = fmt.Sprintf("prefetch: %d secrets not fetched and still not cached", missing)
+// health is the agent's component of /health/secrets: degraded while the
+// start-up prefetch runs, when it could not run, or while a secret it
+// failed to fetch is still not cached.
+func (a *Agent) health(context.Context) monitor.ComponentHealth {
+	st := monitor.ComponentHealth{Status: monitor.StatusHealthy, Details: map[string]any{
+		"ready": a.Ready(), "open_connections": a.conns.open(), "requests_in_flight": a.api.inFlight.Load(),
+		"rejected_over_max_conn": a.api.rejected.Load(), "bad_token": a.api.badTokens.Load(),
+		"misdirected": a.api.misdirected.Load(),
+	}}
+	a.mu.Lock()
+	p := a.prefetch
+	a.mu.Unlock()
+	switch {
+	case !a.Ready():
+		st.Status, st.Message = monitor.StatusDegraded, "start-up prefetch running"
+	case p.Error != "":
+		st.Status, st.Message = monitor.StatusDegraded, "prefetch: "+p.Error
+	case len(p.Failed) > 0:
+		// A later read may have fetched what the prefetch could not.
+		cached := map[string]bool{}
+		for e := range a.cache.Entries() {
+			cached[e.Ref.ID] = true
+		}
+		missing := 0
+		for id := range p.Failed {
+			if !cached[id] {
+				missing++
 			}
 		}
-		return st
-	})
-	reg := prometheus.NewRegistry()
-	counter := func(result, help string, fn func() float64) prometheus.Collector {
+		if missing > 0 {
+			st.Status = monitor.StatusDegraded
+			st.Message = fmt.Sprintf("prefetch: %d secrets not fetched and still not cached", missing)
+		}
+	}
+	return st
+}
+
+// collectors are the metrics of /metrics; an agent metric is one line.
+func (a *Agent) collectors() []prometheus.Collector {
+	requests := func(result string, n func() uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: monitor.DefaultNamespace, Subsystem: "agent", Name: "requests_total",
 			Help: "Secret requests answered by the agent, by result.", ConstLabels: prometheus.Labels{"result": result},
-		}, fn)
+		}, func() float64 { return float64(n()) })
+	}
+	gauge := func(name, help string, v func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
+			Name: name, Help: help}, v)
 	}
 	cs := []prometheus.Collector{
-		m.Collector(),
+		a.mon.Collector(),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		counter("ok", "", func() float64 { return float64(a.api.servedOK.Load()) }),
-		counter("error", "", func() float64 { return float64(a.api.servedFailed.Load()) }),
-		counter("rejected", "", func() float64 { return float64(a.api.rejected.Load()) }),
-		counter("bad_token", "", func() float64 { return float64(a.api.badTokens.Load()) }),
-		counter("misdirected", "", func() float64 { return float64(a.api.misdirected.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
-			Name: "open_connections", Help: "Client connections open on the API listener."},
-			func() float64 { return float64(a.conns.open()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
-			Name: "requests_in_flight", Help: "Requests the API is answering now; over max_conn they get 429."},
-			func() float64 { return float64(a.api.inFlight.Load()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: monitor.DefaultNamespace, Subsystem: "agent",
-			Name: "ready", Help: "1 once the start-up prefetch is done."},
-			func() float64 {
-				if a.Ready() {
-					return 1
-				}
-				return 0
-			}),
+		requests("ok", a.api.servedOK.Load),
+		requests("error", a.api.servedFailed.Load),
+		requests("rejected", a.api.rejected.Load),
+		requests("bad_token", a.api.badTokens.Load),
+		requests("misdirected", a.api.misdirected.Load),
+		gauge("open_connections", "Client connections open on the API listener.", func() float64 { return float64(a.conns.open()) }),
+		gauge("requests_in_flight", "Requests the API is answering now; over max_conn they get 429.", func() float64 { return float64(a.api.inFlight.Load()) }),
+		gauge("ready", "1 once the start-up prefetch is done.", func() float64 {
+			if a.Ready() {
+				return 1
+			}
+			return 0
+		}),
 	}
 	for i, reason := range closedReasonNames {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -97,21 +103,5 @@ func (a *Agent) setupMonitoring() error {
 			ConstLabels: prometheus.Labels{"reason": reason},
 		}, func() float64 { return float64(a.conns.closed[i].Load()) }))
 	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("agent: metrics: %w", err)
-		}
-	}
-	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4, Timeout: 10 * time.Second,
-	})
-	a.extras = append(a.extras, func(mux *http.ServeMux) error {
-		mux.Handle("GET "+PathMetrics, metrics)
-		mux.Handle("GET "+PathHealth, m.HealthHandler())
-		mux.Handle("GET "+PathStats, m.StatsHandler())
-		return nil
-	})
-	a.links = []string{PathMetrics, PathHealth, PathStats, PathReport}
-	a.monitorReport = m.Report
-	return nil
+	return cs
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/smtest"
 )
 
@@ -49,7 +50,7 @@ func (e *env) timedGet(path string, limit time.Duration) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || took > limit {
-		e.t.Fatalf("GET %s = %d %q after %s, want 200 within %s", path, resp.StatusCode, truncate(string(b), 100), took, limit)
+		e.t.Fatalf("GET %s = %d %q after %s, want 200 within %s", path, resp.StatusCode, clip.String(string(b), 100), took, limit)
 	}
 	e.t.Logf("GET %s answered 200 in %s", path, took)
 }

@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,12 +19,11 @@ const (
 // tokenRule says what a token may be, for error messages.
 const tokenRule = "a token must be 1 to 4096 bytes of printable ASCII (16 or more recommended), with no leading or trailing space"
 
-// ErrNoToken is returned by ResolveToken when none of the variables is set.
+// ErrNoToken is returned by LoadToken when none of the variables is set.
 var ErrNoToken = errors.New("no SSRF token variable is set")
 
-// ErrBadToken matches (errors.Is) every other error of ResolveToken and
-// LoadToken: a token file that cannot be read or is refused, a token that
-// breaks the rules.
+// ErrBadToken matches (errors.Is) every other error of LoadToken: a token
+// file that cannot be read or is refused, a token that breaks the rules.
 var ErrBadToken = errors.New("bad SSRF token")
 
 // tokenError is an error of LoadToken other than ErrNoToken.
@@ -52,17 +49,11 @@ func (s TokenSource) String() string {
 	return fmt.Sprintf("%s, %d bytes", s.Var, s.Bytes)
 }
 
-// ResolveToken reads the SSRF token as the AWS agent does: from the first of
+// LoadToken reads the SSRF token as the AWS agent does: from the first of
 // the environment variables names that is set, where a value
 // "file:///path" names a file holding it. lookup is os.LookupEnv in
-// production. It is LoadToken logging to slog.Default().
-func ResolveToken(names []string, lookup func(string) (string, bool)) (string, error) {
-	tok, _, err := LoadToken(names, lookup, slog.Default())
-	return tok, err
-}
-
-// LoadToken is ResolveToken that also says where the token came from and
-// logs to log (nil: no logs).
+// production. It also says where the token came from, and logs to log
+// (nil: no logs).
 //
 // A token file is read as the AWS agent's installer writes it: one
 // trailing newline ("\n" or "\r\n") is dropped. The file must pass the
@@ -146,14 +137,6 @@ func checkToken(tok string) error {
 		return fmt.Errorf("the token is %d bytes; %s", len(tok), tokenRule)
 	}
 	return nil
-}
-
-// NewToken returns a random 256-bit token in hex, as the AWS agent's
-// installer seeds its token file.
-func NewToken() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	return hex.EncodeToString(b[:])
 }
 
 // tokenChecker compares request headers with the token in constant time.

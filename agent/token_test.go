@@ -16,7 +16,7 @@ func lookupOf(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-func TestResolveToken(t *testing.T) {
+func TestLoadTokenRules(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)
@@ -46,7 +46,7 @@ func TestResolveToken(t *testing.T) {
 	if err := os.WriteFile(inOpenDir, []byte("file-token-0123456"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	names := DefaultSSRFEnvVariables
+	names := DefaultConfig().SSRFEnvVariables
 	tok := "abc123-0123456789"
 	cases := []struct {
 		env        map[string]string
@@ -81,7 +81,7 @@ func TestResolveToken(t *testing.T) {
 		{map[string]string{"AWS_TOKEN": "file://" + dir}, "", "is not a regular file"},
 	}
 	for _, c := range cases {
-		got, err := ResolveToken(names, lookupOf(c.env))
+		got, err := resolveToken(names, lookupOf(c.env))
 		if c.fail != "" {
 			if err == nil || !strings.Contains(err.Error(), c.fail) {
 				t.Errorf("%q: %q %v, want error %q", c.env, got, err, c.fail)
@@ -95,12 +95,12 @@ func TestResolveToken(t *testing.T) {
 			t.Errorf("%q: %q %v, want %q", c.env, got, err, c.want)
 		}
 	}
-	if _, err := ResolveToken(nil, lookupOf(nil)); !errors.Is(err, ErrNoToken) {
+	if _, err := resolveToken(nil, lookupOf(nil)); !errors.Is(err, ErrNoToken) {
 		t.Errorf("no names: %v", err)
 	}
 	if os.Getuid() != 0 {
 		unreadable := write("unreadable", "file-token-0123456", 0o200)
-		if _, err := ResolveToken(names, lookupOf(map[string]string{"AWS_TOKEN": unreadable})); err == nil {
+		if _, err := resolveToken(names, lookupOf(map[string]string{"AWS_TOKEN": unreadable})); err == nil {
 			t.Error("unreadable token file accepted")
 		}
 	}
@@ -119,14 +119,14 @@ func TestTokenFileOwner(t *testing.T) {
 	if err := os.Chown(p, 4242, 4242); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ResolveToken([]string{"T"}, lookupOf(map[string]string{"T": "file://" + p}))
+	_, err := resolveToken([]string{"T"}, lookupOf(map[string]string{"T": "file://" + p}))
 	if err == nil || !strings.Contains(err.Error(), "is owned by uid 4242, not by root or by the user the agent runs as") {
 		t.Errorf("token file of uid 4242: %v", err)
 	}
 	if err := os.Chown(p, 0, 4242); err != nil { // root's, another group: fine
 		t.Fatal(err)
 	}
-	if _, err := ResolveToken([]string{"T"}, lookupOf(map[string]string{"T": "file://" + p})); err != nil {
+	if _, err := resolveToken([]string{"T"}, lookupOf(map[string]string{"T": "file://" + p})); err != nil {
 		t.Errorf("root's token file: %v", err)
 	}
 }
@@ -193,9 +193,6 @@ func TestNewRequiresToken(t *testing.T) {
 			t.Errorf("token %q: %d, want %d", tok, rec.status, want)
 		}
 	}
-	if t1, t2 := NewToken(), NewToken(); len(t1) != 64 || t1 == t2 {
-		t.Error("NewToken is not 64 random hex digits")
-	}
 }
 
 type recorder struct {
@@ -245,4 +242,10 @@ func TestShortTokenWarns(t *testing.T) {
 			t.Errorf("%q: the token is logged: %s", tok, logs.String())
 		}
 	}
+}
+
+// resolveToken is LoadToken without the source and the logs.
+func resolveToken(names []string, lookup func(string) (string, bool)) (string, error) {
+	tok, _, err := LoadToken(names, lookup, nil)
+	return tok, err
 }

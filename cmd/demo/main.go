@@ -1,7 +1,8 @@
-// Command demo shows the cache at work on the real AWS code path: the
-// aws-sdk-go-v2 client, through the awssm source, against an embedded
-// Secrets Manager (smtest) with 20 ms of simulated network latency. No AWS
-// account is needed. It shows a miss, hits, a miss storm coalesced into one
+// Command demo shows the cache at work on the real AWS code path, against
+// an embedded Secrets Manager: a tour to read, not a benchmark (see bench/).
+//
+// It runs the aws-sdk-go-v2 client, through the awssm source, against
+// smtest with 20 ms of simulated network latency. No AWS account is needed. It shows a miss, hits, a miss storm coalesced into one
 // call, a rotation picked up by a refresh ahead that no reader waits for,
 // and the statistics.
 //

@@ -2,38 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/debug"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
-	"github.com/secretcache/secretcache/smtest"
-)
-
-// Demo secrets of --dev. The values are fake and printed nowhere.
-var demoSecrets = map[string]string{
-	"demo/db":      `{"engine":"postgres","host":"localhost","port":5432,"username":"app","password":"demo-password-not-secret","dbname":"app"}`,
-	"demo/api-key": "demo-api-key-0123456789",
-}
-
-const (
-	demoBinaryName = "demo/tls-key"
-	devRegion      = "us-east-1"
-	devReplica     = "us-west-2"
 )
 
 type agentFlags struct {
@@ -51,16 +31,17 @@ var agentAliases = map[string]string{"c": "config"}
 
 func newAgentFlags() *agentFlags {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	def := agent.DefaultConfig()
 	return &agentFlags{
 		fs:             fs,
 		config:         fs.String("config", "", "TOML `file` with the AWS agent's keys and ours (see README.md)"),
-		port:           fs.String("port", strconv.Itoa(agent.DefaultHTTPPort), "API `port` (http_port), 0 to 65535; 0 picks a free one"),
+		port:           fs.String("port", strconv.Itoa(def.HTTPPort), "API `port` (http_port), 0 to 65535; 0 picks a free one"),
 		listen:         fs.String("listen-addr", "", "API `host:port` (listen_addr); 127.0.0.1 unless set, 0.0.0.0 for containers"),
-		admin:          fs.String("admin-addr", agent.DefaultAdminAddr, "admin listener `host:port`, or off (admin_addr): status page, /metrics, /health/secrets"),
+		admin:          fs.String("admin-addr", def.AdminAddr, "admin listener `host:port`, or off (admin_addr): status page, /metrics, /health/secrets"),
 		region:         fs.String("region", "", "AWS `region` (region); default from the AWS SDK (AWS_REGION, profile) or, on EC2, instance metadata"),
 		regions:        fs.String("regions", "", "failover `regions`, primary first, comma-separated (regions)"),
-		ttl:            fs.String("ttl", strconv.Itoa(agent.DefaultTTLSeconds), "`seconds` a value stays fresh, 0 to 3600; 0 turns caching off (ttl_seconds)"),
-		maxConn:        fs.String("max-conn", strconv.Itoa(agent.DefaultMaxConn), "most client `requests` in progress, 1 to 10000; more get 429; also the open connections kept before the idle ones are closed (max_conn)"),
+		ttl:            fs.String("ttl", strconv.Itoa(def.TTLSeconds), "`seconds` a value stays fresh, 0 to 3600; 0 turns caching off (ttl_seconds)"),
+		maxConn:        fs.String("max-conn", strconv.Itoa(def.MaxConn), "most client `requests` in progress, 1 to 10000; more get 429; also the open connections kept before the idle ones are closed (max_conn)"),
 		logLevel:       fs.String("log-level", "info", "`level`: debug, info, warn, error or none (log_level)"),
 		logFormat:      fs.String("log-format", "text", "`format`: text or json (log_format)"),
 		prefetch:       fs.String("prefetch", "", "secret `ids` to fetch at start, comma-separated (prefetch)"),
@@ -122,33 +103,16 @@ Examples:
 `)
 }
 
-// agent runs the agent command.
+// agent runs the agent command: the configuration, then the same start
+// for --check and for serving, then serving.
 func (c *cli) agent(ctx context.Context, args []string) int {
 	f := newAgentFlags()
-	set, pos, code := c.parseFlags(f.fs, args, c.agentHelp, agentAliases)
+	set, code := c.agentArgs(f, args)
 	if code >= 0 {
 		return code
 	}
-	if len(pos) > 0 {
-		return c.usageErr("agent", "unexpected argument %q: the agent takes flags only", truncate(pos[0], 64))
-	}
-	if !*f.dev && (set.has("dev-secrets") || set.has("dev-exit-after")) {
-		return c.usageErr("agent", "--dev-secrets and --dev-exit-after need --dev")
-	}
-	if *f.devExitAfter < 0 {
-		return c.usageErr("agent", "%s %s: must be a duration of 0 or more, such as 30s", set["dev-exit-after"], *f.devExitAfter)
-	}
-	cfg := agent.DefaultConfig()
-	if *f.config != "" {
-		if err := cfg.LoadFile(*f.config); err != nil {
-			return c.usageErr("agent", "%v", err)
-		}
-	}
-	ignored, err := cfg.ApplyLambdaEnv(c.lookupEnv)
+	cfg, ignored, err := c.agentConfig(f, set)
 	if err != nil {
-		return c.usageErr("agent", "%v", err)
-	}
-	if err := applyAgentFlags(&cfg, f, set); err != nil {
 		return c.usageErr("agent", "%v", err)
 	}
 	lambdaRT, inLambda := c.lookupEnv(envLambdaRuntimeAPI)
@@ -158,13 +122,6 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 		// at once: no jitter needed.
 		cfg.ShutdownSeconds = 1
 		cfg.PrefetchJitterSeconds = 0
-	}
-	if *f.dev {
-		cfg.PrefetchJitterSeconds = 0
-		cfg.ValidateCredentials = true // static credentials of the emulator
-		if len(cfg.Regions) == 0 && cfg.Region == "" {
-			cfg.Regions = []string{devRegion, devReplica}
-		}
 	}
 	warnings, err := cfg.Check()
 	if err != nil {
@@ -181,8 +138,7 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	opts := []agent.Option{agent.WithLogger(log), agent.WithLookupEnv(c.lookupEnv)}
 	var dev *devMode
 	if *f.dev {
-		dev, err = c.startDev(&cfg, f, set, log)
-		if err != nil {
+		if dev, err = c.startDev(&cfg, f, set, log); err != nil {
 			return c.fatal("agent", exitUsage, err)
 		}
 		defer dev.srv.Close()
@@ -199,19 +155,75 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	// --check runs this same start, up to listening.
 	a, err := agent.New(ctx, cfg, opts...)
 	if err != nil {
-		if ext != nil {
-			ext.reportInitError(err.Error())
-		}
-		var ce *agent.ConfigError
-		if errors.As(err, &ce) || errors.Is(err, agent.ErrNoToken) || errors.Is(err, agent.ErrBadToken) || errors.Is(err, agent.ErrNoCredentials) {
-			return c.fatal("agent", exitUsage, err)
-		}
-		return c.fatal("agent", exitError, err)
+		return c.startFailed(ext, err)
 	}
 	if *f.check {
 		defer a.Close()
 		return c.printCheck(cfg, warnings, a)
 	}
+	return c.serveAgent(ctx, a, f, dev, ext, log)
+}
+
+// agentArgs parses the agent's flags; code is -1 to go on, else the exit
+// code (help printed, or a usage error reported).
+func (c *cli) agentArgs(f *agentFlags, args []string) (set flagSources, code int) {
+	set, code = c.parseFlagsOnly(f.fs, args, c.agentHelp, agentAliases, "the agent")
+	switch {
+	case code >= 0:
+		return nil, code
+	case !*f.dev && (set.has("dev-secrets") || set.has("dev-exit-after")):
+		return nil, c.usageErr("agent", "--dev-secrets and --dev-exit-after need --dev")
+	case *f.devExitAfter < 0:
+		return nil, c.usageErr("agent", "%s %s: must be a duration of 0 or more, such as 30s", set["dev-exit-after"], *f.devExitAfter)
+	}
+	return set, -1
+}
+
+// agentConfig applies, in order, the defaults, the --config file, the
+// Lambda extension's variables, the flags (and their SECRETCACHE_
+// variables), and what --dev implies. ignored lists the Lambda variables
+// the agent does not use.
+func (c *cli) agentConfig(f *agentFlags, set flagSources) (cfg agent.Config, ignored []string, err error) {
+	cfg = agent.DefaultConfig()
+	if *f.config != "" {
+		if err := cfg.LoadFile(*f.config); err != nil {
+			return cfg, nil, err
+		}
+	}
+	if ignored, err = cfg.ApplyLambdaEnv(c.lookupEnv); err != nil {
+		return cfg, nil, err
+	}
+	if err := applyAgentFlags(&cfg, f, set); err != nil {
+		return cfg, nil, err
+	}
+	if *f.dev {
+		cfg.PrefetchJitterSeconds = 0
+		cfg.ValidateCredentials = true // static credentials of the emulator
+		if len(cfg.Regions) == 0 && cfg.Region == "" {
+			cfg.Regions = []string{devRegion, devReplica}
+		}
+	}
+	return cfg, ignored, nil
+}
+
+// startFailed reports an error of agent.New (to Lambda too, as an
+// extension): a usage error when the configuration, token or credentials
+// are at fault.
+func (c *cli) startFailed(ext *lambdaExtension, err error) int {
+	if ext != nil {
+		ext.reportInitError(err.Error())
+	}
+	var ce *agent.ConfigError
+	if errors.As(err, &ce) || errors.Is(err, agent.ErrNoToken) || errors.Is(err, agent.ErrBadToken) || errors.Is(err, agent.ErrNoCredentials) {
+		return c.fatal("agent", exitUsage, err)
+	}
+	return c.fatal("agent", exitError, err)
+}
+
+// serveAgent listens, prints the AWS agent's start line, and serves until
+// ctx ends (or, as an extension, Lambda's SHUTDOWN; with --dev-exit-after,
+// that duration).
+func (c *cli) serveAgent(ctx context.Context, a *agent.Agent, f *agentFlags, dev *devMode, ext *lambdaExtension, log *slog.Logger) int {
 	if err := a.Listen(); err != nil {
 		a.Close()
 		if ext != nil {
@@ -310,184 +322,4 @@ func applyAgentFlags(cfg *agent.Config, f *agentFlags, set flagSources) error {
 		return cfg.SetPort(cfg.HTTPPort) // keeps the host of listen_addr
 	}
 	return nil
-}
-
-type devMode struct {
-	srv     *smtest.Server
-	token   string
-	names   []string
-	seeded  string // where the secrets came from
-	regions []string
-}
-
-// startDev starts the emulator, seeds it, and points cfg at it.
-func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set flagSources, log *slog.Logger) (*devMode, error) {
-	d := &devMode{}
-	tok, _, err := agent.LoadToken(cfg.SSRFEnvVariables, c.lookupEnv, log)
-	switch {
-	case err == nil:
-		d.token = tok
-	case errors.Is(err, agent.ErrNoToken):
-		d.token = agent.NewToken()
-	default:
-		return nil, err
-	}
-	primary := cfg.PrimaryRegion()
-	d.srv = smtest.NewServer(smtest.WithDefaultRegion(primary))
-	if *f.devSecrets != "" {
-		if err := d.srv.LoadFile(primary, *f.devSecrets); err != nil {
-			d.srv.Close()
-			var se *smtest.SeedError
-			if errors.As(err, &se) {
-				return nil, fmt.Errorf("%s %s", set["dev-secrets"], se.Detail())
-			}
-			return nil, err
-		}
-		d.seeded = *f.devSecrets
-	} else {
-		for name, v := range demoSecrets {
-			if _, err := d.srv.CreateSecret(primary, name, v); err != nil {
-				d.srv.Close()
-				return nil, err
-			}
-		}
-		if _, err := d.srv.CreateBinarySecret(primary, demoBinaryName, []byte("-----DEMO KEY-----\x00\x01\x02")); err != nil {
-			d.srv.Close()
-			return nil, err
-		}
-		d.seeded = "demo secrets"
-	}
-	d.names = seededNames(d.srv, primary, *f.devSecrets)
-	d.regions = slices.Clone(cfg.Regions)
-	for _, replica := range cfg.Regions[min(1, len(cfg.Regions)):] {
-		for _, n := range d.names {
-			if err := d.srv.Replicate(n, primary, replica); err != nil {
-				log.Warn("dev: cannot replicate", "secret", n, "region", replica, "err", err)
-			}
-		}
-	}
-	if len(cfg.Prefetch) == 0 && len(cfg.PrefetchPrefix) == 0 {
-		cfg.Prefetch = slices.Clone(d.names)
-	}
-	// The default ports may be taken (another agent); then any free port.
-	if !set.has("port") && !set.has("listen-addr") && cfg.ListenAddr == "" && !portFree(cfg.Addr()) {
-		cfg.ListenAddr = "127.0.0.1:0"
-	}
-	if !set.has("admin-addr") && cfg.AdminEnabled() && !portFree(cfg.AdminAddr) {
-		cfg.AdminAddr = "127.0.0.1:0"
-	}
-	return d, nil
-}
-
-// seededNames lists the secrets of the dev emulator: the names in the seed
-// file, or the demo secrets.
-func seededNames(srv *smtest.Server, region, file string) []string {
-	var names []string
-	if file == "" {
-		for n := range demoSecrets {
-			names = append(names, n)
-		}
-		names = append(names, demoBinaryName)
-	} else if data, err := os.ReadFile(file); err == nil {
-		var doc map[string]json.RawMessage
-		if json.Unmarshal(data, &doc) == nil {
-			for n := range doc {
-				if _, ok := srv.Secret(region, n); ok {
-					names = append(names, n)
-				}
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
-func portFree(addr string) bool {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
-
-// banner prints what to do next. The token is printed: it is a random,
-// local, dev-only token (or the one the user set).
-func (d *devMode) banner(w io.Writer, a *agent.Agent) {
-	api := "http://" + a.Addr()
-	hdr := "X-Aws-Parameters-Secrets-Token: " + d.token
-	first := "demo/db"
-	if !slices.Contains(d.names, first) && len(d.names) > 0 {
-		first = d.names[0]
-	}
-	fmt.Fprintf(w, "%s: agent in dev mode, no AWS account needed.\n", versionString())
-	fmt.Fprintf(w, "  emulator  %s (%s; regions %s), %d secrets: %s\n", d.srv.URL, d.seeded,
-		strings.Join(d.regions, ", "), len(d.names), strings.Join(firstN(d.names, 8), ", "))
-	fmt.Fprintf(w, "  API       %s\n", api)
-	if aa := a.AdminAddr(); aa != "" {
-		fmt.Fprintf(w, "  status    http://%s/   (metrics at /metrics, health at /health/secrets)\n", aa)
-	}
-	fmt.Fprintf(w, "  token     %s\n\n", d.token)
-	fmt.Fprintf(w, "Try:\n")
-	fmt.Fprintf(w, "  curl -s -H '%s' '%s/secretsmanager/get?secretId=%s'\n", hdr, api, first)
-	if first == "demo/db" {
-		fmt.Fprintf(w, "  curl -s -H '%s' -H 'Accept: text/plain' '%s/v1/demo/db?field=password'\n", hdr, api)
-	}
-	fmt.Fprintf(w, "  AWS_TOKEN=%s %s get %s --agent-url %s\n\n", d.token, selfCommand(), first, api)
-	fmt.Fprintf(w, "Stop with Ctrl-C.\n")
-	if f, ok := w.(*os.File); ok {
-		_ = f.Sync()
-	}
-}
-
-func firstN(s []string, n int) []string {
-	if len(s) <= n {
-		return s
-	}
-	return append(slices.Clone(s[:n]), "...")
-}
-
-// selfCommand returns a command that runs this program again, typed as
-// is in the shell the user started it from: "go run ./cmd/secretcache"
-// (or the package path, with its version if it has one) when it runs from
-// go run's build cache, its name when the PATH finds this same file, else
-// its absolute path.
-func selfCommand() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return "secretcache"
-	}
-	return commandFor(exe, func(name string) (string, error) { return exec.LookPath(name) })
-}
-
-func commandFor(exe string, lookPath func(string) (string, error)) string {
-	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
-		if fi, err := os.Stat(filepath.Join("cmd", "secretcache", "main.go")); err == nil && fi.Mode().IsRegular() {
-			return "go run ./cmd/secretcache"
-		}
-		pkg := "github.com/secretcache/secretcache/cmd/secretcache"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			pkg += "@" + bi.Main.Version
-		}
-		return "go run " + pkg
-	}
-	name := filepath.Base(exe)
-	if p, err := lookPath(name); err == nil {
-		a, errA := os.Stat(p)
-		b, errB := os.Stat(exe)
-		if errA == nil && errB == nil && os.SameFile(a, b) {
-			return name
-		}
-	}
-	return shellQuote(exe)
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+:@%", r))
-	}) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

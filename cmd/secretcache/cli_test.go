@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
-	"github.com/secretcache/secretcache/agent"
 )
 
 // Every error path of the command line: one message on stderr naming the
@@ -148,7 +147,7 @@ func TestAgentCheckIsAStart(t *testing.T) {
 	awsTestEnv(t)
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
-	token := agent.NewToken()
+	token := newToken()
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -472,5 +471,38 @@ func TestEmulatorExportLine(t *testing.T) {
 		if err != nil || strings.TrimSpace(string(out)) != `{"password":"pw-not-logged"}` {
 			t.Errorf("%s with the export line: %v\n%s", tool.bin, err, out)
 		}
+	}
+}
+
+// --check refuses the regions the AWS source would refuse at start (over
+// 32 characters, upper case), naming the flag or key and what is accepted.
+func TestAgentCheckRegionRule(t *testing.T) {
+	awsTestEnv(t)
+	long := strings.Repeat("r", 33)
+	conf := filepath.Join(t.TempDir(), "agent.toml")
+	if err := os.WriteFile(conf, []byte("region = \""+long+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const accepted = "must be an AWS region name such as us-east-1: 1 to 32 lowercase letters, digits and single hyphens"
+	tok := map[string]string{"AWS_TOKEN": testToken}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{tok, []string{"--region", long}, "secretcache agent: --region " + long + " (region): " + accepted},
+		{tok, []string{"--region", "US-EAST-1"}, "secretcache agent: --region US-EAST-1 (region): " + accepted},
+		{tok, []string{"-c", conf}, "secretcache agent: " + conf + ": region = \"" + long + "\": " + accepted},
+		{tok, []string{"--regions", "us-east-1,EU-WEST-1"}, "secretcache agent: --regions EU-WEST-1 (regions): must be a list of at most 16 AWS region names such as us-east-1, primary first (each 1 to 32 lowercase letters, digits and single hyphens)"},
+		{map[string]string{"AWS_TOKEN": testToken, "SECRETCACHE_REGION": long}, nil, "secretcache agent: SECRETCACHE_REGION=" + long + " (region): " + accepted},
+	} {
+		code, out, errOut := runCLI(context.Background(), c.env, append([]string{"agent", "--check"}, c.args...)...)
+		if code != exitUsage || out != "" || strings.TrimSpace(errOut) != c.want {
+			t.Errorf("agent --check %q: exit %d, stdout %q\n stderr %q\n want %d and %q", c.args, code, out, errOut, exitUsage, c.want)
+		}
+	}
+	code, out, errOut := runCLI(context.Background(), tok, "agent", "--check", "--region", strings.Repeat("r", 32))
+	if code != 0 {
+		t.Errorf("a 32-character region: exit %d %q %q", code, out, errOut)
 	}
 }

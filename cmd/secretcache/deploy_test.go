@@ -143,14 +143,14 @@ func TestSeedTokenScript(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
 	// The agent reads it the AWS way.
-	tok, err := agent.ResolveToken(agent.DefaultSSRFEnvVariables, func(k string) (string, bool) {
+	tok, _, err := agent.LoadToken(agent.DefaultConfig().SSRFEnvVariables, func(k string) (string, bool) {
 		if k == "AWS_TOKEN" {
 			return "file://" + tokenFile, true
 		}
 		return "", false
-	})
+	}, nil)
 	if err != nil || tok != string(second) {
-		t.Errorf("ResolveToken: %q %v", tok, err)
+		t.Errorf("LoadToken: %q %v", tok, err)
 	}
 	run("stop")
 	if _, err := os.Stat(tokenFile); !os.IsNotExist(err) {
@@ -201,7 +201,7 @@ func TestSystemdUnits(t *testing.T) {
 	// token from a file as the seed-token unit writes it (root's, 0640).
 	awsTestEnv(t)
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(tokenFile, []byte(agent.NewToken()), 0o640); err != nil {
+	if err := os.WriteFile(tokenFile, []byte(newToken()), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"AWS_TOKEN": "file://" + tokenFile}
@@ -240,7 +240,7 @@ func TestKubernetesSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	awsTestEnv(t)
-	code, out, errOut := runCLI(context.Background(), map[string]string{"AWS_TOKEN": agent.NewToken()}, "agent", "--check", "--config", p)
+	code, out, errOut := runCLI(context.Background(), map[string]string{"AWS_TOKEN": newToken()}, "agent", "--check", "--config", p)
 	if code != 0 || !strings.Contains(out, "admin 0.0.0.0:2774") {
 		t.Errorf("sidecar agent.toml: %d %q %q", code, out, errOut)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache/agent"
+	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/smtest"
 )
 
@@ -71,12 +72,9 @@ never expose it. Exit codes: 0 stopped cleanly, 1 could not listen,
 
 func (c *cli) emulator(ctx context.Context, args []string) int {
 	f := newEmulatorFlags()
-	set, pos, code := c.parseFlags(f.fs, args, c.emulatorHelp, nil)
+	set, code := c.parseFlagsOnly(f.fs, args, c.emulatorHelp, nil, "the emulator")
 	if code >= 0 {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.usageErr("emulator", "unexpected argument %q: the emulator takes flags only", truncate(pos[0], 64))
 	}
 	if *f.exitAfter < 0 {
 		return c.usageErr("emulator", "%s %s: must be a duration of 0 or more, such as 30s (0: run until SIGINT or SIGTERM)", set["exit-after"], *f.exitAfter)
@@ -108,7 +106,7 @@ func (c *cli) emulator(ctx context.Context, args []string) int {
 	if err != nil {
 		return c.fatal("emulator", exitError, fmt.Errorf("cannot listen on %s (--addr): %w", *f.addr, err))
 	}
-	if !agent.IsLoopback(ln.Addr().String()) {
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
 		fmt.Fprintf(c.stderr, "secretcache emulator: warning: listening on %s, beyond loopback; the emulator has no authentication\n", ln.Addr())
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: agent.MaxHeaderBytes}
@@ -179,7 +177,7 @@ func withSecretIDs(h http.Handler) http.Handler {
 				id = strings.Join(firstN(in.SecretIDList, 5), ",")
 			}
 			if id != "" {
-				r = r.WithContext(context.WithValue(r.Context(), secretIDsKey{}, truncate(id, 512)))
+				r = r.WithContext(context.WithValue(r.Context(), secretIDsKey{}, clip.String(id, 512)))
 			}
 		}
 		h.ServeHTTP(w, r)

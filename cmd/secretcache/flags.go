@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // envName is the environment variable of a flag: --admin-addr is
@@ -49,7 +51,7 @@ func (c *cli) parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), 
 		}
 		name := strings.TrimPrefix(arg[1:], "-")
 		if name == "" || name[0] == '-' || name[0] == '=' {
-			return fail("bad flag syntax %q: flags are --name value or --name=value", truncate(arg, 64))
+			return fail("bad flag syntax %q: flags are --name value or --name=value", clip.String(arg, 64))
 		}
 		name, value, hasValue := strings.Cut(name, "=")
 		if name == "h" || name == "help" {
@@ -61,7 +63,7 @@ func (c *cli) parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), 
 		}
 		f := fs.Lookup(name)
 		if f == nil {
-			return fail("unknown flag --%s%s", truncate(name, 64), suggestFlag(fs, name))
+			return fail("unknown flag --%s%s", clip.String(name, 64), suggestFlag(fs, name))
 		}
 		switch {
 		case hasValue:
@@ -100,6 +102,16 @@ func (c *cli) parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), 
 	return set, pos, -1
 }
 
+// parseFlagsOnly is parseFlags for a command that takes no argument but
+// flags; who names the command in the error ("the agent").
+func (c *cli) parseFlagsOnly(fs *flag.FlagSet, args []string, help func(io.Writer), aliases map[string]string, who string) (flagSources, int) {
+	set, pos, code := c.parseFlags(fs, args, help, aliases)
+	if code < 0 && len(pos) > 0 {
+		return nil, c.usageErr(fs.Name(), "unexpected argument %q: %s takes flags only", clip.String(pos[0], 64), who)
+	}
+	return set, code
+}
+
 func isBoolFlag(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
@@ -124,9 +136,9 @@ func accepts(f *flag.Flag) string {
 // or has spaces or special characters; at most 64 bytes.
 func showValue(v string) string {
 	if v == "" || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == '"' || r == '\\' || r == 0x7f || r == 0xfffd }) {
-		return fmt.Sprintf("%q", truncate(v, 64))
+		return fmt.Sprintf("%q", clip.String(v, 64))
 	}
-	return truncate(v, 64)
+	return clip.String(v, 64)
 }
 
 // suggestFlag returns "; did you mean --NAME?" for a flag of fs close to

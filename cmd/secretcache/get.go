@@ -16,6 +16,8 @@ import (
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
 	"github.com/secretcache/secretcache/awssm"
+	"github.com/secretcache/secretcache/internal/agentjson"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Exit codes of get, beyond exitOK, exitError and exitUsage.
@@ -117,7 +119,7 @@ func (c *cli) get(ctx context.Context, args []string) int {
 }
 
 func (c *cli) fail(id string, code int, format string, args ...any) int {
-	fmt.Fprintf(c.stderr, "secretcache get: %s: %s\n", truncate(id, 256), fmt.Sprintf(format, args...))
+	fmt.Fprintf(c.stderr, "secretcache get: %s: %s\n", clip.String(id, 256), fmt.Sprintf(format, args...))
 	return code
 }
 
@@ -125,7 +127,7 @@ func (c *cli) getFromAgent(ctx context.Context, f *getFlags, id string) int {
 	// Warnings only: the token file is usually readable by its group by
 	// design, and get has nothing to add about it.
 	warnOnly := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	token, _, err := agent.LoadToken(agent.DefaultSSRFEnvVariables, c.lookupEnv, warnOnly)
+	token, _, err := agent.LoadToken(agent.DefaultConfig().SSRFEnvVariables, c.lookupEnv, warnOnly)
 	if err != nil {
 		return c.fail(id, exitUsage, "%v (the agent's token, to send it)", err)
 	}
@@ -194,7 +196,7 @@ func (c *cli) agentError(id string, status int, body []byte) int {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(body, &e) != nil || e.Type == "" {
-		msg := truncate(strings.TrimSpace(string(body)), 200)
+		msg := clip.String(strings.TrimSpace(string(body)), 200)
 		switch status {
 		case http.StatusForbidden:
 			return c.fail(id, exitDenied, "the agent refused the token (403 %s): set AWS_TOKEN to the agent's token", msg)
@@ -207,7 +209,7 @@ func (c *cli) agentError(id string, status int, body []byte) int {
 	}
 	text := e.Type
 	if e.Message != "" {
-		text += ": " + truncate(e.Message, 300)
+		text += ": " + clip.String(e.Message, 300)
 	}
 	switch e.Type {
 	case "ResourceNotFoundException":
@@ -272,9 +274,9 @@ func (c *cli) getDirect(ctx context.Context, f *getFlags, id string) int {
 				return c.kindError(id, err)
 			}
 			s.String, s.Binary = v, nil
-			out = agent.MarshalSecret(s)
+			out = agentjson.AppendSecret(nil, s)
 		case *f.json:
-			out = agent.MarshalSecret(s)
+			out = agentjson.AppendSecret(nil, s)
 		case s.IsBinary():
 			out = s.Binary
 		default:
@@ -290,19 +292,27 @@ func (c *cli) getDirect(ctx context.Context, f *getFlags, id string) int {
 // kindError reports an error of the cache by its kind. The message is the
 // cache's, which names the secret and never its value.
 func (c *cli) kindError(id string, err error) int {
-	code := exitError
-	switch secretcache.KindOf(err) {
-	case secretcache.ErrNotFound, secretcache.ErrDeleted:
-		code = exitNotFound
-	case secretcache.ErrAccessDenied, secretcache.ErrDecryption:
-		code = exitDenied
-	case secretcache.ErrThrottled, secretcache.ErrUnavailable, secretcache.ErrMismatch, secretcache.ErrClosed:
-		code = exitUnavailable
-	case secretcache.ErrNotJSON, secretcache.ErrKeyMissing, secretcache.ErrWrongType:
-		code = exitField
-	case secretcache.ErrInvalidRequest:
-		code = exitUsage
+	code, ok := kindExits[secretcache.KindOf(err)]
+	if !ok {
+		code = exitError
 	}
 	fmt.Fprintf(c.stderr, "secretcache get: %v\n", err)
 	return code
+}
+
+// kindExits is the exit code of get for each error kind of the cache
+// (secretcache.Kinds); a test checks that every kind has one.
+var kindExits = map[error]int{
+	secretcache.ErrNotFound:       exitNotFound,
+	secretcache.ErrDeleted:        exitNotFound,
+	secretcache.ErrAccessDenied:   exitDenied,
+	secretcache.ErrDecryption:     exitDenied,
+	secretcache.ErrThrottled:      exitUnavailable,
+	secretcache.ErrUnavailable:    exitUnavailable,
+	secretcache.ErrMismatch:       exitUnavailable,
+	secretcache.ErrClosed:         exitUnavailable,
+	secretcache.ErrNotJSON:        exitField,
+	secretcache.ErrKeyMissing:     exitField,
+	secretcache.ErrWrongType:      exitField,
+	secretcache.ErrInvalidRequest: exitUsage,
 }

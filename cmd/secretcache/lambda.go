@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // The AWS Lambda Extensions API, for running the agent as an external
@@ -34,7 +36,7 @@ type lambdaExtension struct {
 // name of the executable in /opt/extensions) for SHUTDOWN events.
 func registerLambda(ctx context.Context, runtimeAPI, name string, log *slog.Logger) (*lambdaExtension, error) {
 	if runtimeAPI == "" || strings.ContainsAny(runtimeAPI, "/?# ") {
-		return nil, fmt.Errorf("lambda: %s=%q: must be the Extensions API's host:port, as Lambda sets it", envLambdaRuntimeAPI, truncate(runtimeAPI, 64))
+		return nil, fmt.Errorf("lambda: %s=%q: must be the Extensions API's host:port, as Lambda sets it", envLambdaRuntimeAPI, clip.String(runtimeAPI, 64))
 	}
 	l := &lambdaExtension{base: "http://" + runtimeAPI + extensionAPI, client: &http.Client{}, log: log}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.base+"/register", strings.NewReader(`{"events":["SHUTDOWN"]}`))

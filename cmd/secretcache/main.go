@@ -1,5 +1,7 @@
 // Command secretcache runs the secretcache agent, a drop-in replacement for
-// the AWS Secrets Manager Agent, and the tools around it.
+// the AWS Secrets Manager Agent, and the tools around it. It holds flags,
+// messages and exit codes only: the agent, the emulator and the cache are
+// the packages agent, smtest and secretcache.
 //
 //	secretcache agent [flags]      serve secrets over loopback HTTP (AWS agent API)
 //	secretcache agent --dev        the same on a built-in emulator: no AWS account needed
@@ -25,6 +27,7 @@ import (
 	"syscall"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Exit codes shared by all commands; get adds its own (see get.go).
@@ -98,7 +101,7 @@ func (c *cli) run(ctx context.Context, args []string) int {
 	}
 	cmd, ok := findCommand(args[0])
 	if !ok {
-		fmt.Fprintf(c.stderr, "secretcache: unknown command %q; the commands are %s\n\n", truncate(args[0], 64), commandNames())
+		fmt.Fprintf(c.stderr, "secretcache: unknown command %q; the commands are %s\n\n", clip.String(args[0], 64), commandNames())
 		c.usage(c.stderr)
 		return exitUsage
 	}
@@ -137,7 +140,7 @@ func (c *cli) help(_ context.Context, args []string) int {
 	}
 	cmd, ok := findCommand(args[0])
 	if !ok {
-		return c.usageErr("help", "unknown command %q; the commands are %s", truncate(args[0], 64), commandNames())
+		return c.usageErr("help", "unknown command %q; the commands are %s", clip.String(args[0], 64), commandNames())
 	}
 	cmd.help(c, c.stdout)
 	return exitOK
@@ -157,7 +160,7 @@ func (c *cli) version(_ context.Context, args []string) int {
 		return exitOK
 	}
 	if len(args) > 0 {
-		return c.usageErr("version", "takes no arguments (got %q)", truncate(args[0], 64))
+		return c.usageErr("version", "takes no arguments (got %q)", clip.String(args[0], 64))
 	}
 	fmt.Fprintln(c.stdout, versionString())
 	return exitOK
@@ -186,11 +189,4 @@ func (c *cli) fatal(cmd string, code int, err error) int {
 	}
 	fmt.Fprintf(c.stderr, "secretcache %s: %s\n", cmd, msg)
 	return code
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/smtest"
 )
 
@@ -90,7 +91,7 @@ func TestHelp(t *testing.T) {
 		for _, args := range [][]string{{"help", cmd.name}, {cmd.name, "--help"}, {cmd.name, "-h"}} {
 			code, out, errOut := runCLI(context.Background(), nil, args...)
 			if code != 0 || !strings.Contains(out, "Usage: secretcache "+cmd.name) || errOut != "" {
-				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, truncate(out, 80), errOut)
+				t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, clip.String(out, 80), errOut)
 			}
 		}
 	}
@@ -298,7 +299,7 @@ func TestAgentDevAndGet(t *testing.T) {
 	}
 	code, rep, _ = runCLI(context.Background(), nil, "report", "--admin-addr", "http://"+admin, "--json")
 	if code != 0 || json.Unmarshal([]byte(rep), &m) != nil {
-		t.Errorf("report --json: %d %q", code, truncate(rep, 100))
+		t.Errorf("report --json: %d %q", code, clip.String(rep, 100))
 	}
 	if code, _, errOut := runCLI(context.Background(), nil, "report", "--admin-addr", "127.0.0.1:1"); code != exitUnavailable || !strings.Contains(errOut, "cannot reach") {
 		t.Errorf("report on nothing: %d %q", code, errOut)

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 type reportFlags struct {
@@ -48,12 +50,9 @@ Exit codes: 0 printed, 1 the agent answered with an error, 2 bad flags,
 
 func (c *cli) report(ctx context.Context, args []string) int {
 	f := newReportFlags()
-	set, pos, code := c.parseFlags(f.fs, args, c.reportHelp, nil)
+	set, code := c.parseFlagsOnly(f.fs, args, c.reportHelp, nil, "report")
 	if code >= 0 {
 		return code
-	}
-	if len(pos) > 0 {
-		return c.usageErr("report", "unexpected argument %q: report takes flags only", truncate(pos[0], 64))
 	}
 	if *f.timeout <= 0 {
 		return c.usageErr("report", "%s %s: must be a positive duration such as 10s", set["timeout"], *f.timeout)
@@ -91,7 +90,7 @@ func (c *cli) report(ctx context.Context, args []string) int {
 		return exitUnavailable
 	}
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(c.stderr, "secretcache report: %s%s: HTTP %d %s\n", base, path, resp.StatusCode, truncate(strings.TrimSpace(string(body)), 200))
+		fmt.Fprintf(c.stderr, "secretcache report: %s%s: HTTP %d %s\n", base, path, resp.StatusCode, clip.String(strings.TrimSpace(string(body)), 200))
 		return exitError
 	}
 	_, _ = c.stdout.Write(body)
