@@ -1,5 +1,7 @@
 // Package httpsecret adds a credential kept in AWS Secrets Manager to
 // outgoing HTTP requests and survives its rotation.
+// It is not an HTTP client of its own (it wraps any http.RoundTripper) nor
+// an authentication scheme: it sends a static key, it does not sign.
 //
 // A Transport is an http.RoundTripper that reads the credential from a
 // secretcache.Cache on every request (a cached read) and sends it as

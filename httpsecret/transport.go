@@ -10,20 +10,20 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 	"golang.org/x/net/http/httpguts"
 )
 
-// MaxValue is the longest credential, in bytes, the transport sends.
-const MaxValue = 8192
+// maxValue is the longest credential, in bytes, the transport sends.
+const maxValue = 8192
 
-// DefaultRefreshInterval is the least time between two refreshes of the
+// defaultRefreshInterval is the least time between two refreshes of the
 // secret caused by 401 answers.
-const DefaultRefreshInterval = time.Second
+const defaultRefreshInterval = time.Second
 
 // ErrPlainHTTP is matched (errors.Is) by the error of a request that
 // would carry the credential in clear: a plain-http URL whose host is not
@@ -165,22 +165,24 @@ func WithLogger(l *slog.Logger) Option {
 // The transport never modifies the caller's request and never puts the
 // credential in an error or a log. It is safe for concurrent use.
 type Transport struct {
-	cache        *secretcache.Cache
+	cache        *secretcache.Cache // read on every request: a cached read costs no call
 	id           string
-	field        string
+	field        string // "" sends the whole value
 	header       string
-	scheme       string
+	scheme       string // "" sends the bare value in header
 	base         http.RoundTripper
-	hosts        map[string]bool
+	hosts        map[string]bool // nil: any host first asked (see applies)
 	insecureHTTP bool
 	refreshEvery time.Duration
 	logger       *slog.Logger
 
-	mu          sync.Mutex
-	inflight    chan struct{} // closed when the refresh under way ends
-	lastRefresh time.Time
-	retries     atomic.Uint64
-	refreshes   atomic.Uint64
+	// asked is when a 401 last asked the cache for a refresh (unix nanos):
+	// WithRefreshInterval counts from it. ended is the asked of the last
+	// refresh that returned; until then, the other 401s share the one under
+	// way (the cache joins them) instead of giving up.
+	asked, ended atomic.Int64
+	retries      atomic.Uint64
+	refreshes    atomic.Uint64
 }
 
 // New returns a transport that adds the credential of the secret id, read
@@ -191,15 +193,12 @@ func New(c *secretcache.Cache, id string, opts ...Option) (*Transport, error) {
 	if c == nil {
 		return nil, &secretcache.Error{Op: "httpsecret", ID: id, Kind: secretcache.ErrInvalidRequest, Err: errors.New("nil cache")}
 	}
-	if !validID(id) {
-		if len(id) > 64 {
-			id = id[:64] + "..."
-		}
-		return nil, &secretcache.Error{Op: "httpsecret", ID: id, Kind: secretcache.ErrInvalidRequest,
+	if secretcache.CheckID(id) != nil {
+		return nil, &secretcache.Error{Op: "httpsecret", ID: clip.ID(id), Kind: secretcache.ErrInvalidRequest,
 			Err: errors.New("secret id must be 1..2048 printable characters without spaces")}
 	}
 	t := &Transport{cache: c, id: id, header: "Authorization", scheme: "Bearer", base: http.DefaultTransport,
-		refreshEvery: DefaultRefreshInterval}
+		refreshEvery: defaultRefreshInterval}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("httpsecret: nil option")
@@ -223,22 +222,10 @@ func (t *Transport) Stats() (refreshes, retries uint64) {
 	return t.refreshes.Load(), t.retries.Load()
 }
 
-func validID(id string) bool {
-	if id == "" || len(id) > secretcache.MaxIDLength {
-		return false
-	}
-	for _, r := range id {
-		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
-			return false
-		}
-	}
-	return true
-}
-
 // validValue reports whether s can be sent in a header: no control
-// characters (CR, LF and NUL above all), at most MaxValue bytes.
+// characters (CR, LF and NUL above all), at most maxValue bytes.
 func validValue(s string) bool {
-	if s == "" || len(s) > MaxValue {
+	if s == "" || len(s) > maxValue {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -265,7 +252,7 @@ func (t *Transport) credential(ctx context.Context) (string, error) {
 	}
 	if !validValue(v) {
 		return "", &secretcache.Error{Op: "httpsecret", ID: t.id, Kind: secretcache.ErrInvalidRequest,
-			Err: fmt.Errorf("the credential is empty, over %d bytes or holds control characters", MaxValue)}
+			Err: fmt.Errorf("the credential is empty, over %d bytes or holds control characters", maxValue)}
 	}
 	return v, nil
 }
@@ -301,7 +288,7 @@ func (t *Transport) applies(req *http.Request) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("httpsecret: %w", &secretcache.Error{Op: "httpsecret", ID: t.id, Kind: secretcache.ErrInvalidRequest,
-		Err: fmt.Errorf("%w (%s://%s)", ErrPlainHTTP, truncate(req.URL.Scheme, 16), truncate(req.URL.Host, 255))})
+		Err: fmt.Errorf("%w (%s://%s)", ErrPlainHTTP, clip.String(req.URL.Scheme, 16), clip.String(req.URL.Host, 255))})
 }
 
 // loopback reports whether host (no port) is localhost or a loopback IP.
@@ -311,13 +298,6 @@ func loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 func (t *Transport) set(req *http.Request, v string) {
@@ -391,37 +371,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // newCredential looks for a credential other than old: in the cache, which
 // another request may have refreshed already, else by refreshing the
 // secret, at most once per refresh interval. Requests that get a 401 while
-// a refresh is under way wait for it instead of starting another.
+// that refresh is under way share it instead of starting another.
 func (t *Transport) newCredential(ctx context.Context, old string) (string, bool) {
 	if v, err := t.credential(ctx); err == nil && !same(v, old) {
 		return v, true
 	}
-	t.mu.Lock()
-	if c := t.inflight; c != nil {
-		t.mu.Unlock()
-		select {
-		case <-c:
-		case <-ctx.Done():
-			return "", false
-		}
-	} else {
-		if !t.lastRefresh.IsZero() && time.Since(t.lastRefresh) < t.refreshEvery {
-			t.mu.Unlock()
-			return "", false
-		}
-		c := make(chan struct{})
-		t.inflight, t.lastRefresh = c, time.Now()
-		t.mu.Unlock()
-		t.refreshes.Add(1)
-		_, err := t.cache.Refresh(ctx, t.id)
-		t.mu.Lock()
-		t.inflight = nil
-		t.mu.Unlock()
-		close(c)
-		if err != nil {
-			t.logger.Warn("httpsecret: refreshing the secret after 401 failed", "secret", t.id, "kind", secretcache.KindName(err))
-			return "", false
-		}
+	if err := t.refresh(ctx); err != nil {
+		return "", false
 	}
 	v, err := t.credential(ctx)
 	if err != nil || same(v, old) {
@@ -429,6 +385,32 @@ func (t *Transport) newCredential(ctx context.Context, old string) (string, bool
 	}
 	return v, true
 }
+
+// refresh refreshes the secret after a 401: a new refresh when the last
+// one was asked for at least the refresh interval ago, else the one asked
+// for then, joined while it runs (a conditional Refresh: no call when a
+// value fetched since is cached). It fails when that refresh has ended.
+func (t *Transport) refresh(ctx context.Context) error {
+	now := time.Now().UnixNano()
+	last := t.asked.Load()
+	if (last == 0 || now-last >= int64(t.refreshEvery)) && t.asked.CompareAndSwap(last, now) {
+		t.refreshes.Add(1)
+		_, err := t.cache.Refresh(ctx, t.id)
+		t.ended.Store(now)
+		if err != nil {
+			t.logger.Warn("httpsecret: refreshing the secret after 401 failed", "secret", t.id, "kind", secretcache.KindName(err))
+		}
+		return err
+	}
+	if last = t.asked.Load(); t.ended.Load() == last {
+		return errRefreshed
+	}
+	_, err := t.cache.Refresh(ctx, t.id, secretcache.IfOlderThan(max(time.Duration(time.Now().UnixNano()-last), 1)))
+	return err
+}
+
+// errRefreshed tells that the refresh of the interval has been made.
+var errRefreshed = errors.New("httpsecret: refreshed less than the refresh interval ago")
 
 func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 

@@ -1,5 +1,7 @@
 // Package rotate keeps resources built from secrets (database pools, API
-// clients) working while the secrets rotate.
+// clients) working while the secrets rotate: it rebuilds, checks and swaps.
+// It does not rotate secrets (that is Secrets Manager's rotation function)
+// nor fetch them (the secretcache.Cache does).
 //
 // A Rotating[T] owns one resource built from one secret. When the secret
 // gets a new version — found by the cache's change callbacks, by a poll of
@@ -21,8 +23,8 @@
 // one batched pass and fails fast with a *MissingSecretsError naming each
 // missing secret, why, and which resources need it; ForceRotationAll,
 // Invalidate(name), Health and Check (for a health endpoint) act on all or
-// one; Shutdown drains and closes them all. RegisterWith plugs Check into the
-// monitor package's health report.
+// one; Shutdown drains and closes them all. A Registry is a health.Checker,
+// so a monitor's health report can include it (RegisterWith).
 //
 // Nothing here logs or returns a secret value: logs, errors and Health carry
 // secret ids, version ids and error kinds only. Build and Validate functions

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Resource is what a Registry manages. *Rotating[T] implements it.
@@ -21,8 +22,8 @@ type Resource interface {
 	Shutdown(ctx context.Context) error
 }
 
-// MaxName is the longest resource name a Registry accepts.
-const MaxName = 128
+// maxName is the longest resource name a Registry accepts.
+const maxName = 128
 
 // Registry holds named rotating resources of one cache: it starts them
 // together (warming their secrets first and failing fast, naming what is
@@ -50,7 +51,7 @@ func NewRegistry(c *secretcache.Cache) (*Registry, error) {
 // Register creates a rotating resource for the secret id (as New does),
 // names it and adds it to reg. It fails as New does, with ErrDuplicate for
 // a name already taken, with secretcache.ErrInvalidRequest for an empty,
-// oversized or non-printable name, and with ErrClosed after Shutdown. A
+// over-128-byte or non-printable name, and with ErrClosed after Shutdown. A
 // resource registered after Start is started by the next Start call.
 func Register[T any](reg *Registry, name, id string, spec Spec[T], opts ...Option) (*Rotating[T], error) {
 	if reg == nil {
@@ -70,18 +71,16 @@ func Register[T any](reg *Registry, name, id string, spec Spec[T], opts ...Optio
 }
 
 func validName(name string) error {
-	ok := name != "" && len(name) <= MaxName
+	ok := name != "" && len(name) <= maxName
 	for _, c := range name {
 		if c < ' ' || c == 0x7f || c == '\uFFFD' {
 			ok = false
 		}
 	}
 	if !ok {
-		if len(name) > 64 {
-			name = name[:64] + "..."
-		}
+		name = clip.ID(name)
 		return &secretcache.Error{Op: "registry", Kind: secretcache.ErrInvalidRequest,
-			Err: fmt.Errorf("resource name %q must be 1..%d printable characters", name, MaxName)}
+			Err: fmt.Errorf("resource name %q must be 1..%d printable characters", name, maxName)}
 	}
 	return nil
 }
@@ -114,21 +113,14 @@ func (g *Registry) Add(name string, res Resource) error {
 // secretcache.ErrInvalidRequest for an empty, oversized or malformed id.
 func (g *Registry) Require(ids ...string) error {
 	for _, id := range ids {
-		if !validID(id) {
-			return invalidArg(truncate(id), "secret id must be 1..2048 printable characters without spaces")
+		if secretcache.CheckID(id) != nil {
+			return invalidID(id)
 		}
 	}
 	g.mu.Lock()
 	g.required = append(g.required, ids...)
 	g.mu.Unlock()
 	return nil
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
 
 func (g *Registry) snapshot() ([]string, []Resource) {
@@ -224,7 +216,7 @@ func (g *Registry) Names() []string {
 func (g *Registry) ForceRotation(ctx context.Context, name string) error {
 	r := g.Get(name)
 	if r == nil {
-		return fmt.Errorf("rotate: force rotation of %q: %w", truncate(name), ErrUnknown)
+		return fmt.Errorf("rotate: force rotation of %q: %w", clip.ID(name), ErrUnknown)
 	}
 	return r.ForceRotation(ctx)
 }
@@ -248,7 +240,7 @@ func (g *Registry) ForceRotationAll(ctx context.Context) error {
 func (g *Registry) Invalidate(name string) error {
 	r := g.Get(name)
 	if r == nil {
-		return fmt.Errorf("rotate: invalidate %q: %w", truncate(name), ErrUnknown)
+		return fmt.Errorf("rotate: invalidate %q: %w", clip.ID(name), ErrUnknown)
 	}
 	r.Invalidate()
 	return nil

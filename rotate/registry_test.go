@@ -61,21 +61,36 @@ func TestRegistryStartFailsFastNamingMissing(t *testing.T) {
 	_ = reg.Shutdown(context.Background())
 }
 
+// twoResources is a registry of two resources, orders-db and billing-db,
+// not started yet.
+type twoResources struct {
+	src             *fakeSource
+	c               *secretcache.Cache
+	reg             *rotate.Registry
+	rec             *recorder
+	orders, billing *rotate.Rotating[*resource]
+}
+
+func newTwoResources(t *testing.T) *twoResources {
+	t.Helper()
+	tr := &twoResources{src: newFakeSource(), rec: &recorder{}}
+	tr.src.set("prod/database/orders", "pw1")
+	tr.src.set("prod/database/billing", "pw1")
+	tr.c = newCache(t, tr.src)
+	tr.reg, _ = rotate.NewRegistry(tr.c)
+	var err error
+	if tr.orders, err = rotate.Register(tr.reg, "orders-db", "prod/database/orders", tr.rec.spec(), fast...); err != nil {
+		t.Fatal(err)
+	}
+	if tr.billing, err = rotate.Register(tr.reg, "billing-db", "prod/database/billing", tr.rec.spec(), fast...); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
 func TestRegistryLifecycle(t *testing.T) {
-	src := newFakeSource()
-	src.set("prod/database/orders", "pw1")
-	src.set("prod/database/billing", "pw1")
-	c := newCache(t, src)
-	reg, _ := rotate.NewRegistry(c)
-	rec := &recorder{}
-	orders, err := rotate.Register(reg, "orders-db", "prod/database/orders", rec.spec(), fast...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	billing, err := rotate.Register(reg, "billing-db", "prod/database/billing", rec.spec(), fast...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := newTwoResources(t)
+	src, c, reg, rec, orders, billing := tr.src, tr.c, tr.reg, tr.rec, tr.orders, tr.billing
 	ctx := context.Background()
 	if err := reg.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -132,6 +147,14 @@ func TestRegistryLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	shutdownClosesAll(t, reg, rec)
+}
+
+// shutdownClosesAll shuts reg down and checks that every resource rec
+// built is closed and that reg refuses to start or register again.
+func shutdownClosesAll(t *testing.T, reg *rotate.Registry, rec *recorder) {
+	t.Helper()
+	ctx := context.Background()
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := reg.Shutdown(sctx); err != nil {

@@ -3,26 +3,13 @@ package rotate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/secretcache/secretcache"
-	"github.com/secretcache/secretcache/internal/awsname"
-)
-
-// Defaults.
-const (
-	DefaultDrain          = 30 * time.Second
-	DefaultBackoffBase    = time.Second
-	DefaultBackoffMax     = time.Minute
-	DefaultPollInterval   = 10 * time.Second
-	DefaultTimeout        = 30 * time.Second
-	DefaultFailureRefresh = time.Second
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Spec says how to make, check and release a resource built from a secret.
@@ -36,108 +23,6 @@ type Spec[T any] struct {
 	// Close releases a resource once its drain period is over. Optional: when
 	// nil and T implements io.Closer, its Close method is used.
 	Close func(v T) error
-}
-
-// Option configures a Rotating resource.
-type Option func(*options) error
-
-type options struct {
-	drain          time.Duration
-	backoffBase    time.Duration
-	backoffMax     time.Duration
-	poll           time.Duration
-	timeout        time.Duration
-	failureRefresh time.Duration
-	logger         *slog.Logger
-	name           string
-}
-
-func defaultOptions() options {
-	return options{drain: DefaultDrain, backoffBase: DefaultBackoffBase, backoffMax: DefaultBackoffMax,
-		poll: DefaultPollInterval, timeout: DefaultTimeout, failureRefresh: DefaultFailureRefresh}
-}
-
-// WithDrain sets how long a replaced resource stays open for the work still
-// using it before it is closed (default 30 s; 0 closes it at once). It fails
-// for a negative duration.
-func WithDrain(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("rotate: drain must not be negative, got %v", d)
-		}
-		o.drain = d
-		return nil
-	}
-}
-
-// WithBackoff sets the jittered exponential backoff between failed attempts
-// to build and validate a new version (default 1 s doubling up to 1 min).
-// It fails unless 0 < base <= max.
-func WithBackoff(base, max time.Duration) Option {
-	return func(o *options) error {
-		if base <= 0 || max < base {
-			return fmt.Errorf("rotate: backoff needs 0 < base <= max, got %v and %v", base, max)
-		}
-		o.backoffBase, o.backoffMax = base, max
-		return nil
-	}
-}
-
-// WithPollInterval sets how often the resource reads its secret from the
-// cache (a cached read: no API call) so that the cache's refresh-ahead and
-// change callbacks notice a new version even when nothing else reads the
-// secret (default 10 s; 0 turns polling off). It fails for a negative
-// duration.
-func WithPollInterval(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("rotate: poll interval must not be negative, got %v", d)
-		}
-		o.poll = d
-		return nil
-	}
-}
-
-// WithTimeout bounds one Build plus Validate (default 30 s). It fails
-// unless d > 0.
-func WithTimeout(d time.Duration) Option {
-	return func(o *options) error {
-		if d <= 0 {
-			return fmt.Errorf("rotate: timeout must be positive, got %v", d)
-		}
-		o.timeout = d
-		return nil
-	}
-}
-
-// WithFailureRefresh sets the least time between two secret refreshes
-// caused by ReportFailure (default 1 s), so a burst of failed uses costs
-// one API call. It fails for a negative duration.
-func WithFailureRefresh(d time.Duration) Option {
-	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("rotate: failure refresh interval must not be negative, got %v", d)
-		}
-		o.failureRefresh = d
-		return nil
-	}
-}
-
-// WithLogger sets the logger (default slog.Default()). Logs name the
-// resource, secret and versions, never values.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) error {
-		if l == nil {
-			return errors.New("rotate: nil logger")
-		}
-		o.logger = l
-		return nil
-	}
-}
-
-// withName sets the registry name.
-func withName(name string) Option {
-	return func(o *options) error { o.name = name; return nil }
 }
 
 // generation is one built resource and the secret version it came from.
@@ -154,7 +39,7 @@ const (
 	flagCheck   uint32 = 1 << iota // look for a new version in the cache
 	flagRefresh                    // refresh the secret from the source first
 	flagForce                      // rebuild even when the version is unchanged
-	flagFailure                    // a use of the resource failed
+	flagFailure                    // a use failed: refresh while the version in use is cached, revalidate
 )
 
 const (
@@ -172,16 +57,18 @@ const (
 //
 // A Rotating is safe for concurrent use. Get is a lock-free load.
 type Rotating[T any] struct {
-	cache *secretcache.Cache
+	cache *secretcache.Cache // the only way to the secret: reads, refreshes, change callbacks
 	id    string
 	spec  Spec[T]
 	o     options
 
-	cur   atomic.Pointer[generation[T]]
-	state atomic.Int32
+	cur   atomic.Pointer[generation[T]] // the resource in use: Get loads it without a lock
+	state atomic.Int32                  // stateNew, stateStarted, stateClosed
+	// flags and kick carry what callbacks, polls and ReportFailure ask of
+	// the worker without blocking them: a burst of requests is one attempt.
 	flags atomic.Uint32
 	kick  chan struct{}
-	wg    sync.WaitGroup
+	wg    sync.WaitGroup // the worker, for Shutdown to wait for
 
 	// life is cancelled by Shutdown: it ends the worker and cancels every
 	// Build, Validate and read under way, the callers' ones included.
@@ -189,24 +76,29 @@ type Rotating[T any] struct {
 	kill     context.CancelFunc
 	finished chan struct{} // closed once Shutdown's work is over
 
-	lastFailRefresh atomic.Int64 // unix nanos of the last refresh caused by ReportFailure
-	useFailures     atomic.Uint64
+	// lastFailure is when ReportFailure last asked the worker to handle a
+	// failed use (unix nanos). Each such request may cost a refresh and a
+	// Validate (a login, for a database), so it stays at one per
+	// WithFailureRefresh interval however many uses fail; the refresh itself
+	// is the cache's, shared with everyone refreshing the secret.
+	lastFailure atomic.Int64
+	useFailures atomic.Uint64
 
 	// rotSem is a one-slot semaphore: one Start, ForceRotation or worker
 	// attempt at a time. A channel, not a mutex, so that waiting for it
 	// can give up when a context ends.
 	rotSem chan struct{}
 
-	mu        sync.Mutex // guards what follows
-	removeCb  func()
-	retired   []*generation[T]
+	mu        sync.Mutex       // guards what follows, the state Health reports
+	removeCb  func()           // removes the change callback, at Shutdown
+	retired   []*generation[T] // replaced, still draining: Shutdown closes them at once
 	rotations uint64
 	lastRot   time.Time
-	failures  int
-	lastKind  string
+	failures  int    // consecutive failed attempts: the backoff's n, and degraded when > 0
+	lastKind  string // errorKind of the last failure: label-safe, never a message
 	lastErrAt time.Time
-	pendingV  string
-	nextRetry time.Time
+	pendingV  string    // the version that failed, which polls do not retry before nextRetry
+	nextRetry time.Time // when the worker's retry timer fires
 	closeOnce sync.Once
 }
 
@@ -221,51 +113,38 @@ func New[T any](c *secretcache.Cache, id string, spec Spec[T], opts ...Option) (
 		return nil, invalidArg(id, "nil cache")
 	case spec.Build == nil:
 		return nil, invalidArg(id, "nil Build function")
-	case !validID(id):
-		if len(id) > 64 {
-			id = id[:64] + "..."
-		}
-		return nil, invalidArg(id, "secret id must be 1..2048 printable characters without spaces")
 	}
-	o := defaultOptions()
-	for _, opt := range opts {
-		if opt == nil {
-			return nil, invalidArg(id, "nil option")
-		}
-		if err := opt(&o); err != nil {
-			return nil, err
-		}
+	if secretcache.CheckID(id) != nil {
+		return nil, invalidID(id)
 	}
-	if o.logger == nil {
-		o.logger = slog.Default()
+	o, err := newOptions(id, opts)
+	if err != nil {
+		return nil, err
 	}
 	if spec.Close == nil {
-		spec.Close = func(v T) error {
-			if cl, ok := any(v).(io.Closer); ok && cl != nil {
-				return cl.Close()
-			}
-			return nil
-		}
+		spec.Close = closeIfCloser[T]
 	}
 	life, kill := context.WithCancel(context.Background())
 	return &Rotating[T]{cache: c, id: id, spec: spec, o: o, kick: make(chan struct{}, 1),
 		life: life, kill: kill, finished: make(chan struct{}), rotSem: make(chan struct{}, 1)}, nil
 }
 
+// closeIfCloser is the Close of a Spec that has none.
+func closeIfCloser[T any](v T) error {
+	if cl, ok := any(v).(io.Closer); ok && cl != nil {
+		return cl.Close()
+	}
+	return nil
+}
+
 func invalidArg(id, msg string) error {
 	return &secretcache.Error{Op: "rotate", ID: id, Kind: secretcache.ErrInvalidRequest, Err: errors.New(msg)}
 }
 
-func validID(id string) bool {
-	if id == "" || len(id) > secretcache.MaxIDLength {
-		return false
-	}
-	for _, r := range id {
-		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
-			return false
-		}
-	}
-	return true
+// invalidID is the error for an id secretcache.CheckID refuses; it quotes
+// the id clipped.
+func invalidID(id string) error {
+	return invalidArg(clip.ID(id), "secret id must be 1..2048 printable characters without spaces")
 }
 
 // SecretID returns the id of the secret the resource is built from.
@@ -342,41 +221,6 @@ func (r *Rotating[T]) Version() (secretcache.Metadata, bool) {
 	return secretcache.Metadata{}, false
 }
 
-// onChange runs on the cache's refresher goroutine: it only sets a flag.
-func (r *Rotating[T]) onChange(ev secretcache.ChangeEvent) {
-	if ev.Ref.ID != r.id || ev.Ref.VersionID != "" || (ev.Ref.VersionStage != "" && ev.Ref.VersionStage != awsname.StageCurrent) {
-		return
-	}
-	r.trigger(flagCheck)
-}
-
-func (r *Rotating[T]) trigger(f uint32) {
-	r.flags.Or(f)
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
-// ReportFailure tells that using the resource failed in a way a new secret
-// version may fix (an authentication error, say). It never blocks: it
-// schedules a refresh of the secret (at most one per WithFailureRefresh
-// interval) and, when a new version is found, a rotation; when the version
-// is unchanged it validates the resource in use and reports it degraded if
-// that fails. err is counted by kind only; it may be nil.
-func (r *Rotating[T]) ReportFailure(err error) {
-	r.useFailures.Add(1)
-	if r.state.Load() != stateStarted {
-		return
-	}
-	now := time.Now().UnixNano()
-	last := r.lastFailRefresh.Load()
-	if now-last < int64(r.o.failureRefresh) || !r.lastFailRefresh.CompareAndSwap(last, now) {
-		return
-	}
-	r.trigger(flagRefresh | flagFailure)
-}
-
 // Invalidate drops the cached secret and rebuilds the resource from a
 // freshly fetched version in the background, even when the version did not
 // change. The resource in use keeps serving until the new one validates.
@@ -446,225 +290,6 @@ func (r *Rotating[T]) closedOr(op string, err error) error {
 		return err
 	}
 	return r.err(op, "", nil, err)
-}
-
-// worker runs the rotations that callbacks, polls and retries ask for.
-func (r *Rotating[T]) worker() {
-	defer r.wg.Done()
-	ctx := r.life
-	var pollC <-chan time.Time
-	if r.o.poll > 0 {
-		t := time.NewTicker(r.o.poll)
-		defer t.Stop()
-		pollC = t.C
-	}
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	defer retry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.kick:
-		case <-pollC:
-			r.flags.Or(flagCheck)
-		case <-retry.C:
-			r.flags.Or(flagRefresh)
-		}
-		f := r.flags.Swap(0)
-		if f == 0 {
-			continue
-		}
-		if r.lock(ctx) != nil {
-			return
-		}
-		if r.state.Load() == stateStarted {
-			_ = r.attempt(ctx, f)
-		}
-		r.unlock()
-		r.mu.Lock()
-		next := r.nextRetry
-		r.mu.Unlock()
-		retry.Stop()
-		if !next.IsZero() {
-			retry.Reset(max(time.Until(next), time.Millisecond))
-		}
-	}
-}
-
-// attempt does one rotation check with the rotation slot held.
-func (r *Rotating[T]) attempt(ctx context.Context, f uint32) error {
-	var (
-		s   *secretcache.Secret
-		err error
-	)
-	if f&flagRefresh != 0 {
-		s, err = r.cache.Refresh(ctx, r.id)
-	} else {
-		s, err = r.cache.Get(ctx, r.id)
-	}
-	if err != nil {
-		if errors.Is(err, secretcache.ErrClosed) || ctx.Err() != nil {
-			return r.err("read", "", nil, err)
-		}
-		err = r.err("read", "", nil, err)
-		r.failed("", err)
-		return err
-	}
-	cur := r.cur.Load()
-	if cur != nil && s.VersionID == cur.meta.VersionID && f&flagForce == 0 {
-		if f&flagFailure != 0 && r.spec.Validate != nil {
-			// The secret did not change: is the resource in use still good?
-			vctx, cancel := context.WithTimeout(ctx, r.o.timeout)
-			verr := r.spec.Validate(vctx, cur.val)
-			cancel()
-			if verr != nil {
-				err := r.err("validate", s.VersionID, ErrValidation, verr)
-				r.failed("", err)
-				return err
-			}
-		}
-		r.recovered()
-		return nil
-	}
-	if f&(flagRefresh|flagForce|flagFailure) == 0 && r.backingOff(s.VersionID) {
-		// A poll or a change callback found the version that failed last
-		// time: it is tried again when the backoff says so (the retry
-		// timer), not at every poll. For a database each attempt is a
-		// login refused, and enough of them can lock the account.
-		return nil
-	}
-	g, err := r.build(ctx, s)
-	if err != nil {
-		if r.life.Err() != nil {
-			return r.err("rotate", s.VersionID, ErrClosed, err)
-		}
-		r.failed(s.VersionID, err)
-		return err
-	}
-	if r.life.Err() != nil {
-		r.closeGen(g)
-		return r.err("rotate", s.VersionID, ErrClosed, nil)
-	}
-	r.swap(g)
-	return nil
-}
-
-// backingOff reports whether version is the one whose last attempt failed
-// and its retry is not due yet.
-func (r *Rotating[T]) backingOff(version string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.failures > 0 && version != "" && version == r.pendingV && time.Now().Before(r.nextRetry)
-}
-
-// build makes and validates a resource from s, closing it on failure.
-func (r *Rotating[T]) build(ctx context.Context, s *secretcache.Secret) (*generation[T], error) {
-	bctx, cancel := context.WithTimeout(ctx, r.o.timeout)
-	defer cancel()
-	v, err := r.spec.Build(bctx, s)
-	if err != nil {
-		return nil, r.err("build", s.VersionID, ErrBuild, err)
-	}
-	g := &generation[T]{val: v, meta: s.Metadata(), builtAt: time.Now(), closed: make(chan struct{})}
-	if r.spec.Validate != nil {
-		if err := r.spec.Validate(bctx, v); err != nil {
-			r.closeGen(g)
-			return nil, r.err("validate", s.VersionID, ErrValidation, err)
-		}
-	}
-	return g, nil
-}
-
-// swap puts g in use and retires the resource it replaces.
-func (r *Rotating[T]) swap(g *generation[T]) {
-	old := r.cur.Swap(g)
-	r.mu.Lock()
-	r.rotations++
-	r.lastRot = g.builtAt
-	r.failures, r.pendingV, r.nextRetry = 0, "", time.Time{}
-	if old != nil {
-		r.retired = append(r.retired, old)
-	}
-	r.mu.Unlock()
-	oldV := ""
-	if old != nil {
-		oldV = old.meta.VersionID
-		if r.o.drain <= 0 {
-			r.closeGen(old)
-		} else {
-			time.AfterFunc(r.o.drain, func() { r.closeGen(old) })
-		}
-	}
-	r.o.logger.Info("rotate: resource rotated", "resource", r.o.name, "secret", r.id,
-		"old_version", oldV, "new_version", g.meta.VersionID)
-}
-
-// closeGen closes g once and forgets it.
-func (r *Rotating[T]) closeGen(g *generation[T]) {
-	g.once.Do(func() {
-		defer close(g.closed)
-		r.mu.Lock()
-		for i, x := range r.retired {
-			if x == g {
-				r.retired = append(r.retired[:i], r.retired[i+1:]...)
-				break
-			}
-		}
-		r.mu.Unlock()
-		func() {
-			defer func() {
-				if p := recover(); p != nil {
-					r.o.logger.Error("rotate: Close panicked", "resource", r.o.name, "secret", r.id, "version", g.meta.VersionID)
-				}
-			}()
-			if err := r.spec.Close(g.val); err != nil {
-				r.o.logger.Warn("rotate: closing a replaced resource failed", "resource", r.o.name,
-					"secret", r.id, "version", g.meta.VersionID, "kind", errorKind(err))
-			}
-		}()
-	})
-}
-
-// failed records a failed attempt and schedules the retry.
-func (r *Rotating[T]) failed(version string, err error) {
-	r.mu.Lock()
-	r.failures++
-	n := r.failures
-	r.lastKind = errorKind(err)
-	r.lastErrAt = time.Now()
-	if version != "" {
-		r.pendingV = version
-	}
-	wait := backoff(r.o.backoffBase, r.o.backoffMax, n)
-	r.nextRetry = r.lastErrAt.Add(wait)
-	r.mu.Unlock()
-	r.o.logger.Warn("rotate: rotation attempt failed; keeping the resource in use", "resource", r.o.name,
-		"secret", r.id, "version", version, "kind", errorKind(err), "failures", n, "retry_in", wait)
-}
-
-// recovered clears a degraded state once the secret is back to the version
-// in use and the resource checks out.
-func (r *Rotating[T]) recovered() {
-	r.mu.Lock()
-	r.failures, r.pendingV, r.nextRetry = 0, "", time.Time{}
-	r.mu.Unlock()
-}
-
-// backoff returns the jittered wait after n consecutive failures: base
-// doubled n-1 times, capped at max, then drawn from its upper half. The
-// doubling stops before it could overflow, however large max is.
-func backoff(base, maxD time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < maxD; i++ {
-		if d > maxD/2 {
-			d = maxD
-			break
-		}
-		d *= 2
-	}
-	d = max(min(d, maxD), 1)
-	return d/2 + rand.N(d/2+1)
 }
 
 func (r *Rotating[T]) err(op, version string, kind, cause error) *Error {

@@ -6,11 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"log/slog"
-	"slices"
-	"sort"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,152 +13,17 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/creds"
+	"github.com/secretcache/secretcache/internal/awsname"
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
-// Stage names.
+// How credentials that are no version of a stage were chosen, as
+// Error.Stage and Attempt.Stage name them (besides the stages "AWSCURRENT"
+// and "AWSPENDING").
 const (
-	StageCurrent  = "AWSCURRENT"
-	StagePending  = "AWSPENDING"
 	StageLastGood = "last-good"
 	StagePinned   = "pinned" // the version a PoolSpec pool was built from
 )
-
-// DefaultMaxAttempts is the default bound on connection attempts of one
-// Connect call: the first attempt and two rounds of three (AWSCURRENT,
-// AWSPENDING, last good), as described at Connector.
-const DefaultMaxAttempts = 7
-
-// Option configures a Connector.
-type Option func(*config) error
-
-type config struct {
-	params      map[string]string
-	dbname      string
-	maxAttempts int
-	pending     bool
-	lastGood    bool
-	configure   func(*pgx.ConnConfig) error
-	logger      *slog.Logger
-}
-
-// settings owned by the secret, which WithParam may not set.
-var ownKeys = map[string]bool{"host": true, "hostaddr": true, "port": true, "user": true, "password": true,
-	"dbname": true, "database": true, "passfile": true, "service": true, "servicefile": true}
-
-// WithParam adds a connection setting, as in a libpq connection string:
-// WithParam("sslmode", "verify-full"), WithParam("application_name",
-// "orders"). It fails for the settings the secret provides (host, port,
-// user, password, dbname and their aliases), for a key that is not
-// lower-case letters, digits and '_', and for a value over 1024 bytes or
-// holding a NUL.
-func WithParam(key, value string) Option {
-	return func(c *config) error {
-		if key == "" || len(key) > 64 || strings.Trim(key, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
-			return fmt.Errorf("sqlsecret: parameter name %.64q must be lower-case letters, digits and _", key)
-		}
-		if ownKeys[key] {
-			return fmt.Errorf("sqlsecret: %q comes from the secret and cannot be set with WithParam", key)
-		}
-		if len(value) > 1024 || strings.IndexByte(value, 0) >= 0 {
-			return fmt.Errorf("sqlsecret: value of %q is over 1024 bytes or holds a NUL", key)
-		}
-		c.params[key] = value
-		return nil
-	}
-}
-
-// WithDatabase connects to the named database instead of the secret's
-// dbname. It fails for a name over 1024 bytes or with control characters.
-func WithDatabase(name string) Option {
-	return func(c *config) error {
-		if name == "" || len(name) > 1024 || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-			return errors.New("sqlsecret: database name must be 1..1024 bytes without control characters")
-		}
-		c.dbname = name
-		return nil
-	}
-}
-
-// WithMaxAttempts bounds the connection attempts of one Connect call, the
-// first included (default DefaultMaxAttempts, 7; at most 10). A smaller
-// bound cuts the search described at Connector short: while rotations run
-// back to back a connection may need 5 attempts. It fails outside 1..10.
-func WithMaxAttempts(n int) Option {
-	return func(c *config) error {
-		if n < 1 || n > 10 {
-			return fmt.Errorf("sqlsecret: max attempts must be in 1..10, got %d", n)
-		}
-		c.maxAttempts = n
-		return nil
-	}
-}
-
-// WithoutPending never tries the AWSPENDING version after an authentication
-// failure.
-func WithoutPending() Option {
-	return func(c *config) error { c.pending = false; return nil }
-}
-
-// WithoutLastGood never falls back to the last credentials that connected
-// when every version of the secret is refused.
-func WithoutLastGood() Option {
-	return func(c *config) error { c.lastGood = false; return nil }
-}
-
-// WithConfig sets a function that adjusts each connection's pgx
-// configuration (TLS, tracer, runtime parameters) before it connects. An
-// error from it fails the Connect.
-func WithConfig(fn func(*pgx.ConnConfig) error) Option {
-	return func(c *config) error {
-		if fn == nil {
-			return errors.New("sqlsecret: nil config function")
-		}
-		c.configure = fn
-		return nil
-	}
-}
-
-// WithLogger sets the logger (default slog.Default()). Logs name the secret,
-// versions and SQLSTATEs, never a password.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) error {
-		if l == nil {
-			return errors.New("sqlsecret: nil logger")
-		}
-		c.logger = l
-		return nil
-	}
-}
-
-func newConfig(opts []Option) (config, error) {
-	c := config{params: map[string]string{}, maxAttempts: DefaultMaxAttempts, pending: true, lastGood: true}
-	for _, o := range opts {
-		if o == nil {
-			return c, errors.New("sqlsecret: nil option")
-		}
-		if err := o(&c); err != nil {
-			return c, err
-		}
-	}
-	if c.logger == nil {
-		c.logger = slog.Default()
-	}
-	return c, nil
-}
-
-// paramString renders the extra settings, sorted, each value quoted.
-func (c *config) paramString() string {
-	keys := make([]string, 0, len(c.params))
-	for k := range c.params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		b.WriteString(" " + k + "='" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(c.params[k]) + "'")
-	}
-	return b.String()
-}
 
 // Stats counts what a Connector did.
 type Stats struct {
@@ -171,7 +31,7 @@ type Stats struct {
 	Failures     uint64 // Connect calls that returned an error
 	Attempts     uint64 // connection attempts
 	AuthFailures uint64 // attempts refused with SQLSTATE 28P01 or 28000
-	Refreshes    uint64 // secret refreshes made after an authentication failure
+	Refreshes    uint64 // fresh reads of the secret asked for after an authentication failure (shared ones reach Secrets Manager once)
 	SecondRounds uint64 // Connect calls that read the secret again after every candidate was refused
 	PendingUsed  uint64 // connections made with the AWSPENDING version
 	LastGoodUsed uint64 // connections made with the last good credentials
@@ -231,16 +91,21 @@ type goodCreds struct {
 // A Connector never puts a password in an error or a log. It is safe for
 // concurrent use.
 type Connector struct {
-	cache *secretcache.Cache
+	cache *secretcache.Cache // every read and refresh of the secret goes through it
 	id    string
 	cfg   config
-	extra string
+	extra string // cfg's WithParam settings, rendered once for every connection string
 
-	flights  [2]flights // refreshes of AWSCURRENT and AWSPENDING
+	// lastGood are the credentials that last connected: the fallback while
+	// a new version is refused.
 	lastGood atomic.Pointer[goodCreds]
-	refusal  atomic.Pointer[refusal] // of AWSCURRENT
-	pinRef   atomic.Pointer[refusal] // of a pool's version
+	// refusal is the AWSCURRENT version the server refused last, and pinRef
+	// a PoolSpec pool's own: for ReprobeInterval, new connections try
+	// lastGood first instead of paying a refused login each.
+	refusal atomic.Pointer[refusal]
+	pinRef  atomic.Pointer[refusal]
 
+	// The counters of Stats.
 	connects, failures, attempts, authFailures, refreshes, secondRounds, pendingUsed, lastGoodUsed atomic.Uint64
 }
 
@@ -254,11 +119,8 @@ func New(c *secretcache.Cache, id string, opts ...Option) (*Connector, error) {
 	if c == nil {
 		return nil, &secretcache.Error{Op: "sqlsecret", ID: id, Kind: secretcache.ErrInvalidRequest, Err: errors.New("nil cache")}
 	}
-	if !validID(id) {
-		if len(id) > 64 {
-			id = id[:64] + "..."
-		}
-		return nil, &secretcache.Error{Op: "sqlsecret", ID: id, Kind: secretcache.ErrInvalidRequest,
+	if secretcache.CheckID(id) != nil {
+		return nil, &secretcache.Error{Op: "sqlsecret", ID: clip.ID(id), Kind: secretcache.ErrInvalidRequest,
 			Err: errors.New("secret id must be 1..2048 printable characters without spaces")}
 	}
 	cfg, err := newConfig(opts)
@@ -277,18 +139,6 @@ func OpenDB(c *secretcache.Cache, id string, opts ...Option) (*sql.DB, error) {
 		return nil, err
 	}
 	return sql.OpenDB(conn), nil
-}
-
-func validID(id string) bool {
-	if id == "" || len(id) > secretcache.MaxIDLength {
-		return false
-	}
-	for _, r := range id {
-		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
-			return false
-		}
-	}
-	return true
 }
 
 // Driver implements driver.Connector: the pgx stdlib driver.
@@ -348,7 +198,7 @@ func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cand, err := c.parse(s, StageCurrent)
+	cand, err := c.parse(s, awsname.StageCurrent)
 	if err != nil {
 		return nil, err
 	}
@@ -368,210 +218,17 @@ func (c *Connector) first(cand candidate, rf *refusal) candidate {
 	return cand
 }
 
-// stageRetry is the step of a round that tries again the AWSPENDING
-// versions refused before they may have been set in the database.
-const stageRetry = "retry"
-
-// steps are where connectFrom looks for credentials after a refusal, in
-// order: two rounds of AWSCURRENT and AWSPENDING, each read afresh from
-// Secrets Manager, the last good credentials, and the retries.
-var steps = [...]string{StageCurrent, StagePending, StageLastGood, stageRetry,
-	StageCurrent, StagePending, StageLastGood, stageRetry}
-
-// secondRound is the index in steps of the second round's first step.
-const secondRound = 4
-
-// search finds the credentials to try after a refusal.
-type search struct {
-	step int
-	// refused holds the versions refused so far.
-	refused map[string]refused
-	retries []candidate
-	pending *candidate // the second round's AWSPENDING, read before its AWSCURRENT
-}
-
-// refused is a version the server refused in a Connect.
-type refused struct {
-	at int64 // unix nanos: the refused login began
-	// again tells that it may be tried once more: refused as AWSPENDING, it
-	// may not have been in the database yet.
-	again bool
-}
-
-// refuse records that the server refused cand in the login begun at mark.
-func (s *search) refuse(cand candidate, mark int64) {
-	if s.refused == nil {
-		s.refused = make(map[string]refused, DefaultMaxAttempts)
-	}
-	_, before := s.refused[cand.version]
-	s.refused[cand.version] = refused{at: mark, again: cand.unset && !before}
-}
-
-// load reads a stage as Secrets Manager has it since mark.
-func (s *search) load(ctx context.Context, c *Connector, stage string, mark int64) (candidate, bool) {
-	sec, err := c.fresh(ctx, stage, mark)
-	if err != nil {
-		return candidate{}, false
-	}
-	cand, err := c.parse(sec, stage)
-	return cand, err == nil
-}
-
-// next returns the next credentials to try, or false when there are none
-// left. The first round reads a stage as Secrets Manager has it since mark,
-// the start of the refused login: a read that began after it, shared by
-// all the connections refused since it began. The second round's reads
-// begin after it starts, after every refusal and read so far (a login can
-// take longer than a rotation step, and a read that began during it may
-// predate the step that got it refused); they read AWSPENDING before
-// AWSCURRENT, so that a version finishSecret moves from one label to the
-// other between the two reads is seen by one of them.
-func (s *search) next(ctx context.Context, c *Connector, mark int64) (candidate, bool) {
-	for s.step < len(steps) && ctx.Err() == nil {
-		if s.step == secondRound {
-			mark = time.Now().UnixNano()
-			if c.cfg.pending {
-				if p, ok := s.load(ctx, c, StagePending, mark); ok {
-					s.pending = &p
-				}
-			}
-		}
-		stage := steps[s.step]
-		if stage == stageRetry {
-			if len(s.retries) == 0 {
-				s.step++
-				continue
-			}
-			cand := s.retries[0]
-			s.retries = s.retries[1:]
-			if s.refused[cand.version].again {
-				return cand, true
-			}
-			continue
-		}
-		s.step++
-		if s.step == secondRound+1 {
-			c.secondRounds.Add(1)
-		}
-		var cand candidate
-		switch {
-		case stage == StageLastGood:
-			g := c.lastGood.Load()
-			if !c.cfg.lastGood || g == nil {
-				continue
-			}
-			cand = candidate{db: g.db, version: g.version, stage: StageLastGood}
-		case stage == StagePending && !c.cfg.pending:
-			continue
-		case stage == StagePending && s.step > secondRound:
-			if s.pending == nil {
-				continue
-			}
-			cand = *s.pending
-		default:
-			var ok bool
-			if cand, ok = s.load(ctx, c, stage, mark); !ok {
-				continue
-			}
-		}
-		r, seen := s.refused[cand.version]
-		if !seen {
-			return cand, true
-		}
-		if g := c.lastGood.Load(); r.again && g != nil && g.version == cand.version && g.at < r.at {
-			// It connected before it was refused here: it was not waiting
-			// for setSecret but rotated away.
-			r.again = false
-			s.refused[cand.version] = r
-		}
-		if r.again && !slices.ContainsFunc(s.retries, func(x candidate) bool { return x.version == cand.version }) {
-			s.retries = append(s.retries, cand)
-		}
-	}
-	return candidate{}, false
-}
-
-// connectFrom connects with cand, then with the other credentials as
-// described at Connector.
-func (c *Connector) connectFrom(ctx context.Context, cand candidate) (driver.Conn, error) {
-	var s search
-	var tried []Attempt
-	for attempt := 1; ; attempt++ {
-		mark := time.Now().UnixNano()
-		conn, err := c.dial(ctx, cand)
-		if err == nil {
-			c.succeeded(cand)
-			return conn, nil
-		}
-		tried = append(tried, Attempt{Stage: cand.stage, VersionID: cand.version})
-		last := sanitize(err, c.id, cand.version, cand.stage, cand.db.Password, attempt)
-		last.Tried = tried
-		if !isAuth(err) || ctx.Err() != nil {
-			return nil, last
-		}
-		c.authFailures.Add(1)
-		s.refuse(cand, mark)
-		switch cand.stage {
-		case StageCurrent:
-			c.refusal.Store(&refusal{version: cand.version, at: time.Now().UnixNano()})
-		case StagePinned:
-			c.pinRef.Store(&refusal{version: cand.version, at: time.Now().UnixNano()})
-		}
-		c.cfg.logger.Warn("sqlsecret: credentials refused", "secret", c.id, "version", cand.version,
-			"stage", cand.stage, "sqlstate", last.SQLState, "attempt", attempt)
-		if attempt >= c.cfg.maxAttempts {
-			return nil, last
-		}
-		// Find the next credentials, never sleeping.
-		var ok bool
-		if cand, ok = s.next(ctx, c, mark); !ok {
-			return nil, last
-		}
-	}
-}
-
-// flight is one refresh of a stage, shared by the connections that need
-// it.
-type flight struct {
-	start int64 // unix nanos: the fetch began after this
-	done  chan struct{}
-	s     *secretcache.Secret
-	err   error
-}
-
-type flights struct {
-	mu     sync.Mutex
-	latest *flight
-}
-
 // fresh returns the stage of the secret as Secrets Manager had it at mark
-// or later: the result of a refresh that began after mark (joining one
-// under way), else of a new refresh (Cache.Refresh, itself shared with the
-// concurrent callers).
+// or later: the cached value when it was fetched after mark, else the
+// cache's refresh, joined while it runs, so that the connections refused
+// together share one read (Cache.Refresh with IfOlderThan).
 func (c *Connector) fresh(ctx context.Context, stage string, mark int64) (*secretcache.Secret, error) {
-	i, opts := 0, []secretcache.GetOption(nil)
-	if stage == StagePending {
-		i, opts = 1, []secretcache.GetOption{secretcache.WithVersionStage(StagePending)}
+	c.refreshes.Add(1)
+	since := secretcache.IfOlderThan(max(time.Duration(time.Now().UnixNano()-mark), 1))
+	if stage == awsname.StagePending {
+		return c.cache.Refresh(ctx, c.id, secretcache.WithVersionStage(awsname.StagePending), since)
 	}
-	f := &c.flights[i]
-	f.mu.Lock()
-	fl := f.latest
-	if fl == nil || fl.start < mark {
-		fl = &flight{start: time.Now().UnixNano(), done: make(chan struct{})}
-		f.latest = fl
-		c.refreshes.Add(1)
-		go func() {
-			defer close(fl.done)
-			fl.s, fl.err = c.cache.Refresh(context.WithoutCancel(ctx), c.id, opts...)
-		}()
-	}
-	f.mu.Unlock()
-	select {
-	case <-fl.done:
-		return fl.s, fl.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return c.cache.Refresh(ctx, c.id, since)
 }
 
 // parse reads the credentials of a secret version.
@@ -596,7 +253,7 @@ func (c *Connector) parse(s *secretcache.Secret, stage string) (candidate, error
 	if c.cfg.dbname != "" {
 		db.DBName = c.cfg.dbname
 	}
-	return candidate{db: db, version: s.VersionID, stage: stage, unset: stage == StagePending && !s.HasStage(StageCurrent)}, nil
+	return candidate{db: db, version: s.VersionID, stage: stage, unset: stage == awsname.StagePending && !s.HasStage(awsname.StageCurrent)}, nil
 }
 
 // dial opens one connection with cand's credentials.
@@ -631,13 +288,13 @@ func (c *Connector) connConfig(db creds.Database) (*pgx.ConnConfig, error) {
 
 func (c *Connector) succeeded(cand candidate) {
 	switch cand.stage {
-	case StagePending:
+	case awsname.StagePending:
 		c.pendingUsed.Add(1)
 	case StageLastGood:
 		c.lastGoodUsed.Add(1)
 		return // the current version is still refused
 	}
-	if cand.stage == StageCurrent && c.refusal.Load() != nil {
+	if cand.stage == awsname.StageCurrent && c.refusal.Load() != nil {
 		c.refusal.Store(nil)
 	}
 	if pr := c.pinRef.Load(); cand.stage == StagePinned && pr != nil && pr.version == cand.version {

@@ -52,161 +52,176 @@ func noPassword(t *testing.T, err error, passwords ...string) {
 	}
 }
 
+// connectorTest is the secret and database user that TestConnector's
+// subtests share, one after the other.
+type connectorTest struct {
+	e       *env
+	id, pw1 string
+}
+
 func TestConnector(t *testing.T) {
-	e := newEnv(t, secretcache.WithTTL(time.Hour))
-	const id = "test/database/app"
-	pw1 := randomPassword()
-	e.addUser(t, id, "app", pw1)
-	ctx := context.Background()
+	k := &connectorTest{e: newEnv(t, secretcache.WithTTL(time.Hour)), id: "test/database/app", pw1: randomPassword()}
+	k.e.addUser(t, k.id, "app", k.pw1)
 
-	t.Run("connects and reads the secret per connection", func(t *testing.T) {
-		conn, err := sqlsecret.New(e.cache, id, opts(sqlsecret.WithParam("application_name", "it's me"))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db := sql.OpenDB(conn)
-		defer db.Close()
-		if u := currentUser(t, db); u != "app" {
-			t.Fatal(u)
-		}
-		var app string
-		if err := db.QueryRow("select current_setting('application_name')").Scan(&app); err != nil || app != "it's me" {
-			t.Fatal(app, err)
-		}
-		if st := conn.Stats(); st.Connects != 1 || st.Attempts != 1 || st.AuthFailures != 0 || st.LastGoodVersion == "" {
-			t.Fatalf("%+v", st)
-		}
-		if conn.SecretID() != id || conn.Driver() == nil {
-			t.Fatal("accessors")
-		}
-	})
+	t.Run("connects and reads the secret per connection", k.connects)
+	t.Run("refreshes AWSCURRENT after a rotation", k.refreshesCurrent)
+	t.Run("uses AWSPENDING while the database is ahead of the secret", k.usesPending)
+	t.Run("falls back to the last good credentials when the new version is wrong", k.fallsBackToLastGood)
+	t.Run("max attempts", k.maxAttempts)
+}
 
-	t.Run("refreshes AWSCURRENT after a rotation", func(t *testing.T) {
-		conn, _ := sqlsecret.New(e.cache, id, opts()...)
-		db := sql.OpenDB(conn)
-		defer db.Close()
-		db.SetMaxIdleConns(0)
-		currentUser(t, db) // caches the version
-		pw2 := randomPassword()
-		if err := e.pg.SetPassword(ctx, "app", pw2); err != nil {
-			t.Fatal(err)
-		}
-		e.put(t, id, "app", pw2) // AWSCURRENT moves; the cache still holds pw1 for an hour
-		calls := e.sm.Calls("", "GetSecretValue")
+func (k *connectorTest) connects(t *testing.T) {
+	e, id := k.e, k.id
+	conn, err := sqlsecret.New(e.cache, id, opts(sqlsecret.WithParam("application_name", "it's me"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	if u := currentUser(t, db); u != "app" {
+		t.Fatal(u)
+	}
+	var app string
+	if err := db.QueryRow("select current_setting('application_name')").Scan(&app); err != nil || app != "it's me" {
+		t.Fatal(app, err)
+	}
+	if st := conn.Stats(); st.Connects != 1 || st.Attempts != 1 || st.AuthFailures != 0 || st.LastGoodVersion == "" {
+		t.Fatalf("%+v", st)
+	}
+	if conn.SecretID() != id || conn.Driver() == nil {
+		t.Fatal("accessors")
+	}
+}
+
+func (k *connectorTest) refreshesCurrent(t *testing.T) {
+	e, id, ctx := k.e, k.id, context.Background()
+	conn, _ := sqlsecret.New(e.cache, id, opts()...)
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	currentUser(t, db) // caches the version
+	pw2 := randomPassword()
+	if err := e.pg.SetPassword(ctx, "app", pw2); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, id, "app", pw2) // AWSCURRENT moves; the cache still holds pw1 for an hour
+	calls := e.sm.Calls("", "GetSecretValue")
+	currentUser(t, db)
+	st := conn.Stats()
+	if st.AuthFailures != 1 || st.Refreshes != 1 || st.Connects != 2 || st.Failures != 0 {
+		t.Fatalf("%+v", st)
+	}
+	if got := e.sm.Calls("", "GetSecretValue") - calls; got != 1 {
+		t.Fatalf("%d GetSecretValue calls", got)
+	}
+	currentUser(t, db) // the next connection uses the refreshed value at once
+	if st := conn.Stats(); st.Attempts != 4 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func (k *connectorTest) usesPending(t *testing.T) {
+	e, id, ctx := k.e, k.id, context.Background()
+	conn, _ := sqlsecret.New(e.cache, id, opts(sqlsecret.WithoutLastGood())...)
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	currentUser(t, db)
+	pw3 := randomPassword()
+	pending := e.put(t, id, "app", pw3, "AWSPENDING")
+	if err := e.pg.SetPassword(ctx, "app", pw3); err != nil { // setSecret ran, finishSecret not yet
+		t.Fatal(err)
+	}
+	currentUser(t, db)
+	st := conn.Stats()
+	if st.PendingUsed != 1 || st.LastGoodVersion != pending || st.Failures != 0 {
+		t.Fatalf("%+v", st)
+	}
+	// finishSecret
+	cur, _ := e.sm.Secret("", id)
+	if err := e.sm.UpdateStage("", id, "AWSCURRENT", pending, cur.Stage("AWSCURRENT")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sm.UpdateStage("", id, "AWSPENDING", "", pending); err != nil {
+		t.Fatal(err)
+	}
+	currentUser(t, db)
+	if st := conn.Stats(); st.Failures != 0 || st.CurrentRefused {
+		t.Fatalf("%+v", st)
+	}
+}
+
+func (k *connectorTest) fallsBackToLastGood(t *testing.T) {
+	e, id, ctx := k.e, k.id, context.Background()
+	conn, _ := sqlsecret.New(e.cache, id, opts()...)
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	db.SetMaxIdleConns(0)
+	currentUser(t, db)
+	good := conn.Stats().LastGoodVersion
+	wrong := randomPassword()
+	bad := e.put(t, id, "app", wrong) // the database never got it
+	if _, err := e.cache.Refresh(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
 		currentUser(t, db)
-		st := conn.Stats()
-		if st.AuthFailures != 1 || st.Refreshes != 1 || st.Connects != 2 || st.Failures != 0 {
-			t.Fatalf("%+v", st)
-		}
-		if got := e.sm.Calls("", "GetSecretValue") - calls; got != 1 {
-			t.Fatalf("%d GetSecretValue calls", got)
-		}
-		currentUser(t, db) // the next connection uses the refreshed value at once
-		if st := conn.Stats(); st.Attempts != 4 {
-			t.Fatalf("%+v", st)
-		}
-	})
+	}
+	st := conn.Stats()
+	if st.LastGoodUsed != 5 || st.LastGoodVersion != good || !st.CurrentRefused || st.Failures != 0 {
+		t.Fatalf("%+v", st)
+	}
+	// Within ReprobeInterval the refused version is not tried again.
+	if st.AuthFailures != 1 {
+		t.Fatalf("the refused version was retried: %+v", st)
+	}
 
-	t.Run("uses AWSPENDING while the database is ahead of the secret", func(t *testing.T) {
-		conn, _ := sqlsecret.New(e.cache, id, opts(sqlsecret.WithoutLastGood())...)
-		db := sql.OpenDB(conn)
-		defer db.Close()
-		db.SetMaxIdleConns(0)
-		currentUser(t, db)
-		pw3 := randomPassword()
-		pending := e.put(t, id, "app", pw3, "AWSPENDING")
-		if err := e.pg.SetPassword(ctx, "app", pw3); err != nil { // setSecret ran, finishSecret not yet
-			t.Fatal(err)
-		}
-		currentUser(t, db)
-		st := conn.Stats()
-		if st.PendingUsed != 1 || st.LastGoodVersion != pending || st.Failures != 0 {
-			t.Fatalf("%+v", st)
-		}
-		// finishSecret
-		cur, _ := e.sm.Secret("", id)
-		if err := e.sm.UpdateStage("", id, "AWSCURRENT", pending, cur.Stage("AWSCURRENT")); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.sm.UpdateStage("", id, "AWSPENDING", "", pending); err != nil {
-			t.Fatal(err)
-		}
-		currentUser(t, db)
-		if st := conn.Stats(); st.Failures != 0 || st.CurrentRefused {
-			t.Fatalf("%+v", st)
-		}
-	})
+	// Without the fallback: a clear error, bounded, without sleeping,
+	// without the password.
+	strict, _ := sqlsecret.New(e.cache, id, opts(sqlsecret.WithoutLastGood())...)
+	start := time.Now()
+	_, err := strict.Connect(ctx)
+	var se *sqlsecret.Error
+	if !errors.Is(err, sqlsecret.ErrAuth) || !errors.As(err, &se) || se.SQLState != "28P01" || se.VersionID != bad {
+		t.Fatalf("%v", err)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "28P01" || !sqlsecret.IsAuthError(err) {
+		t.Fatal("no PgError", err)
+	}
+	if se.Attempts > sqlsecret.DefaultMaxAttempts || time.Since(start) > 5*time.Second {
+		t.Fatalf("%d attempts in %v", se.Attempts, time.Since(start))
+	}
+	noPassword(t, err, wrong, k.pw1)
 
-	t.Run("falls back to the last good credentials when the new version is wrong", func(t *testing.T) {
-		conn, _ := sqlsecret.New(e.cache, id, opts()...)
-		db := sql.OpenDB(conn)
-		defer db.Close()
-		db.SetMaxIdleConns(0)
-		currentUser(t, db)
-		good := conn.Stats().LastGoodVersion
-		wrong := randomPassword()
-		bad := e.put(t, id, "app", wrong) // the database never got it
-		if _, err := e.cache.Refresh(ctx, id); err != nil {
-			t.Fatal(err)
-		}
-		for range 5 {
-			currentUser(t, db)
-		}
-		st := conn.Stats()
-		if st.LastGoodUsed != 5 || st.LastGoodVersion != good || !st.CurrentRefused || st.Failures != 0 {
-			t.Fatalf("%+v", st)
-		}
-		// Within ReprobeInterval the refused version is not tried again.
-		if st.AuthFailures != 1 {
-			t.Fatalf("the refused version was retried: %+v", st)
-		}
+	// Fixed: the right password goes in; the connector follows.
+	right := randomPassword()
+	if err := e.pg.SetPassword(ctx, "app", right); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, id, "app", right)
+	currentUser(t, db)
+	if st := conn.Stats(); st.CurrentRefused || st.Failures != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
 
-		// Without the fallback: a clear error, bounded, without sleeping,
-		// without the password.
-		strict, _ := sqlsecret.New(e.cache, id, opts(sqlsecret.WithoutLastGood())...)
-		start := time.Now()
-		_, err := strict.Connect(ctx)
-		var se *sqlsecret.Error
-		if !errors.Is(err, sqlsecret.ErrAuth) || !errors.As(err, &se) || se.SQLState != "28P01" || se.VersionID != bad {
-			t.Fatalf("%v", err)
-		}
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "28P01" || !sqlsecret.IsAuthError(err) {
-			t.Fatal("no PgError", err)
-		}
-		if se.Attempts > sqlsecret.DefaultMaxAttempts || time.Since(start) > 5*time.Second {
-			t.Fatalf("%d attempts in %v", se.Attempts, time.Since(start))
-		}
-		noPassword(t, err, wrong, pw1)
-
-		// Fixed: the right password goes in; the connector follows.
-		right := randomPassword()
-		if err := e.pg.SetPassword(ctx, "app", right); err != nil {
-			t.Fatal(err)
-		}
-		e.put(t, id, "app", right)
-		currentUser(t, db)
-		if st := conn.Stats(); st.CurrentRefused || st.Failures != 0 {
-			t.Fatalf("%+v", st)
-		}
-	})
-
-	t.Run("max attempts", func(t *testing.T) {
-		if err := e.pg.SetPassword(ctx, "app", randomPassword()); err != nil { // nobody knows it
-			t.Fatal(err)
-		}
-		one, _ := sqlsecret.New(e.cache, id, opts(sqlsecret.WithMaxAttempts(1))...)
-		_, err := one.Connect(ctx)
-		var se *sqlsecret.Error
-		if !errors.As(err, &se) || se.Attempts != 1 || one.Stats().Refreshes != 0 {
-			t.Fatalf("%v %+v", err, one.Stats())
-		}
-		many, _ := sqlsecret.New(e.cache, id, opts(sqlsecret.WithMaxAttempts(10))...)
-		_, err = many.Connect(ctx)
-		if !errors.As(err, &se) || se.Attempts > 10 || many.Stats().Refreshes > 4 {
-			t.Fatalf("%v %+v", err, many.Stats())
-		}
-	})
+func (k *connectorTest) maxAttempts(t *testing.T) {
+	e, id, ctx := k.e, k.id, context.Background()
+	if err := e.pg.SetPassword(ctx, "app", randomPassword()); err != nil { // nobody knows it
+		t.Fatal(err)
+	}
+	one, _ := sqlsecret.New(e.cache, id, opts(sqlsecret.WithMaxAttempts(1))...)
+	_, err := one.Connect(ctx)
+	var se *sqlsecret.Error
+	if !errors.As(err, &se) || se.Attempts != 1 || one.Stats().Refreshes != 0 {
+		t.Fatalf("%v %+v", err, one.Stats())
+	}
+	many, _ := sqlsecret.New(e.cache, id, opts(sqlsecret.WithMaxAttempts(10))...)
+	_, err = many.Connect(ctx)
+	if !errors.As(err, &se) || se.Attempts > 10 || many.Stats().Refreshes > 4 {
+		t.Fatalf("%v %+v", err, many.Stats())
+	}
 }
 
 func TestConnectorBadSecrets(t *testing.T) {

@@ -1,5 +1,6 @@
 // Package sqlsecret connects database/sql to PostgreSQL with credentials
 // kept in AWS Secrets Manager, and keeps connecting while they rotate.
+// It is not a driver (it wraps pgx's) and never changes a password.
 //
 // A Connector (New, OpenDB) is a database/sql/driver.Connector over the
 // pgx stdlib driver that reads the RDS secret JSON (engine, host, port,

@@ -130,85 +130,105 @@ func (r *rotator) fn(ctx context.Context, st smtest.RotationStep) error {
 	r.steps.Add(1)
 	switch st.Step {
 	case "createSecret":
-		cur, _, err := r.get(ctx, st.SecretID, "AWSCURRENT", "")
-		if err != nil {
-			return err
-		}
-		if _, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token); err == nil {
-			return nil // already created: a retried step
-		}
-		next := cur
-		next.Password = randomPassword()
-		if r.alternating[r.name(st.SecretID)] {
-			if base, ok := strings.CutSuffix(cur.Username, "_clone"); ok {
-				next.Username = base
-			} else {
-				next.Username = cur.Username + "_clone"
-			}
-		}
-		raw, _ := next.SecretJSON()
-		_, err = r.client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(st.SecretID),
-			ClientRequestToken: aws.String(st.Token), SecretString: aws.String(string(raw)), VersionStages: []string{"AWSPENDING"}})
-		return err
+		return r.createSecret(ctx, st)
 	case "setSecret":
-		pending, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token)
-		if err != nil {
-			return err
-		}
-		if conn, err := login(ctx, pending); err == nil { // already set
-			return conn.Close(ctx)
-		}
-		if r.alternating[r.name(st.SecretID)] {
-			// The master user changes the other user's password.
-			return r.pg.SetPassword(ctx, pending.Username, pending.Password)
-		}
-		// Single user: the user changes its own password with the current one.
-		cur, _, err := r.get(ctx, st.SecretID, "AWSCURRENT", "")
-		if err != nil {
-			return err
-		}
-		conn, err := login(ctx, cur)
-		if err != nil {
-			return fmt.Errorf("setSecret: cannot log in with AWSCURRENT: %w", err)
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, "ALTER ROLE CURRENT_USER PASSWORD "+pgtest.QuoteLiteral(pending.Password))
-		return err
+		return r.setSecret(ctx, st)
 	case "testSecret":
-		pending, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token)
-		if err != nil {
-			return err
-		}
-		conn, err := login(ctx, pending)
-		if err != nil {
-			return fmt.Errorf("testSecret: %w", err)
-		}
-		var one int
-		err = conn.QueryRow(ctx, "select 1").Scan(&one)
-		_ = conn.Close(ctx)
-		time.Sleep(r.pause)
-		return err
+		return r.testSecret(ctx, st)
 	case "finishSecret":
-		desc, err := r.client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(st.SecretID)})
-		if err != nil {
-			return err
-		}
-		current := ""
-		for v, stages := range desc.VersionIdsToStages {
-			for _, s := range stages {
-				if s == "AWSCURRENT" {
-					current = v
-				}
-			}
-		}
-		if current == st.Token {
-			return nil
-		}
-		_, err = r.client.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(st.SecretID),
-			VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String(st.Token), RemoveFromVersionId: aws.String(current)})
-		return err
+		return r.finishSecret(ctx, st)
 	}
 	return fmt.Errorf("unknown step %q", st.Step)
+}
+
+// createSecret is the createSecret step of the rotation function.
+func (r *rotator) createSecret(ctx context.Context, st smtest.RotationStep) error {
+	cur, _, err := r.get(ctx, st.SecretID, "AWSCURRENT", "")
+	if err != nil {
+		return err
+	}
+	if _, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token); err == nil {
+		return nil // already created: a retried step
+	}
+	next := cur
+	next.Password = randomPassword()
+	if r.alternating[r.name(st.SecretID)] {
+		if base, ok := strings.CutSuffix(cur.Username, "_clone"); ok {
+			next.Username = base
+		} else {
+			next.Username = cur.Username + "_clone"
+		}
+	}
+	raw, _ := next.SecretJSON()
+	_, err = r.client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(st.SecretID),
+		ClientRequestToken: aws.String(st.Token), SecretString: aws.String(string(raw)), VersionStages: []string{"AWSPENDING"}})
+	return err
+}
+
+// setSecret is the setSecret step of the rotation function.
+func (r *rotator) setSecret(ctx context.Context, st smtest.RotationStep) error {
+	pending, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token)
+	if err != nil {
+		return err
+	}
+	if conn, err := login(ctx, pending); err == nil { // already set
+		return conn.Close(ctx)
+	}
+	if r.alternating[r.name(st.SecretID)] {
+		// The master user changes the other user's password.
+		return r.pg.SetPassword(ctx, pending.Username, pending.Password)
+	}
+	// Single user: the user changes its own password with the current one.
+	cur, _, err := r.get(ctx, st.SecretID, "AWSCURRENT", "")
+	if err != nil {
+		return err
+	}
+	conn, err := login(ctx, cur)
+	if err != nil {
+		return fmt.Errorf("setSecret: cannot log in with AWSCURRENT: %w", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "ALTER ROLE CURRENT_USER PASSWORD "+pgtest.QuoteLiteral(pending.Password))
+	return err
+}
+
+// testSecret is the testSecret step of the rotation function.
+func (r *rotator) testSecret(ctx context.Context, st smtest.RotationStep) error {
+	pending, _, err := r.get(ctx, st.SecretID, "AWSPENDING", st.Token)
+	if err != nil {
+		return err
+	}
+	conn, err := login(ctx, pending)
+	if err != nil {
+		return fmt.Errorf("testSecret: %w", err)
+	}
+	var one int
+	err = conn.QueryRow(ctx, "select 1").Scan(&one)
+	_ = conn.Close(ctx)
+	time.Sleep(r.pause)
+	return err
+}
+
+// finishSecret is the finishSecret step of the rotation function.
+func (r *rotator) finishSecret(ctx context.Context, st smtest.RotationStep) error {
+	desc, err := r.client.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(st.SecretID)})
+	if err != nil {
+		return err
+	}
+	current := ""
+	for v, stages := range desc.VersionIdsToStages {
+		for _, s := range stages {
+			if s == "AWSCURRENT" {
+				current = v
+			}
+		}
+	}
+	if current == st.Token {
+		return nil
+	}
+	_, err = r.client.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(st.SecretID),
+		VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String(st.Token), RemoveFromVersionId: aws.String(current)})
+	return err
 }
 
 // naiveDB is what a program without this package does: read the secret

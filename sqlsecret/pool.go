@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsname"
 	"github.com/secretcache/secretcache/rotate"
 )
 
@@ -44,7 +44,7 @@ func PoolSpec(c *secretcache.Cache, id string, configure func(*sql.DB), opts ...
 	var pools sync.Map // *sql.DB -> *pinned
 	return rotate.Spec[*sql.DB]{
 		Build: func(_ context.Context, s *secretcache.Secret) (*sql.DB, error) {
-			if !sameSecret(id, s) {
+			if !awsname.SameSecret(id, s.Name, s.ARN) {
 				return nil, &secretcache.Error{Op: "sqlsecret", ID: id, Kind: secretcache.ErrMismatch,
 					Err: errors.New("PoolSpec was given another secret than the one it was made for")}
 			}
@@ -72,15 +72,6 @@ func PoolSpec(c *secretcache.Cache, id string, configure func(*sql.DB), opts ...
 			return db.Close()
 		},
 	}, nil
-}
-
-// sameSecret reports whether s is the secret id names (by name, full ARN,
-// or ARN without its random suffix). A source that tells neither passes.
-func sameSecret(id string, s *secretcache.Secret) bool {
-	if s.Name == "" && s.ARN == "" {
-		return true
-	}
-	return id == s.Name || id == s.ARN || strings.HasPrefix(id, "arn:") && strings.HasPrefix(s.ARN, id+"-") && len(s.ARN) == len(id)+7
 }
 
 // pinned connects with one version's credentials first.

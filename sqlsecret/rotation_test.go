@@ -78,19 +78,7 @@ func (rl rotationLoad) run(t *testing.T) {
 		configurePool(naive, poolLifetime)
 
 		// A rotate.Rotating pool (PoolSpec) under a lighter load alongside.
-		spec, err := sqlsecret.PoolSpec(e.cache, id, func(db *sql.DB) { configurePool(db, poolLifetime) }, opts()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rp, err := rotate.New(e.cache, id, spec, rotate.WithDrain(300*time.Millisecond),
-			rotate.WithPollInterval(50*time.Millisecond), rotate.WithLogger(quiet()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rp.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-
+		rp := startRotatingPool(t, e.cache, id)
 		lr := startLoad("rotating pool", rp.Get, 100, 4)
 		lo := startLoad("ours", func() *sql.DB { return oursDB }, loadQPS, 8)
 		ln := startLoad("naive", func() *sql.DB { return naive }, loadQPS, 8)
@@ -141,4 +129,23 @@ func (rl rotationLoad) run(t *testing.T) {
 	if p := os.Getenv(rl.report); rl.report != "" && p != "" {
 		_ = os.WriteFile(p, []byte(report.String()), 0o644)
 	}
+}
+
+// startRotatingPool starts a rotate.Rotating PoolSpec pool of the secret id
+// that polls the cache often, as run's rotations need.
+func startRotatingPool(t *testing.T, c *secretcache.Cache, id string) *rotate.Rotating[*sql.DB] {
+	t.Helper()
+	spec, err := sqlsecret.PoolSpec(c, id, func(db *sql.DB) { configurePool(db, poolLifetime) }, opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := rotate.New(c, id, spec, rotate.WithDrain(300*time.Millisecond),
+		rotate.WithPollInterval(50*time.Millisecond), rotate.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return rp
 }

@@ -24,22 +24,7 @@ func TestValidationFailureKeepsOldPool(t *testing.T) {
 	e.addUser(t, id, "val_user", pw1)
 	ctx := context.Background()
 
-	reg, err := rotate.NewRegistry(e.cache)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := sqlsecret.PoolSpec(e.cache, id, func(db *sql.DB) { configurePool(db, 100*time.Millisecond) }, opts()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := rotate.Register(reg, "orders-db", id, spec, rotate.WithDrain(200*time.Millisecond),
-		rotate.WithBackoff(50*time.Millisecond, 200*time.Millisecond), rotate.WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reg, pool := startRegistry(t, e.cache, id)
 	defer reg.Shutdown(ctx)
 	first, _ := pool.Version()
 
@@ -101,4 +86,27 @@ func TestValidationFailureKeepsOldPool(t *testing.T) {
 	if st := conn.Stats(); st.CurrentRefused || st.LastGoodVersion != good {
 		t.Fatalf("%+v", st)
 	}
+}
+
+// startRegistry starts a registry holding one PoolSpec pool of the secret
+// id, orders-db, quick to retry a version that fails to validate.
+func startRegistry(t *testing.T, c *secretcache.Cache, id string) (*rotate.Registry, *rotate.Rotating[*sql.DB]) {
+	t.Helper()
+	reg, err := rotate.NewRegistry(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := sqlsecret.PoolSpec(c, id, func(db *sql.DB) { configurePool(db, 100*time.Millisecond) }, opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := rotate.Register(reg, "orders-db", id, spec, rotate.WithDrain(200*time.Millisecond),
+		rotate.WithBackoff(50*time.Millisecond, 200*time.Millisecond), rotate.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return reg, pool
 }

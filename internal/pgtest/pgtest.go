@@ -1,4 +1,6 @@
 // Package pgtest starts a throw-away PostgreSQL server for tests.
+// It is not a fake: it runs the real initdb and postgres, and never a
+// system cluster.
 //
 // Start runs initdb into a new temporary directory and starts postgres on a
 // free port of 127.0.0.1, as the unprivileged "postgres" user when the tests
