@@ -206,7 +206,7 @@ func (c *Cache) applyRefresh(d due, s *Secret, err error, gen, seq uint64) {
 			c.cfg.logger.Warn("secretcache: background refresh failed", "secret", idOfKey(old.key),
 				"kind", KindName(err), "transient", IsTransient(err))
 		}
-		c.storeFailure(old.key, c.refOf(old.key), err, gen, seq, old)
+		c.storeFailure(old.key, err, gen, seq, old)
 		return
 	}
 	c.install(c.newEntry(old.key, s, c.clockNano(), old.ttl, seq), gen, old)
@@ -221,29 +221,34 @@ func (c *Cache) applyRefresh(d due, s *Secret, err error, gen, seq uint64) {
 // permanent error the cached value is dropped; on a transient one it is
 // kept. Close ends the wait with ErrClosed.
 func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Secret, error) {
-	o := applyOptions(opts)
-	key, ref, err := c.makeKey(id, o.stage, o.versionID)
+	e, err := c.refresh(ctx, id, opts)
 	if err != nil {
-		return nil, c.invalidArg("refresh", id, err)
+		return nil, wrap("refresh", id, err)
+	}
+	return e.secret(), nil
+}
+
+func (c *Cache) refresh(ctx context.Context, id string, opts []GetOption) (*entry, error) {
+	o := applyOptions(opts)
+	key, err := c.makeKey(id, o.stage, o.versionID)
+	if err != nil {
+		return nil, err
 	}
 	if c.closed.Load() {
-		return nil, &Error{Op: "refresh", ID: id, Kind: ErrClosed}
+		return nil, &Error{Kind: ErrClosed}
 	}
-	f, cached := c.joinForced(ctx, key, ref, &o)
+	f, cached := c.joinForced(ctx, key, &o)
 	if cached != nil {
-		return cached.secret(), nil
+		return cached, nil
 	}
 	c.st.refreshForced.inc()
 	select {
 	case <-f.done:
-		if f.err != nil {
-			return nil, wrap("refresh", id, f.err)
-		}
-		return f.e.secret(), nil
+		return f.e, f.err
 	case <-ctx.Done():
-		return nil, &Error{Op: "refresh", ID: id, Kind: ErrUnavailable, Err: ctx.Err()}
+		return nil, &Error{Kind: ErrUnavailable, Err: ctx.Err()}
 	case <-c.done:
-		return nil, &Error{Op: "refresh", ID: id, Kind: ErrClosed}
+		return nil, &Error{Kind: ErrClosed}
 	}
 }
 
@@ -263,7 +268,7 @@ type forceState struct{ running, next *forced }
 // the entry instead. The entry is looked at under forceMu, after the
 // fetches that ended stored their answers, so no caller fetches again what
 // a fetch it could have joined just stored.
-func (c *Cache) joinForced(ctx context.Context, key string, ref Ref, o *getOptions) (*forced, *entry) {
+func (c *Cache) joinForced(ctx context.Context, key string, o *getOptions) (*forced, *entry) {
 	c.forceMu.Lock()
 	defer c.forceMu.Unlock()
 	st := c.forcing[key]
@@ -290,18 +295,18 @@ func (c *Cache) joinForced(ctx context.Context, key string, ref Ref, o *getOptio
 	}
 	st.running = &forced{done: make(chan struct{})}
 	fctx, cancel := c.detach(ctx)
-	go c.runForced(fctx, cancel, key, ref, o.ttl, st)
+	go c.runForced(fctx, cancel, key, o.ttl, st)
 	return st.running, nil
 }
 
-func (c *Cache) runForced(ctx context.Context, cancel context.CancelFunc, key string, ref Ref, ttl time.Duration, st *forceState) {
+func (c *Cache) runForced(ctx context.Context, cancel context.CancelFunc, key string, ttl time.Duration, st *forceState) {
 	defer cancel()
 	for {
 		f := st.running
 		if c.closed.Load() {
 			f.err = &Error{Kind: ErrClosed}
 		} else {
-			f.e, f.err = c.fetchAndStore(ctx, key, ref, ttl, c.genOf(key))
+			f.e, f.err = c.fetchAndStore(ctx, key, ttl, c.genOf(key))
 		}
 		c.forceMu.Lock()
 		st.running, st.next = st.next, nil
@@ -332,9 +337,9 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 	var errs []error
 	seen := make(map[string]bool, len(ids))
 	for _, id := range ids {
-		key, ref, err := c.makeKey(id, "", "")
+		key, err := c.makeKey(id, "", "")
 		if err != nil {
-			errs = append(errs, c.invalidArg("warm", id, err))
+			errs = append(errs, wrap("warm", id, err))
 			continue
 		}
 		if seen[key] {
@@ -344,7 +349,7 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 		if e, ok := c.store.GetIfPresent(key); ok && e.hasValue() && c.nowNano() < e.refreshAt {
 			continue
 		}
-		refs = append(refs, ref)
+		refs = append(refs, c.refOf(key))
 	}
 	n := len(refs) + len(errs)
 	size := 1
@@ -413,7 +418,7 @@ func (c *Cache) warmChunk(ctx context.Context, refs []Ref) []error {
 	for i, ref := range refs {
 		if err := res[i].Err; err != nil {
 			if ctx.Err() == nil { // not cut short by the caller or Close
-				c.storeFailure(ref.ID, ref, err, gens[i], seq, nil)
+				c.storeFailure(ref.ID, err, gens[i], seq, nil)
 			}
 			errs = append(errs, wrap("warm", ref.ID, err))
 			continue
