@@ -108,11 +108,7 @@ func New(src Source, opts ...Option) (*Cache, error) {
 	c.batch, _ = src.(BatchSource)
 	c.desc = describe(src)
 	c.lat.init(&c.cfg, c.batch != nil)
-	fns := make([]*changeFunc, 0, len(cfg.onChange))
-	for _, fn := range cfg.onChange {
-		fns = append(fns, &changeFunc{fn})
-	}
-	c.onChange.Store(&fns)
+	c.onChange.Store(&[]*changeFunc{})
 
 	// One weight bound enforces both limits: every entry weighs at least
 	// maxBytes/maxEntries, so no more than maxEntries fit, and the real
@@ -302,9 +298,6 @@ func (c *Cache) Close() error {
 	})
 	return nil
 }
-
-// Closed reports whether Close was called.
-func (c *Cache) Closed() bool { return c.closed.Load() }
 
 // Source returns the source the cache reads from.
 func (c *Cache) Source() Source { return c.src }

@@ -42,7 +42,6 @@ func TestNewRejectsBadInput(t *testing.T) {
 		"negative window":    secretcache.WithBatchWindow(-1),
 		"backoff max < base": secretcache.WithBackoff(time.Second, time.Millisecond),
 		"zero backoff":       secretcache.WithBackoff(0, time.Second),
-		"nil change func":    secretcache.WithOnChange(nil),
 		"nil read hook":      secretcache.WithReadHook(nil),
 		"nil option":         nil,
 	}
@@ -168,7 +167,7 @@ func TestPoliciesAndEntryTTL(t *testing.T) {
 	mustString(t, c, "other")
 	mustString(t, c, "x", secretcache.WithEntryTTL(42*time.Second))
 	want := map[string]time.Duration{"prod/payments/stripe": 3 * time.Minute, "prod/api-keys/maps": 10 * time.Minute,
-		"prod/config/app": 15 * time.Minute, "other": secretcache.DefaultTTL, "x": 42 * time.Second}
+		"prod/config/app": 15 * time.Minute, "other": 5 * time.Minute, "x": 42 * time.Second}
 	for e := range c.Entries() {
 		if w := want[e.Metadata.Name]; e.TTL != w {
 			t.Errorf("%s: ttl %v, want %v", e.Metadata.Name, e.TTL, w)
@@ -445,11 +444,12 @@ func TestChangeCallbacks(t *testing.T) {
 	v1 := src.set("db", "pw-one-XYZ")
 	var mu sync.Mutex
 	var got []secretcache.ChangeEvent
-	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute), secretcache.WithOnChange(func(ev secretcache.ChangeEvent) {
+	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute))
+	c.OnChange(func(ev secretcache.ChangeEvent) {
 		mu.Lock()
 		got = append(got, ev)
 		mu.Unlock()
-	}))
+	})
 	var second int
 	remove := c.OnChange(func(secretcache.ChangeEvent) { second++ })
 	mustString(t, c, "db")
@@ -788,7 +788,8 @@ func TestReadHook(t *testing.T) {
 func TestCallbackPanicIsContained(t *testing.T) {
 	src := newScript()
 	src.set("a", "v")
-	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute), secretcache.WithOnChange(func(secretcache.ChangeEvent) { panic("boom") }))
+	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute))
+	c.OnChange(func(secretcache.ChangeEvent) { panic("boom") })
 	mustString(t, c, "a")
 	src.set("a", "w")
 	clk.Advance(55 * time.Second)
@@ -884,7 +885,8 @@ func (s *seqSource) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcach
 func TestOlderFetchNeverReplacesNewer(t *testing.T) {
 	src := &seqSource{release: make(chan struct{})}
 	var changes atomic.Int64
-	c, _ := newCache(t, src, secretcache.WithOnChange(func(secretcache.ChangeEvent) { changes.Add(1) }))
+	c, _ := newCache(t, src)
+	c.OnChange(func(secretcache.ChangeEvent) { changes.Add(1) })
 	slow := make(chan string)
 	go func() { v, _ := c.GetString(ctx, "db"); slow <- v }()
 	for src.calls.Load() == 0 {

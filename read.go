@@ -3,7 +3,6 @@ package secretcache
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 )
 
@@ -121,7 +120,7 @@ func (c *Cache) lookup(ctx context.Context, id string, opts []GetOption) (*entry
 	key, checked := id, false
 	if len(opts) > 0 || id == "" || id[0] == 0 {
 		o = applyOptions(opts)
-		k, err := c.makeKey(id, o.stage, o.versionID)
+		k, err := c.makeKey(id, &o)
 		if err != nil {
 			return nil, OutcomeError, err
 		}
@@ -137,8 +136,8 @@ func (c *Cache) lookup(ctx context.Context, id string, opts []GetOption) (*entry
 		return c.slow(ctx, key, e, now, &o)
 	}
 	if !checked {
-		if err := CheckID(id); err != nil {
-			return nil, OutcomeError, invalid(err)
+		if _, err := c.makeKey(id, &o); err != nil {
+			return nil, OutcomeError, err
 		}
 	}
 	if c.closed.Load() {
@@ -147,34 +146,21 @@ func (c *Cache) lookup(ctx context.Context, id string, opts []GetOption) (*entry
 	return c.load(ctx, key, &o, nil)
 }
 
-func applyOptions(opts []GetOption) getOptions {
-	var o getOptions
-	for _, f := range opts {
-		if f != nil {
-			f(&o)
-		}
-	}
-	return o
-}
-
-// makeKey validates a ref and returns its store key: the bare id for the
-// source's default stage (so the common read builds no key), else NUL,
-// stage, NUL, version, NUL, id. No valid id contains a NUL. c.refOf gives
-// the ref back.
-func (c *Cache) makeKey(id, stage, versionID string) (string, error) {
+// makeKey validates a read of id with o and returns its store key: the
+// bare id for the source's default stage (so the common read builds no
+// key), else NUL, stage, NUL, version, NUL, id. No valid id contains a
+// NUL. c.refOf gives the ref back.
+func (c *Cache) makeKey(id string, o *getOptions) (string, error) {
 	if err := CheckID(id); err != nil {
 		return "", invalid(err)
 	}
-	if len(stage) > 256 || strings.ContainsFunc(stage, badRune) {
-		return "", invalid(errors.New("version stage must be at most 256 printable characters"))
+	if o.err != nil {
+		return "", o.err
 	}
-	if len(versionID) > 64 || strings.ContainsFunc(versionID, badRune) {
-		return "", invalid(errors.New("version id must be at most 64 printable characters"))
-	}
-	if versionID == "" && (stage == "" || stage == c.desc.DefaultStage) {
+	if o.versionID == "" && (o.stage == "" || o.stage == c.desc.DefaultStage) {
 		return id, nil
 	}
-	return "\x00" + stage + "\x00" + versionID + "\x00" + id, nil
+	return "\x00" + o.stage + "\x00" + o.versionID + "\x00" + id, nil
 }
 
 // slow answers a read whose entry is due for refresh, expired, or a cached

@@ -230,7 +230,7 @@ func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Sec
 
 func (c *Cache) refresh(ctx context.Context, id string, opts []GetOption) (*entry, error) {
 	o := applyOptions(opts)
-	key, err := c.makeKey(id, o.stage, o.versionID)
+	key, err := c.makeKey(id, &o)
 	if err != nil {
 		return nil, err
 	}
@@ -336,8 +336,9 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 	var refs []Ref
 	var errs []error
 	seen := make(map[string]bool, len(ids))
+	var none getOptions
 	for _, id := range ids {
-		key, err := c.makeKey(id, "", "")
+		key, err := c.makeKey(id, &none)
 		if err != nil {
 			errs = append(errs, wrap("warm", id, err))
 			continue
