@@ -25,6 +25,7 @@ type Cache struct {
 	cfg   config
 
 	store *otter.Cache[string, *entry]
+	front front // the store's live entries of hot ids, for the common read
 
 	flightMu sync.Mutex
 	flights  map[string]*flight // misses and refreshes on expiry under way, by key
@@ -109,6 +110,7 @@ func New(src Source, opts ...Option) (*Cache, error) {
 	c.desc = describe(src)
 	c.lat.init(&c.cfg, c.batch != nil)
 	c.onChange.Store(&[]*changeFunc{})
+	c.front = newFront(cfg.maxEntries)
 
 	// One weight bound enforces both limits: every entry weighs at least
 	// maxBytes/maxEntries, so no more than maxEntries fit, and the real
@@ -120,6 +122,7 @@ func New(src Source, opts ...Option) (*Cache, error) {
 			return uint32(min(max(uint64(e.size), minWeight), math.MaxUint32))
 		},
 		OnAtomicDeletion: func(ev otter.DeletionEvent[string, *entry]) {
+			c.front.drop(ev.Value)
 			if ev.WasEvicted() {
 				c.st.evictions.inc()
 			}

@@ -109,41 +109,61 @@ func (c *Cache) read(ctx context.Context, op, id string, opts []GetOption) (*ent
 	return e, err
 }
 
-// lookup answers a read of id. The common read (no options) looks the id
-// up before validating it: a stored key was validated when it was stored,
-// and the keys of other stages and versions begin with a NUL, which no
-// valid id does. No closed check before the store either: Close empties the
-// store and install refuses to store after Close, so a closed cache has
-// nothing to hit.
+// lookup answers a read of id. The common read (an id, no options) asks
+// the front first, then the store, before validating the id: a stored key
+// was validated when it was stored, and the keys of other stages and
+// versions begin with a NUL, which no valid id does. No closed check
+// before the store either: Close empties the store and install refuses to
+// store after Close, so a closed cache has nothing to hit.
 func (c *Cache) lookup(ctx context.Context, id string, opts []GetOption) (*entry, Outcome, error) {
-	var o getOptions
-	key, checked := id, false
-	if len(opts) > 0 || id == "" || id[0] == 0 {
-		o = applyOptions(opts)
-		k, err := c.makeKey(id, &o)
-		if err != nil {
-			return nil, OutcomeError, err
-		}
-		key, checked = k, true
+	common := len(opts) == 0 && id != "" && id[0] != 0
+	var e *entry
+	if common {
+		e = c.front.get(id)
 	}
-	if e, ok := c.store.GetIfPresent(key); ok {
-		now := c.nowNano()
-		if now < e.refreshAt {
-			c.st.hits.inc()
-			e.touch()
-			return e, OutcomeHit, nil
+	key, inFront := id, e != nil
+	if !inFront {
+		var o getOptions
+		if !common {
+			o = applyOptions(opts)
+			k, err := c.makeKey(id, &o)
+			if err != nil {
+				return nil, OutcomeError, err
+			}
+			key = k
 		}
-		return c.slow(ctx, key, e, now, &o)
+		var ok bool
+		if e, ok = c.store.GetIfPresent(key); !ok {
+			return c.miss(ctx, id, key, &o, common)
+		}
+		if common {
+			c.front.put(id, e)
+		}
+		if now := c.nowNano(); now >= e.refreshAt {
+			return c.slow(ctx, key, e, now, &o)
+		}
+	} else if now := c.nowNano(); now >= e.refreshAt {
+		return c.slow(ctx, key, e, now, &getOptions{})
 	}
-	if !checked {
-		if _, err := c.makeKey(id, &o); err != nil {
+	if n := c.st.hits.add(1); inFront && sampled(n) {
+		c.store.GetIfPresent(key) // so that the store's eviction sees the read
+	}
+	e.touch()
+	return e, OutcomeHit, nil
+}
+
+// miss answers a read that found nothing cached for key; unchecked: id is
+// not validated yet.
+func (c *Cache) miss(ctx context.Context, id, key string, o *getOptions, unchecked bool) (*entry, Outcome, error) {
+	if unchecked {
+		if _, err := c.makeKey(id, o); err != nil {
 			return nil, OutcomeError, err
 		}
 	}
 	if c.closed.Load() {
 		return nil, OutcomeError, &Error{Kind: ErrClosed}
 	}
-	return c.load(ctx, key, &o, nil)
+	return c.load(ctx, key, o, nil)
 }
 
 // makeKey validates a read of id with o and returns its store key: the
