@@ -142,8 +142,9 @@ func WithMaxBytes(n int64) Option {
 // WithPolicy gives secrets whose name matches pattern their own TTL.
 // Patterns are globs over the whole name where '*' matches any run of
 // characters, '/' included, and '?' one character: "*/payments/*",
-// "prod/*". The first matching policy, in the order given, wins. An ARN is
-// matched by its secret name.
+// "prod/*". The first matching policy, in the order given, wins. The name
+// is the answer's Name, else what the source's Description.NameOf makes of
+// the id (for awssm, an ARN's secret name).
 func WithPolicy(pattern string, ttl time.Duration) Option {
 	return func(c *config) error {
 		if pattern == "" || len(pattern) > MaxIDLength {
