@@ -223,6 +223,9 @@ type slowBatchSource struct {
 	calls atomic.Int64
 }
 
+// Describe: the source stands for awssm, with its batches of 20.
+func (s *slowBatchSource) Describe() secretcache.Description { return awsRules }
+
 func (s *slowBatchSource) wait(ctx context.Context) error {
 	s.calls.Add(1)
 	t := time.NewTimer(s.delay)
