@@ -9,8 +9,8 @@ import (
 )
 
 // refreshParallel is the most backend calls the background refresher (and
-// Warm) has under way at once: a batch of the source's MaxBatch refs each, or one ref
-// each for a source without batches.
+// Warm) has under way at once: a batch of up to the source's MaxBatch refs
+// each, or one ref each for a source without batches.
 const refreshParallel = 8
 
 // scheduleRefresh hands e to the background refresher once: readers never
@@ -101,9 +101,9 @@ func (c *Cache) addCompanions(round []due) []due {
 	return round
 }
 
-// dispatch refreshes due in the background: in batches of the source's MaxBatch through
-// a BatchSource, else one call each, each call on its own goroutine, at
-// most refreshParallel under way. It reports false when the cache closed.
+// dispatch refreshes due in the background: in batches of the source's
+// MaxBatch through a BatchSource, else one call each, each call on its own
+// goroutine, at most refreshParallel under way. It reports false when the cache closed.
 func (c *Cache) dispatch(round []due) bool {
 	c.st.refreshAhead.add(uint64(len(round)))
 	size := 1
@@ -212,9 +212,9 @@ func (c *Cache) applyRefresh(d due, s *Secret, err error, gen, seq uint64) {
 	c.install(c.newEntry(old.key, s, c.clockNano(), old.ttl, seq), gen, old)
 }
 
-// Warm fetches the ids that are not cached yet, in batches of the source's MaxBatch when
-// the source can (up to refreshParallel calls under way at once), so that
-// first reads hit. An invalid id (empty, oversized, with spaces or control
+// Warm fetches the ids that are not cached yet, in batches of the source's
+// MaxBatch when it can (up to refreshParallel calls under way at once), so
+// that first reads hit. An invalid id (empty, oversized, with spaces or control
 // characters) is reported and skipped; the others are still fetched. It
 // returns the per-id failures joined, each an *Error naming its id, having
 // stored what it could; duplicates count once. When ctx ends first it
