@@ -1,9 +1,12 @@
 package secretcache_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -297,5 +300,73 @@ func TestSourcePanicIsAnError(t *testing.T) {
 	c2, _ := newCache(t, b)
 	if err := c2.Warm(ctx, "a", "b"); !errors.Is(err, secretcache.ErrUnavailable) || strings.Contains(err.Error(), "TOPSECRET") {
 		t.Fatalf("panicking batch source: %v", err)
+	}
+}
+
+func TestRedaction(t *testing.T) {
+	const value = "TOPSECRET-value-123"
+	s := &secretcache.Secret{Name: "n", ARN: "arn", VersionID: "v", VersionStages: []string{"AWSCURRENT"}, String: value}
+	b := &secretcache.Secret{Name: "n", Binary: []byte(value)}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("x", "secret", s, "bin", b)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "secret", s)
+	js, _ := json.Marshal(map[string]any{"s": s, "b": b})
+	out := fmt.Sprintf("%v %+v %#v %s %q %x %v %+v", s, s, s, s, s, s, *s, []*secretcache.Secret{s, b}) +
+		string(js) + buf.String() + fmt.Sprint(s.Metadata(), []secretcache.Secret{*s, *b})
+	if strings.Contains(out, value) || strings.Contains(out, fmt.Sprintf("%x", value)) {
+		t.Fatalf("value leaked: %s", out)
+	}
+	if !strings.Contains(out, "REDACTED") || !strings.Contains(string(js), `"Name":"n"`) {
+		t.Fatalf("metadata missing: %s", out)
+	}
+}
+
+type awsErr struct{ code string }
+
+func (e awsErr) Error() string { return "aws says " + e.code }
+
+func TestErrorsIsAs(t *testing.T) {
+	src := newScript()
+	src.fail("a", secretcache.NewError(secretcache.ErrAccessDenied, "a", awsErr{"AccessDeniedException"}))
+	src.fail("b", errors.New("weird"))
+	c, _ := newCache(t, src)
+	_, err := c.GetString(ctx, "a")
+	var se *secretcache.Error
+	var ae awsErr
+	if !errors.Is(err, secretcache.ErrAccessDenied) || !errors.As(err, &se) || !errors.As(err, &ae) || se.ID != "a" {
+		t.Fatalf("err %v", err)
+	}
+	if !strings.Contains(err.Error(), `"a"`) || !secretcache.IsPermanent(err) || secretcache.IsTransient(err) {
+		t.Fatalf("err %v", err)
+	}
+	_, err = c.GetString(ctx, "b")
+	if !errors.Is(err, secretcache.ErrUnavailable) || !secretcache.IsTransient(err) || secretcache.KindName(err) != "unavailable" {
+		t.Fatalf("unknown error classified as %v", err)
+	}
+}
+
+type liar struct{ name string }
+
+func (liar) Describe() secretcache.Description { return awsRules }
+
+func (l liar) Fetch(context.Context, secretcache.Ref) (*secretcache.Secret, error) {
+	return &secretcache.Secret{Name: l.name, VersionID: "v9", VersionStages: []string{"AWSPENDING"}, String: "other"}, nil
+}
+
+func TestWrongSecretRefused(t *testing.T) {
+	c, _ := newCache(t, liar{"someone-else"})
+	if _, err := c.GetString(ctx, "mine"); !errors.Is(err, secretcache.ErrMismatch) {
+		t.Fatalf("wrong name accepted: %v", err)
+	}
+	c2, _ := newCache(t, liar{"mine"})
+	if _, err := c2.GetString(ctx, "mine"); !errors.Is(err, secretcache.ErrMismatch) {
+		t.Fatalf("wrong stage accepted: %v", err)
+	}
+	if _, err := c2.GetString(ctx, "mine", secretcache.WithVersionID("v1")); !errors.Is(err, secretcache.ErrMismatch) {
+		t.Fatalf("wrong version accepted: %v", err)
+	}
+	if c2.Stats().Entries != 0 {
+		t.Fatal("mismatched answer cached")
 	}
 }

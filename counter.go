@@ -19,12 +19,13 @@ type counter struct {
 	}
 }
 
-func (c *counter) add(n uint64) {
+// add adds n and returns the new count of the cell it added to.
+func (c *counter) add(n uint64) uint64 {
 	var marker byte
 	// Stacks are at least 4 KiB apart; a Fibonacci hash of the page number
 	// spreads neighbouring stacks over the cells.
 	i := uint64(uintptr(unsafe.Pointer(&marker))>>12) * 0x9E3779B97F4A7C15 >> (64 - 6)
-	c.cells[i].n.Add(n)
+	return c.cells[i].n.Add(n)
 }
 
 func (c *counter) inc() { c.add(1) }

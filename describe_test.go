@@ -105,3 +105,63 @@ func TestSourceWithoutStagesBatchesOfTen(t *testing.T) {
 		}
 	}
 }
+
+// TestHotReadsSeeEveryChange: an id read often enough to be answered by
+// the cache's fast path still sees every Invalidate, Clear, Refresh and
+// eviction at once: the next read fetches or returns the new version.
+func TestHotReadsSeeEveryChange(t *testing.T) {
+	src := newScript()
+	src.set("hot", "one")
+	c, _ := newCache(t, src, secretcache.WithMaxEntries(8))
+	hot := func(want string) {
+		t.Helper()
+		for range 100 {
+			if got := mustString(t, c, "hot"); got != want {
+				t.Fatalf("read %q, want %q", got, want)
+			}
+		}
+	}
+	hot("one")
+	steps := []struct {
+		name string
+		do   func()
+	}{
+		{"invalidate", func() { c.Invalidate("hot") }},
+		{"clear", c.Clear},
+		{"refresh", func() {
+			if _, err := c.Refresh(ctx, "hot"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for i, step := range steps {
+		want := fmt.Sprint("v", i)
+		src.set("hot", want)
+		step.do()
+		hot(want)
+	}
+	// Eviction: fill the cache past its bound until "hot" is gone from the
+	// store, then check that a read fetches it again.
+	src.set("hot", "evicted")
+	for i := 0; c.Stats().Evictions == 0 || stillCached(c, "hot"); i++ {
+		id := fmt.Sprintf("filler-%d", i)
+		src.set(id, "x")
+		mustString(t, c, id)
+		if i > 10000 {
+			t.Skip("the store never evicted the hot entry")
+		}
+	}
+	before := src.calls.Load()
+	if got := mustString(t, c, "hot"); got != "evicted" || src.calls.Load() != before+1 {
+		t.Fatalf("an evicted entry answered a read: %q", got)
+	}
+}
+
+func stillCached(c *secretcache.Cache, id string) bool {
+	for e := range c.Entries() {
+		if e.Ref.ID == id {
+			return true
+		}
+	}
+	return false
+}

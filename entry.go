@@ -20,15 +20,15 @@ import (
 // secret needs sits behind fail. See BenchmarkMemoryPerEntry.
 type entry struct {
 	// What a cached read touches comes first, in the entry's first cache
-	// line (a 192-byte entry starts on a line): refreshAt, flags, fields and
-	// the value.
+	// line (a 192-byte entry starts on a line): refreshAt, flags, the key
+	// (which the front compares), fields and the value.
 	refreshAt int64 // reads from here on start a background refresh
 	flags     atomic.Uint32
 	size      uint32                     // footprint, for the byte bound
+	key       string                     // the store key (makeKey); refOf gives the ref back
 	fields    atomic.Pointer[jsonFields] // parsed on the first GetField
 	val       value
 
-	key       string // the store key (makeKey); refOf gives the ref back
 	seq       uint64 // when the fetch that produced the value started (Cache.seq)
 	ttl       time.Duration
 	fetchedAt int64    // unix nanos
@@ -57,6 +57,7 @@ const (
 	flagRefreshing               // handed to the refresher
 	flagBinary                   // val.data is a binary value (set before the entry is stored)
 	flagSharedStages             // val.stages is a stageLists copy, owned by the cache (set before)
+	flagDead                     // dropped or replaced in the store: the front must not serve it
 )
 
 // touch marks e as read. It writes only on the first read, so readers on
@@ -102,10 +103,27 @@ func (e *entry) failures() int {
 	return e.fail.count
 }
 
+// secretBlock is a Secret and room for its stage labels, so that a
+// caller's copy of a string secret with up to two labels is one
+// allocation.
+type secretBlock struct {
+	s      Secret
+	stages [2]string
+}
+
 // secret returns a copy of the cached version that the caller owns.
 func (e *entry) secret() *Secret {
-	s := &Secret{ARN: e.val.arn, Name: e.val.name, VersionID: e.val.versionID,
-		VersionStages: slices.Clone(e.val.stages), CreatedDate: e.val.created}
+	var s *Secret
+	if st := e.val.stages; len(st) <= len(secretBlock{}.stages) {
+		b := &secretBlock{}
+		s = &b.s
+		if len(st) > 0 {
+			s.VersionStages = b.stages[:copy(b.stages[:], st):len(st)]
+		}
+	} else {
+		s = &Secret{VersionStages: slices.Clone(st)}
+	}
+	s.ARN, s.Name, s.VersionID, s.CreatedDate = e.val.arn, e.val.name, e.val.versionID, e.val.created
 	if e.binary() {
 		s.Binary = []byte(e.val.data)
 	} else {
@@ -123,7 +141,7 @@ func (e *entry) metadata() Metadata {
 func (e *entry) withFailure(f *failure) *entry {
 	n := &entry{key: e.key, val: e.val, seq: e.seq, ttl: e.ttl, fetchedAt: e.fetchedAt,
 		refreshAt: e.refreshAt, expireAt: e.expireAt, fail: f, size: e.size}
-	n.flags.Store(e.flags.Load() &^ flagRefreshing)
+	n.flags.Store(e.flags.Load() &^ (flagRefreshing | flagDead))
 	n.fields.Store(e.fields.Load())
 	return n
 }

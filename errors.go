@@ -6,6 +6,8 @@ import (
 	"net"
 	"slices"
 	"strconv"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // Error kinds. Every error the cache returns matches exactly one of these with
@@ -56,7 +58,12 @@ func Kinds() []error { return slices.Clone(kinds[:]) }
 // Error is the error type of this package and the one sources should return.
 // Its message names the secret id, never a value.
 type Error struct {
-	Op   string // what was being done: "get", "refresh", "warm", "field", "json", "fetch"
+	// Op is what was being done: the Cache method that failed ("get" for
+	// Get, GetString and GetBinary, "field", "json", "refresh", "warm"), a
+	// source's call ("fetch", "list" in awssm), or, from the packages built
+	// on the cache, their name or step ("rotate", "registry", "httpsecret",
+	// "sqlsecret", "parse", "name").
+	Op   string
 	ID   string // the secret id (name or ARN) asked for
 	Kind error  // one of the Err* sentinels
 	Err  error  // the underlying cause, if any (an AWS error, say)
@@ -165,8 +172,13 @@ func IsPermanent(err error) bool {
 	return false
 }
 
-// wrap turns whatever a source returned into an *Error for op and id.
+// wrap labels err, met by the public method op (a read, Refresh or Warm)
+// of id, with op and id: the one place this package wraps an error. An
+// invalid id is quoted in part only.
 func wrap(op, id string, err error) error {
+	if CheckID(id) != nil {
+		id = clip.ID(id)
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		if e.Op == op && e.ID == id {
@@ -176,3 +188,6 @@ func wrap(op, id string, err error) error {
 	}
 	return &Error{Op: op, ID: id, Kind: KindOf(err), Err: err}
 }
+
+// invalid is the error of a malformed argument.
+func invalid(err error) error { return &Error{Kind: ErrInvalidRequest, Err: err} }

@@ -191,6 +191,7 @@ func ExampleCache_Close() {
 	c, _ := secretcache.New(exampleSource())
 	_ = c.Close()
 	_, err := c.GetString(context.Background(), "prod/db")
-	fmt.Println(errors.Is(err, secretcache.ErrClosed), c.Closed())
+	_, rerr := c.Refresh(context.Background(), "prod/db")
+	fmt.Println(errors.Is(err, secretcache.ErrClosed), errors.Is(rerr, secretcache.ErrClosed))
 	// Output: true true
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/secretcache/secretcache/internal/clip"
 )
 
 // jsonFields is a secret's top-level JSON object, parsed once per version:
@@ -42,7 +44,7 @@ func parseFields(e *entry) *jsonFields {
 // A cached read parses the JSON once per version and allocates nothing.
 func (c *Cache) GetField(ctx context.Context, id, key string, opts ...GetOption) (string, error) {
 	if key == "" {
-		return "", c.invalidArg("field", id, errors.New("empty JSON key"))
+		return "", wrap("field", id, invalid(errors.New("empty JSON key")))
 	}
 	e, err := c.read(ctx, "field", id, opts)
 	if err != nil {
@@ -58,16 +60,9 @@ func (c *Cache) GetField(ctx context.Context, id, key string, opts ...GetOption)
 	}
 	v, ok := f.m[key]
 	if !ok {
-		return "", &Error{Op: "field", ID: id, Kind: ErrKeyMissing, Err: fmt.Errorf("no key %q", truncate(key, 128))}
+		return "", &Error{Op: "field", ID: id, Kind: ErrKeyMissing, Err: fmt.Errorf("no key %q", clip.String(key, 128))}
 	}
 	return v, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
 
 // GetJSON reads a JSON secret into a T. It fails with ErrNotJSON when the

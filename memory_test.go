@@ -61,3 +61,22 @@ func TestStatsBytesMatchHeap(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedGetAllocatesOnce: a cached Get (the caller's own copy) is one
+// allocation for a string secret with up to two stage labels.
+func TestCachedGetAllocatesOnce(t *testing.T) {
+	src := newScript()
+	src.set("db", "pw")
+	c, _ := newCache(t, src)
+	s, err := c.Get(ctx, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.VersionStages[0] = "mine" // the caller's copy: the cache's stays
+	if again, _ := c.Get(ctx, "db"); again.VersionStages[0] != "AWSCURRENT" {
+		t.Fatalf("the cached stages changed: %q", again.VersionStages)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _, _ = c.Get(ctx, "db") }); n > 1 {
+		t.Errorf("Get: %v allocations", n)
+	}
+}

@@ -6,20 +6,25 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 )
 
-// Defaults.
+// DefaultRefreshAhead is WithRefreshAhead's default fraction. It is the one
+// default exported: a configuration layer that always passes the fraction
+// (the agent: 0 there means off) needs it.
+const DefaultRefreshAhead = 0.2
+
+// The other defaults, as the options' docs state them.
 const (
-	DefaultTTL          = 5 * time.Minute
-	DefaultRefreshAhead = 0.2
-	DefaultMaxStale     = 15 * time.Minute
-	DefaultMaxEntries   = 1024
-	DefaultMaxBytes     = 64 << 20
-	DefaultFetchTimeout = 10 * time.Second
-	DefaultBatchWindow  = 20 * time.Millisecond
-	DefaultBackoffBase  = time.Second
-	DefaultBackoffMax   = 2 * time.Minute
+	defaultTTL          = 5 * time.Minute
+	defaultMaxStale     = 15 * time.Minute
+	defaultMaxEntries   = 1024
+	defaultMaxBytes     = 64 << 20
+	defaultFetchTimeout = 10 * time.Second
+	defaultBatchWindow  = 20 * time.Millisecond
+	defaultBackoffBase  = time.Second
+	defaultBackoffMax   = 2 * time.Minute
 )
 
 // Clock tells the time. It is the one clock type of this module: every
@@ -50,16 +55,15 @@ type config struct {
 	batchWindow  time.Duration
 	backoffBase  time.Duration
 	backoffMax   time.Duration
-	onChange     []func(ChangeEvent)
 	onRead       []func(context.Context, ReadEvent)
 }
 
 func defaultConfig() config {
 	return config{
-		ttl: DefaultTTL, refreshAhead: DefaultRefreshAhead, maxStale: DefaultMaxStale,
-		maxEntries: DefaultMaxEntries, maxBytes: DefaultMaxBytes,
-		fetchTimeout: DefaultFetchTimeout, batchWindow: DefaultBatchWindow,
-		backoffBase: DefaultBackoffBase, backoffMax: DefaultBackoffMax,
+		ttl: defaultTTL, refreshAhead: DefaultRefreshAhead, maxStale: defaultMaxStale,
+		maxEntries: defaultMaxEntries, maxBytes: defaultMaxBytes,
+		fetchTimeout: defaultFetchTimeout, batchWindow: defaultBatchWindow,
+		backoffBase: defaultBackoffBase, backoffMax: defaultBackoffMax,
 	}
 }
 
@@ -138,8 +142,9 @@ func WithMaxBytes(n int64) Option {
 // WithPolicy gives secrets whose name matches pattern their own TTL.
 // Patterns are globs over the whole name where '*' matches any run of
 // characters, '/' included, and '?' one character: "*/payments/*",
-// "prod/*". The first matching policy, in the order given, wins. An ARN is
-// matched by its secret name.
+// "prod/*". The first matching policy, in the order given, wins. The name
+// is the answer's Name, else what the source's Description.NameOf makes of
+// the id (for awssm, an ARN's secret name).
 func WithPolicy(pattern string, ttl time.Duration) Option {
 	return func(c *config) error {
 		if pattern == "" || len(pattern) > MaxIDLength {
@@ -211,18 +216,6 @@ func WithBackoff(base, max time.Duration) Option {
 	}
 }
 
-// WithOnChange registers a callback run when a refresh finds a new version.
-// See Cache.OnChange.
-func WithOnChange(fn func(ChangeEvent)) Option {
-	return func(c *config) error {
-		if fn == nil {
-			return errors.New("secretcache: nil change callback")
-		}
-		c.onChange = append(c.onChange, fn)
-		return nil
-	}
-}
-
 // WithReadHook registers a function called after every read (Get, GetString,
 // GetBinary, GetField, GetJSON) with what happened. It runs on the caller's
 // goroutine and must be quick; it is how audit logs and tracing attach.
@@ -237,8 +230,11 @@ func WithReadHook(fn func(ctx context.Context, ev ReadEvent)) Option {
 	}
 }
 
-// GetOption modifies one read.
-type GetOption func(*getOptions)
+// GetOption modifies one read (or one Refresh). It has the shape of
+// Option: it returns an error for an invalid argument, which the read
+// returns as ErrInvalidRequest. A read with no options applies none, so
+// the shape costs the common read nothing.
+type GetOption func(*getOptions) error
 
 type getOptions struct {
 	stage       string
@@ -249,6 +245,21 @@ type getOptions struct {
 	ifVersion   string        // Refresh only: fetch while this version is cached
 	hasIfVer    bool          // ifVersion was given ("" is a version too)
 	ifOlder     time.Duration // Refresh only: fetch only a value at least this old
+	err         error         // the first option that failed, reported after the id's own check
+}
+
+// applyOptions applies opts, skipping nil ones, and keeps the first error.
+func applyOptions(opts []GetOption) getOptions {
+	var o getOptions
+	for _, f := range opts {
+		if f == nil {
+			continue
+		}
+		if err := f(&o); err != nil && o.err == nil {
+			o.err = invalid(err)
+		}
+	}
+	return o
 }
 
 // conditional reports whether a Refresh with o may answer from the cache.
@@ -263,25 +274,45 @@ func (o *getOptions) satisfied(e *entry, now int64) bool {
 	return (o.hasIfVer && e.val.versionID != o.ifVersion) || (o.ifOlder > 0 && now-e.fetchedAt < int64(o.ifOlder))
 }
 
-// WithVersionStage reads the version carrying the stage label (AWSPENDING,
-// AWSPREVIOUS, a custom label) instead of AWSCURRENT.
-func WithVersionStage(stage string) GetOption { return func(o *getOptions) { o.stage = stage } }
+// WithVersionStage reads the version carrying the stage label instead of
+// the source's default one (for Secrets Manager: AWSPENDING, AWSPREVIOUS
+// or a custom label instead of AWSCURRENT). The label must be at most 256
+// printable characters.
+func WithVersionStage(stage string) GetOption {
+	return func(o *getOptions) error {
+		if len(stage) > 256 || strings.ContainsFunc(stage, badRune) {
+			return errors.New("version stage must be at most 256 printable characters")
+		}
+		o.stage = stage
+		return nil
+	}
+}
 
-// WithVersionID reads one exact version. Such a version never changes, so it
-// is never refreshed: it stays cached until evicted, invalidated or
-// refreshed by hand. A deletion or a revoked permission is therefore not
-// noticed for a pinned version; read by stage, or call Refresh or
-// Invalidate, where that matters.
-func WithVersionID(id string) GetOption { return func(o *getOptions) { o.versionID = id } }
+// WithVersionID reads one exact version (at most 64 printable characters).
+// Such a version never changes, so it is never refreshed: it stays cached
+// until evicted, invalidated or refreshed by hand. A deletion or a revoked
+// permission is therefore not noticed for a pinned version; read by stage,
+// or call Refresh or Invalidate, where that matters.
+func WithVersionID(id string) GetOption {
+	return func(o *getOptions) error {
+		if len(id) > 64 || strings.ContainsFunc(id, badRune) {
+			return errors.New("version id must be at most 64 printable characters")
+		}
+		o.versionID = id
+		return nil
+	}
+}
 
 // WithEntryTTL overrides the TTL for the entry this read stores on a miss.
-func WithEntryTTL(d time.Duration) GetOption { return func(o *getOptions) { o.ttl = d } }
+func WithEntryTTL(d time.Duration) GetOption {
+	return func(o *getOptions) error { o.ttl = d; return nil }
+}
 
 // WithFallback makes the read return value (as a string secret) instead of an
 // error when the secret cannot be had from the backend. Such reads are
 // counted as fallbacks. Invalid arguments still return their error.
 func WithFallback(value string) GetOption {
-	return func(o *getOptions) { o.fallback, o.hasFallback = value, true }
+	return func(o *getOptions) error { o.fallback, o.hasFallback = value, true; return nil }
 }
 
 // IfVersion makes Refresh conditional: it fetches only while the version
@@ -292,7 +323,7 @@ func WithFallback(value string) GetOption {
 // version v (a rotated password) costs one call. Reads (Get, GetString...)
 // ignore it.
 func IfVersion(v string) GetOption {
-	return func(o *getOptions) { o.ifVersion, o.hasIfVer = v, true }
+	return func(o *getOptions) error { o.ifVersion, o.hasIfVer = v, true; return nil }
 }
 
 // IfOlderThan makes Refresh conditional: it makes no backend call when the
@@ -301,5 +332,5 @@ func IfVersion(v string) GetOption {
 // way. It bounds how often failures of use can reach the backend. Reads
 // ignore it; d <= 0 is no condition.
 func IfOlderThan(d time.Duration) GetOption {
-	return func(o *getOptions) { o.ifOlder = d }
+	return func(o *getOptions) error { o.ifOlder = d; return nil }
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // refreshParallel is the most backend calls the background refresher (and
-// Warm) has under way at once: a batch of the source's MaxBatch refs each, or one ref
-// each for a source without batches.
+// Warm) has under way at once: a batch of up to the source's MaxBatch refs
+// each, or one ref each for a source without batches.
 const refreshParallel = 8
 
 // scheduleRefresh hands e to the background refresher once: readers never
@@ -101,9 +101,9 @@ func (c *Cache) addCompanions(round []due) []due {
 	return round
 }
 
-// dispatch refreshes due in the background: in batches of the source's MaxBatch through
-// a BatchSource, else one call each, each call on its own goroutine, at
-// most refreshParallel under way. It reports false when the cache closed.
+// dispatch refreshes due in the background: in batches of the source's
+// MaxBatch through a BatchSource, else one call each, each call on its own
+// goroutine, at most refreshParallel under way. It reports false when the cache closed.
 func (c *Cache) dispatch(round []due) bool {
 	c.st.refreshAhead.add(uint64(len(round)))
 	size := 1
@@ -206,119 +206,15 @@ func (c *Cache) applyRefresh(d due, s *Secret, err error, gen, seq uint64) {
 			c.cfg.logger.Warn("secretcache: background refresh failed", "secret", idOfKey(old.key),
 				"kind", KindName(err), "transient", IsTransient(err))
 		}
-		c.storeFailure(old.key, c.refOf(old.key), err, gen, seq, old)
+		c.storeFailure(old.key, err, gen, seq, old)
 		return
 	}
 	c.install(c.newEntry(old.key, s, c.clockNano(), old.ttl, seq), gen, old)
 }
 
-// Refresh fetches the secret now, bypassing the cache, stores it and returns
-// it (the caller's copy). The fetch always starts after the call: callers
-// that arrive while a fetch of the same secret is under way share the next
-// one, so one burst of callers (many connections refused at once) costs at
-// most two fetches. IfVersion and IfOlderThan make it conditional: it may
-// then answer from the cache, and it joins the fetch under way. On a
-// permanent error the cached value is dropped; on a transient one it is
-// kept. Close ends the wait with ErrClosed.
-func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Secret, error) {
-	o := applyOptions(opts)
-	key, ref, err := c.makeKey(id, o.stage, o.versionID)
-	if err != nil {
-		return nil, c.invalidArg("refresh", id, err)
-	}
-	if c.closed.Load() {
-		return nil, &Error{Op: "refresh", ID: id, Kind: ErrClosed}
-	}
-	f, cached := c.joinForced(ctx, key, ref, &o)
-	if cached != nil {
-		return cached.secret(), nil
-	}
-	c.st.refreshForced.inc()
-	select {
-	case <-f.done:
-		if f.err != nil {
-			return nil, wrap("refresh", id, f.err)
-		}
-		return f.e.secret(), nil
-	case <-ctx.Done():
-		return nil, &Error{Op: "refresh", ID: id, Kind: ErrUnavailable, Err: ctx.Err()}
-	case <-c.done:
-		return nil, &Error{Op: "refresh", ID: id, Kind: ErrClosed}
-	}
-}
-
-// forced is one Refresh fetch; forceState holds the one running for a key
-// and the one that will start when it ends.
-type forced struct {
-	done chan struct{}
-	e    *entry
-	err  error
-}
-
-type forceState struct{ running, next *forced }
-
-// joinForced returns the Refresh fetch of key to wait for: a new one, the
-// next one when one is under way, or, for a conditional Refresh, the one
-// under way. A conditional Refresh that the cached entry satisfies gets
-// the entry instead. The entry is looked at under forceMu, after the
-// fetches that ended stored their answers, so no caller fetches again what
-// a fetch it could have joined just stored.
-func (c *Cache) joinForced(ctx context.Context, key string, ref Ref, o *getOptions) (*forced, *entry) {
-	c.forceMu.Lock()
-	defer c.forceMu.Unlock()
-	st := c.forcing[key]
-	if st != nil && o.conditional() {
-		return st.running, nil
-	}
-	if o.conditional() {
-		if e, ok := c.store.GetIfPresent(key); ok && o.satisfied(e, c.clockNano()) {
-			return nil, e
-		}
-	}
-	if c.forcing == nil {
-		c.forcing = map[string]*forceState{}
-	}
-	if st == nil {
-		st = &forceState{}
-		c.forcing[key] = st
-	}
-	if st.running != nil { // under way since before this call: wait for the next one
-		if st.next == nil {
-			st.next = &forced{done: make(chan struct{})}
-		}
-		return st.next, nil
-	}
-	st.running = &forced{done: make(chan struct{})}
-	fctx, cancel := c.detach(ctx)
-	go c.runForced(fctx, cancel, key, ref, o.ttl, st)
-	return st.running, nil
-}
-
-func (c *Cache) runForced(ctx context.Context, cancel context.CancelFunc, key string, ref Ref, ttl time.Duration, st *forceState) {
-	defer cancel()
-	for {
-		f := st.running
-		if c.closed.Load() {
-			f.err = &Error{Kind: ErrClosed}
-		} else {
-			f.e, f.err = c.fetchAndStore(ctx, key, ref, ttl, c.genOf(key))
-		}
-		c.forceMu.Lock()
-		st.running, st.next = st.next, nil
-		if st.running == nil {
-			delete(c.forcing, key)
-		}
-		c.forceMu.Unlock()
-		close(f.done)
-		if st.running == nil {
-			return
-		}
-	}
-}
-
-// Warm fetches the ids that are not cached yet, in batches of the source's MaxBatch when
-// the source can (up to refreshParallel calls under way at once), so that
-// first reads hit. An invalid id (empty, oversized, with spaces or control
+// Warm fetches the ids that are not cached yet, in batches of the source's
+// MaxBatch when it can (up to refreshParallel calls under way at once), so
+// that first reads hit. An invalid id (empty, oversized, with spaces or control
 // characters) is reported and skipped; the others are still fetched. It
 // returns the per-id failures joined, each an *Error naming its id, having
 // stored what it could; duplicates count once. When ctx ends first it
@@ -331,10 +227,11 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 	var refs []Ref
 	var errs []error
 	seen := make(map[string]bool, len(ids))
+	var none getOptions
 	for _, id := range ids {
-		key, ref, err := c.makeKey(id, "", "")
+		key, err := c.makeKey(id, &none)
 		if err != nil {
-			errs = append(errs, c.invalidArg("warm", id, err))
+			errs = append(errs, wrap("warm", id, err))
 			continue
 		}
 		if seen[key] {
@@ -344,7 +241,7 @@ func (c *Cache) Warm(ctx context.Context, ids ...string) error {
 		if e, ok := c.store.GetIfPresent(key); ok && e.hasValue() && c.nowNano() < e.refreshAt {
 			continue
 		}
-		refs = append(refs, ref)
+		refs = append(refs, c.refOf(key))
 	}
 	n := len(refs) + len(errs)
 	size := 1
@@ -413,7 +310,7 @@ func (c *Cache) warmChunk(ctx context.Context, refs []Ref) []error {
 	for i, ref := range refs {
 		if err := res[i].Err; err != nil {
 			if ctx.Err() == nil { // not cut short by the caller or Close
-				c.storeFailure(ref.ID, ref, err, gens[i], seq, nil)
+				c.storeFailure(ref.ID, err, gens[i], seq, nil)
 			}
 			errs = append(errs, wrap("warm", ref.ID, err))
 			continue

@@ -2,7 +2,9 @@ package secretcache_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -254,5 +256,252 @@ func TestRefreshIfOlderThan(t *testing.T) {
 	}
 	if s, err := c.GetString(ctx, "db", secretcache.IfOlderThan(time.Hour), secretcache.IfVersion("x")); err != nil || s != "pw" {
 		t.Fatal("reads ignore the conditions:", s, err)
+	}
+}
+
+func TestRefreshAheadNeverBlocksReaders(t *testing.T) {
+	src := newScript()
+	src.set("a", "one")
+	c, clk := newCache(t, src, secretcache.WithTTL(100*time.Second))
+	mustString(t, c, "a")
+	src.set("a", "two")
+	block := make(chan struct{})
+	src.mu.Lock()
+	src.block = block
+	src.mu.Unlock()
+	clk.Advance(85 * time.Second) // inside the last 20 %
+	for range 50 {
+		done := make(chan string)
+		go func() { done <- mustString(t, c, "a") }()
+		select {
+		case v := <-done:
+			if v != "one" {
+				t.Fatalf("got %q while refreshing", v)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("reader blocked on a background refresh")
+		}
+	}
+	close(block)
+	c.WaitIdle()
+	if got := mustString(t, c, "a"); got != "two" {
+		t.Fatalf("after refresh got %q", got)
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d source calls; 50 reads in the window must start one refresh", n)
+	}
+	if st := c.Stats(); st.RefreshesAhead != 1 || st.Misses != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestBatchedRefreshCost(t *testing.T) {
+	src := batchScript{newScript()}
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("svc/secret-%03d", i)
+		src.set(ids[i], "v")
+	}
+	ttl := 5 * time.Minute
+	c, clk := newCache(t, src, secretcache.WithTTL(ttl))
+	if err := c.Warm(ctx, ids...); err != nil {
+		t.Fatal(err)
+	}
+	start := src.batches.Load() + src.calls.Load()
+	const windows = 10
+	step := 5 * time.Second
+	for elapsed := time.Duration(0); elapsed < windows*ttl; elapsed += step {
+		clk.Advance(step)
+		for _, id := range ids { // a steady set, every secret read every step
+			mustString(t, c, id)
+		}
+		c.WaitIdle()
+	}
+	calls := src.batches.Load() + src.calls.Load() - start
+	perSecretWindow := float64(calls) / float64(len(ids)) / windows
+	t.Logf("%d backend calls for %d secrets over %d TTL windows: %.3f calls/secret/window", calls, len(ids), windows, perSecretWindow)
+	if perSecretWindow >= 0.1 {
+		t.Fatalf("%.3f calls per secret per window, goal < 0.1", perSecretWindow)
+	}
+	if st := c.Stats(); st.Misses != 0 || st.StaleHits != 0 || st.RefreshesOnExpiry != 0 {
+		t.Fatalf("readers waited: %+v", st)
+	}
+}
+
+func TestUnreadEntriesAreNotRefreshed(t *testing.T) {
+	src := batchScript{newScript()}
+	src.set("hot", "v")
+	src.set("cold", "v")
+	c, clk := newCache(t, src, secretcache.WithTTL(time.Minute))
+	if err := c.Warm(ctx, "hot", "cold"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(50 * time.Second)
+	mustString(t, c, "hot")
+	c.WaitIdle()
+	if n := src.batchIDs.Load(); n != 3 { // warm 2, then only "hot"
+		t.Fatalf("%d refs fetched, want 3", n)
+	}
+}
+
+func TestRefreshForced(t *testing.T) {
+	src := newScript()
+	src.set("a", "one")
+	c, _ := newCache(t, src)
+	mustString(t, c, "a")
+	src.set("a", "two")
+	s, err := c.Refresh(ctx, "a")
+	if err != nil || s.String != "two" || mustString(t, c, "a") != "two" {
+		t.Fatal(s, err)
+	}
+	if st := c.Stats(); st.RefreshesForced != 1 || st.BackendCalls != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	src.fail("a", secretcache.NewError(secretcache.ErrThrottled, "a", nil))
+	if _, err := c.Refresh(ctx, "a"); !errors.Is(err, secretcache.ErrThrottled) {
+		t.Fatal(err)
+	}
+	if got := mustString(t, c, "a"); got != "two" {
+		t.Fatalf("transient refresh failure dropped the value: %q", got)
+	}
+	src.fail("a", secretcache.NewError(secretcache.ErrNotFound, "a", nil))
+	if _, err := c.Refresh(ctx, "a"); !errors.Is(err, secretcache.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := c.GetString(ctx, "a"); !errors.Is(err, secretcache.ErrNotFound) {
+		t.Fatalf("permanent refresh failure kept the value: %v", err)
+	}
+	if _, err := c.Refresh(ctx, ""); !errors.Is(err, secretcache.ErrInvalidRequest) {
+		t.Fatal(err)
+	}
+}
+
+func TestWarm(t *testing.T) {
+	src := batchScript{newScript()}
+	var ids []string
+	for i := range 45 {
+		ids = append(ids, fmt.Sprintf("w%d", i))
+		src.set(ids[i], "v")
+	}
+	c, _ := newCache(t, src)
+	if err := c.Warm(ctx, append(ids, ids[0], ids[1])...); err != nil {
+		t.Fatal(err)
+	}
+	if b := src.batches.Load(); b != 3 {
+		t.Fatalf("%d batch calls for 45 ids", b)
+	}
+	for _, id := range ids {
+		mustString(t, c, id)
+	}
+	if src.calls.Load() != 0 || src.batches.Load() != 3 {
+		t.Fatal("reads after Warm missed")
+	}
+	src.set("ok", "v")
+	before := src.batchIDs.Load()
+	if err := c.Warm(ctx, "ok", "", "bad id"); !errors.Is(err, secretcache.ErrInvalidRequest) {
+		t.Fatal(err)
+	}
+	if src.batchIDs.Load() != before+1 {
+		t.Fatal("an invalid id stopped Warm from fetching the valid one")
+	}
+	err := c.Warm(ctx, "w1", "missing-1", "missing-2")
+	var se *secretcache.Error
+	if !errors.Is(err, secretcache.ErrNotFound) || !errors.As(err, &se) || !strings.Contains(err.Error(), "missing-2") {
+		t.Fatal(err)
+	}
+	if err := c.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	plain := newScript()
+	plain.set("p1", "v")
+	c2, _ := newCache(t, plain)
+	if err := c2.Warm(ctx, "p1", "p2"); !errors.Is(err, secretcache.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if mustString(t, c2, "p1") != "v" || plain.calls.Load() != 2 {
+		t.Fatal("non-batch warm")
+	}
+}
+
+func TestRefreshNeverReturnsAFetchBegunBeforeTheCall(t *testing.T) {
+	src := newScript()
+	src.set("db", "old")
+	c, _ := newCache(t, src)
+	block := make(chan struct{})
+	src.mu.Lock()
+	src.block = block
+	src.mu.Unlock()
+	first := make(chan string)
+	go func() { s, _ := c.Refresh(ctx, "db"); first <- s.String }()
+	for src.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// The first fetch is under way (it will answer "old"). The secret
+	// rotates; callers from now on must see the new value.
+	src.set("db", "new")
+	var wg sync.WaitGroup
+	results := make(chan string, 20)
+	for range 20 {
+		wg.Go(func() {
+			s, err := c.Refresh(ctx, "db")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			results <- s.String
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(block)
+	wg.Wait()
+	close(results)
+	if v := <-first; v != "old" {
+		t.Fatalf("first refresh got %q", v)
+	}
+	for v := range results {
+		if v != "new" {
+			t.Fatalf("a Refresh called after the rotation got %q", v)
+		}
+	}
+	if n := src.calls.Load(); n != 2 {
+		t.Fatalf("%d fetches; 21 refreshes in two bursts should cost 2", n)
+	}
+}
+
+// seqSource answers the first fetch with v1 after a delay the test controls,
+// and later fetches with v2 at once.
+type seqSource struct {
+	calls   atomic.Int64
+	release chan struct{}
+}
+
+func (s *seqSource) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+	if s.calls.Add(1) == 1 {
+		<-s.release
+		return &secretcache.Secret{Name: ref.ID, VersionID: "v1", VersionStages: []string{"AWSCURRENT"}, String: "old"}, nil
+	}
+	return &secretcache.Secret{Name: ref.ID, VersionID: "v2", VersionStages: []string{"AWSCURRENT"}, String: "new"}, nil
+}
+
+func TestOlderFetchNeverReplacesNewer(t *testing.T) {
+	src := &seqSource{release: make(chan struct{})}
+	var changes atomic.Int64
+	c, _ := newCache(t, src)
+	c.OnChange(func(secretcache.ChangeEvent) { changes.Add(1) })
+	slow := make(chan string)
+	go func() { v, _ := c.GetString(ctx, "db"); slow <- v }()
+	for src.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if s, err := c.Refresh(ctx, "db"); err != nil || s.String != "new" {
+		t.Fatal(s, err)
+	}
+	close(src.release)
+	<-slow // the slow miss got its own (older) answer...
+	if got := mustString(t, c, "db"); got != "new" {
+		t.Fatalf("an answer fetched before the refresh replaced it: %q", got)
+	}
+	if n := changes.Load(); n != 0 {
+		t.Fatalf("%d change events; v2 -> v1 must never be reported", n)
 	}
 }

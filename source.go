@@ -15,8 +15,9 @@ import (
 // value of the ref asked for: no secret and no error, no value (String
 // empty and Binary empty), both a String and a Binary, another version or
 // stage, or another secret (by the source's Description.SameSecret). A
-// source that panics fails that fetch with ErrUnavailable. The cache keeps the strings of an answer and copies its
-// Binary and VersionStages: the source may reuse the Secret afterwards.
+// source that panics fails that fetch with ErrUnavailable. The cache keeps
+// the strings of an answer and copies its Binary and VersionStages: the
+// source may reuse the Secret afterwards.
 // Fetch must return when ctx ends; if it does not, Close still returns and
 // releases the callers, and the late answer is discarded.
 type Source interface {

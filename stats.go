@@ -28,7 +28,7 @@ type Stats struct {
 
 	RefreshesAhead    uint64 `json:"refreshes_ahead"`     // background refreshes before expiry
 	RefreshesOnExpiry uint64 `json:"refreshes_on_expiry"` // reads that found the entry expired and fetched
-	RefreshesForced   uint64 `json:"refreshes_forced"`    // Refresh calls
+	RefreshesForced   uint64 `json:"refreshes_forced"`    // Refresh calls that fetched or joined a fetch
 	VersionChanges    uint64 `json:"version_changes"`     // refreshes that found a new version
 
 	BackendCalls  uint64            `json:"backend_calls"`  // calls to the source (a batch is one call)
