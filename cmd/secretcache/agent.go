@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
+	"github.com/secretcache/secretcache/internal/gcfloor"
 )
 
 type agentFlags struct {
@@ -249,11 +250,24 @@ func (c *cli) serveAgent(ctx context.Context, a *agent.Agent, f *agentFlags, dev
 			defer cancel()
 		}
 	}
+	if ext == nil {
+		// A collection every few thousand requests over a 1-3 MiB live
+		// heap was most of the agent's CPU per request over a bare
+		// server's; Lambda, one invocation at a time, keeps its memory.
+		gcctx, stopGC := context.WithCancel(ctx)
+		defer stopGC()
+		go gcfloor.Run(gcctx, agentHeapFloor, time.Second)
+	}
 	if err := a.Serve(ctx); err != nil {
 		return c.fatal("agent", exitError, err)
 	}
 	return exitOK
 }
+
+// agentHeapFloor is the smallest heap goal the agent keeps (see gcfloor):
+// about 12 MiB more memory than Go's default at the agent's usual live
+// heap, for about a fifth less CPU per cached request.
+const agentHeapFloor = 16 << 20
 
 // printCheck prints what --check found: a summary line, the warnings,
 // where the token and AWS settings come from (never the token), and the
