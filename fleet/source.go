@@ -132,26 +132,34 @@ func (s *Source) entryKey(ref secretcache.Ref) string {
 
 func leaseKey(entryKey string) string { return "scf:l:" + entryKey[len("scf:e:"):] }
 
-// redisDo runs fn against Redis under the breaker, giving it at most the
-// Redis timeout of the caller's time. fn's redis.Nil is a success.
-func (s *Source) redisDo(ctx context.Context, fn func(ctx context.Context) error) error {
+// redisDo runs fn against Redis under s's breaker, giving it at most the
+// Redis timeout of the caller's time; fn's result is dropped if it comes
+// later. fn must treat redis.Nil as a success.
+func redisDo[T any](ctx context.Context, s *Source, fn func(ctx context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	var v T
 	_, err := s.cb.Execute(func() (struct{}, error) {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.redisTimeout)
-		done := make(chan error, 1)
+		done := make(chan result, 1)
 		go func() {
 			defer cancel()
-			done <- fn(cctx)
+			x, err := fn(cctx)
+			done <- result{x, err}
 		}()
 		t := time.NewTimer(s.cfg.redisTimeout)
 		defer t.Stop()
 		select {
-		case err := <-done:
-			return struct{}{}, err
+		case r := <-done:
+			v = r.v
+			return struct{}{}, r.err
 		case <-t.C:
 			return struct{}{}, errRedisSlow
 		}
 	})
-	return err
+	return v, err
 }
 
 type outcome int
@@ -164,14 +172,12 @@ const (
 
 // get reads and opens the entry of ref.
 func (s *Source) get(ctx context.Context, ref secretcache.Ref, key string) (*secretcache.Secret, outcome) {
-	var b []byte
-	err := s.redisDo(ctx, func(ctx context.Context) error {
-		var err error
-		b, err = s.rdb.Get(ctx, key).Bytes()
+	b, err := redisDo(ctx, s, func(ctx context.Context) ([]byte, error) {
+		b, err := s.rdb.Get(ctx, key).Bytes()
 		if errors.Is(err, redis.Nil) {
-			b, err = nil, nil
+			return nil, nil
 		}
-		return err
+		return b, err
 	})
 	if err != nil {
 		s.n.fallbacks.Add(1)
@@ -222,6 +228,13 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 	}
 	if got {
 		defer s.release(ctx, key, tok)
+		// Another host may have written and released between our GET and
+		// our SET NX: look again before calling the origin.
+		if sec, st := s.get(ctx, ref, key); st == hit {
+			s.n.hits.Add(1)
+			s.n.waits.Add(1)
+			return sec, nil
+		}
 		return s.fill(ctx, ref, key)
 	}
 	sec, st = s.wait(ctx, ref, key)
@@ -274,8 +287,8 @@ func (s *Source) write(ctx context.Context, ref secretcache.Ref, key string, sec
 	if ttl < time.Millisecond {
 		return
 	}
-	if err := s.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return s.rdb.Set(ctx, key, b, ttl).Err()
+	if _, err := redisDo(context.WithoutCancel(ctx), s, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.rdb.Set(ctx, key, b, ttl).Err()
 	}); err == nil {
 		s.n.writes.Add(1)
 	}
@@ -290,10 +303,8 @@ func newToken() string {
 // lease tries to take the lease of key (SET NX PX).
 func (s *Source) lease(ctx context.Context, key string) (tok string, got bool, err error) {
 	tok = newToken()
-	err = s.redisDo(ctx, func(ctx context.Context) error {
-		var err error
-		got, err = s.rdb.SetNX(ctx, leaseKey(key), tok, s.cfg.leaseTTL).Result()
-		return err
+	got, err = redisDo(ctx, s, func(ctx context.Context) (bool, error) {
+		return s.rdb.SetNX(ctx, leaseKey(key), tok, s.cfg.leaseTTL).Result()
 	})
 	if err != nil {
 		s.n.fallbacks.Add(1)
@@ -305,8 +316,8 @@ var releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] th
 
 // release drops the lease if it is still ours.
 func (s *Source) release(ctx context.Context, key, tok string) {
-	_ = s.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return releaseScript.Run(ctx, s.rdb, []string{leaseKey(key)}, tok).Err()
+	_, _ = redisDo(context.WithoutCancel(ctx), s, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, releaseScript.Run(ctx, s.rdb, []string{leaseKey(key)}, tok).Err()
 	})
 }
 
@@ -345,26 +356,7 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 	for i, r := range refs {
 		keys[i] = s.entryKey(r)
 	}
-	vals := make([][]byte, len(refs))
-	err := s.redisDo(ctx, func(ctx context.Context) error {
-		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, k := range keys {
-				p.Get(ctx, k)
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-		for i, c := range cmds {
-			b, err := c.(*redis.StringCmd).Bytes()
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return err
-			}
-			vals[i] = b
-		}
-		return nil
-	})
+	vals, err := s.getMany(ctx, keys)
 	if err != nil {
 		s.n.fallbacks.Add(1)
 		s.originBatch(ctx, refs, allIndexes(len(refs)), out)
@@ -400,12 +392,15 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 		}
 	}
 	if len(leased) > 0 {
+		still := s.recheck(ctx, refs, keys, leased, out)
 		at := s.cfg.clock.Now()
-		s.originBatch(ctx, refs, leased, out)
-		for _, i := range leased {
+		s.originBatch(ctx, refs, still, out)
+		for _, i := range still {
 			if out[i].Err == nil && out[i].Secret != nil {
 				s.write(ctx, refs[i], keys[i], out[i].Secret, at)
 			}
+		}
+		for _, i := range leased {
 			s.release(ctx, keys[i], toks[i])
 		}
 	}
@@ -427,6 +422,58 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 	}
 	wg.Wait()
 	return out
+}
+
+// getMany reads keys in one pipeline (nil: no such key).
+func (s *Source) getMany(ctx context.Context, keys []string) ([][]byte, error) {
+	return redisDo(ctx, s, func(ctx context.Context) ([][]byte, error) {
+		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		vals := make([][]byte, len(cmds))
+		for i, c := range cmds {
+			b, err := c.(*redis.StringCmd).Bytes()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+			vals[i] = b
+		}
+		if len(vals) != len(keys) {
+			return nil, errors.New("fleet: pipeline answered the wrong number of commands")
+		}
+		return vals, nil
+	})
+}
+
+// recheck looks again at the entries just leased (another host may have
+// written and released them since the first read) and returns the indexes
+// still missing.
+func (s *Source) recheck(ctx context.Context, refs []secretcache.Ref, keys []string, ix []int, out []secretcache.Result) []int {
+	sub := make([]string, len(ix))
+	for j, i := range ix {
+		sub[j] = keys[i]
+	}
+	vals, err := s.getMany(ctx, sub)
+	if err != nil {
+		return ix
+	}
+	var still []int
+	for j, i := range ix {
+		if sec, st := s.check(refs[i], vals[j]); st == hit {
+			s.n.hits.Add(1)
+			s.n.waits.Add(1)
+			out[i].Secret = sec
+			continue
+		}
+		still = append(still, i)
+	}
+	return still
 }
 
 func allIndexes(n int) []int {
