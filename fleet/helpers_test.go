@@ -196,3 +196,12 @@ func secretValue(i int) string { return fmt.Sprintf("pw-value-%03d-%s", i, strin
 func single(t testing.TB) []string {
 	return []string{redistest.Start(t).Addr}
 }
+
+type silentRedis struct{}
+
+func (silentRedis) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	redis.SetLogger(silentRedis{}) // dial failures of the kill tests
+	m.Run()
+}
