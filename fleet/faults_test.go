@@ -62,12 +62,12 @@ func TestTamperedEntriesAreNeverServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set(0, flip(orig[0], len(orig[0])-1))    // tag byte flipped
-	set(1, orig[2])                          // secret 2's entry under secret 1's key
-	set(2, orig[2][:len(orig[2])/2])         // truncated
-	set(3, []byte("\x01\x02k1garbage"))      // garbage with a plausible header
-	set(4, flip(orig[4], 2))                 // key id changed
-	set(5, foreign)                          // sealed by another key
+	set(0, flip(orig[0], len(orig[0])-1)) // tag byte flipped
+	set(1, orig[2])                       // secret 2's entry under secret 1's key
+	set(2, orig[2][:len(orig[2])/2])      // truncated
+	set(3, []byte("\x01\x02k1garbage"))   // garbage with a plausible header
+	set(4, flip(orig[4], 2))              // key id changed
+	set(5, foreign)                       // sealed by another key
 	reader := e.host(e.kr, nil)
 	before := e.awsReads()
 	for i := range n {

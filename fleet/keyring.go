@@ -70,7 +70,7 @@ func checkKeyID(id string) error {
 	if id == "" || len(id) > 64 || strings.IndexFunc(id, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
 	}) >= 0 {
-		return fmt.Errorf("fleet: key id %q: want 1 to 64 characters among letters, digits and -_.", clipID(id))
+		return fmt.Errorf("fleet: key id %q: want 1 to 64 of letters, digits, \"-\", \"_\" and \".\" (got %d bytes)", clipID(id), len(id))
 	}
 	return nil
 }

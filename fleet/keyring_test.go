@@ -103,11 +103,14 @@ func TestNewRefusesBadArguments(t *testing.T) {
 	rdb := e.client()
 	src := secretcache.SourceFunc(func(context.Context, secretcache.Ref) (*secretcache.Secret, error) { return nil, nil })
 	for name, f := range map[string]func() error{
-		"nil redis":    func() error { _, err := fleet.New(nil, src, e.kr); return err },
-		"nil source":   func() error { _, err := fleet.New(rdb, nil, e.kr); return err },
-		"nil keyring":  func() error { _, err := fleet.New(rdb, src, nil); return err },
-		"empty group":  func() error { _, err := fleet.New(rdb, src, e.kr, fleet.WithGroup("")); return err },
-		"long group":   func() error { _, err := fleet.New(rdb, src, e.kr, fleet.WithGroup(strings.Repeat("g", 300))); return err },
+		"nil redis":   func() error { _, err := fleet.New(nil, src, e.kr); return err },
+		"nil source":  func() error { _, err := fleet.New(rdb, nil, e.kr); return err },
+		"nil keyring": func() error { _, err := fleet.New(rdb, src, nil); return err },
+		"empty group": func() error { _, err := fleet.New(rdb, src, e.kr, fleet.WithGroup("")); return err },
+		"long group": func() error {
+			_, err := fleet.New(rdb, src, e.kr, fleet.WithGroup(strings.Repeat("g", 300)))
+			return err
+		},
 		"zero max age": func() error { _, err := fleet.New(rdb, src, e.kr, fleet.WithMaxAge(0)); return err },
 		"breaker 0":    func() error { _, err := fleet.New(rdb, src, e.kr, fleet.WithBreaker(0, 1)); return err },
 		"nil option":   func() error { _, err := fleet.New(rdb, src, e.kr, nil); return err },
