@@ -29,6 +29,7 @@ type Source struct {
 	cfg   config
 	cb    *gobreaker.CircuitBreaker[struct{}]
 	n     counters
+	inv   invalidations
 }
 
 var errRedisSlow = errors.New("fleet: redis did not answer in time")
@@ -198,7 +199,7 @@ func (s *Source) check(ref secretcache.Ref, b []byte) (*secretcache.Secret, outc
 		return nil, miss
 	}
 	age := s.cfg.clock.Now().Sub(at)
-	if age >= s.cfg.maxAge || age < -time.Minute { // too old, or from the future beyond clock skew
+	if age >= s.cfg.maxAge || age < -time.Minute || s.refOld(ref, at) { // too old, from the future, or before a notice
 		return nil, miss
 	}
 	return sec, hit
