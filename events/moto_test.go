@@ -101,6 +101,13 @@ type pipeline struct {
 
 func newPipeline(t testing.TB) *pipeline {
 	t.Helper()
+	return newPipelineWith(t, `{"source":["aws.secretsmanager"]}`)
+}
+
+// newPipelineWith routes to a new queue the events matching any of the
+// patterns (one rule each).
+func newPipelineWith(t testing.TB, patterns ...string) *pipeline {
+	t.Helper()
 	url := motoURL(t)
 	cfg := awsConfig(url)
 	p := &pipeline{sqs: sqs.NewFromConfig(cfg), eb: eventbridge.NewFromConfig(cfg)}
@@ -117,17 +124,23 @@ func newPipeline(t testing.TB) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(name),
-		EventPattern: aws.String(`{"source":["aws.secretsmanager"]}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), Targets: []ebtypes.Target{
-		{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes["QueueArn"])}}}); err != nil {
-		t.Fatal(err)
+	var rules []string
+	for i, pat := range patterns {
+		rule := fmt.Sprintf("%s-%d", name, i)
+		rules = append(rules, rule)
+		if _, err := p.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventPattern: aws.String(pat)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), Targets: []ebtypes.Target{
+			{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes["QueueArn"])}}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() {
-		_, _ = p.eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(name), Ids: []string{"queue"}})
-		_, _ = p.eb.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(name)})
+		for _, rule := range rules {
+			_, _ = p.eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(rule), Ids: []string{"queue"}})
+			_, _ = p.eb.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(rule)})
+		}
 		_, _ = p.sqs.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: q.QueueUrl})
 	})
 	return p
