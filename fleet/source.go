@@ -169,6 +169,7 @@ const (
 	miss outcome = iota
 	hit
 	down
+	aging // a hit past half its max age: served, and refreshed with a batch's misses
 )
 
 // get reads and opens the entry of ref.
@@ -202,6 +203,9 @@ func (s *Source) check(ref secretcache.Ref, b []byte) (*secretcache.Secret, outc
 	if age >= s.cfg.maxAge || age < -time.Minute || s.refOld(ref, at) { // too old, from the future, or before a notice
 		return nil, miss
 	}
+	if age >= s.cfg.maxAge/2 {
+		return sec, aging
+	}
 	return sec, hit
 }
 
@@ -216,7 +220,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 	key := s.entryKey(ref)
 	sec, st := s.get(ctx, ref, key)
 	switch st {
-	case hit:
+	case hit, aging:
 		s.n.hits.Add(1)
 		return sec, nil
 	case down:
@@ -231,7 +235,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 		defer s.release(ctx, key, tok)
 		// Another host may have written and released between our GET and
 		// our SET NX: look again before calling the origin.
-		if sec, st := s.get(ctx, ref, key); st == hit {
+		if sec, st := s.get(ctx, ref, key); st == hit || st == aging {
 			s.n.hits.Add(1)
 			s.n.waits.Add(1)
 			return sec, nil
@@ -240,7 +244,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 	}
 	sec, st = s.wait(ctx, ref, key)
 	switch st {
-	case hit:
+	case hit, aging:
 		s.n.hits.Add(1)
 		s.n.waits.Add(1)
 		return sec, nil
@@ -363,23 +367,33 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 		s.originBatch(ctx, refs, allIndexes(len(refs)), out)
 		return out
 	}
-	var missed []int
+	var missed, old []int
 	for i := range refs {
 		sec, st := s.check(refs[i], vals[i])
-		if st == hit {
+		switch st {
+		case hit, aging:
 			s.n.hits.Add(1)
 			out[i].Secret = sec
-			continue
+			if st == aging {
+				old = append(old, i)
+			}
+		default:
+			s.n.misses.Add(1)
+			missed = append(missed, i)
 		}
-		s.n.misses.Add(1)
-		missed = append(missed, i)
 	}
 	if len(missed) == 0 {
 		return out
 	}
+	// The origin is called anyway: refresh the aging entries in the same
+	// batch, so that the fleet's refreshes of a host's secrets go together.
 	var leased, others []int
 	toks := make(map[int]string)
+	isMiss := make(map[int]bool, len(missed))
 	for _, i := range missed {
+		isMiss[i] = true
+	}
+	for _, i := range append(missed, old...) {
 		tok, got, err := s.lease(ctx, keys[i])
 		switch {
 		case err != nil:
@@ -388,17 +402,25 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 		case got:
 			leased = append(leased, i)
 			toks[i] = tok
-		default:
+		case isMiss[i]:
 			others = append(others, i)
 		}
 	}
 	if len(leased) > 0 {
+		served := make(map[int]*secretcache.Secret)
+		for _, i := range leased {
+			if !isMiss[i] {
+				served[i] = out[i].Secret
+			}
+		}
 		still := s.recheck(ctx, refs, keys, leased, out)
 		at := s.cfg.clock.Now()
 		s.originBatch(ctx, refs, still, out)
 		for _, i := range still {
 			if out[i].Err == nil && out[i].Secret != nil {
 				s.write(ctx, refs[i], keys[i], out[i].Secret, at)
+			} else if sec := served[i]; sec != nil {
+				out[i] = secretcache.Result{Secret: sec} // keep the aging value on a failed refresh
 			}
 		}
 		for _, i := range leased {
@@ -410,7 +432,7 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 		wg.Go(func() {
 			sec, st := s.wait(ctx, refs[i], keys[i])
 			switch st {
-			case hit:
+			case hit, aging:
 				s.n.hits.Add(1)
 				s.n.waits.Add(1)
 				out[i].Secret = sec
@@ -467,8 +489,6 @@ func (s *Source) recheck(ctx context.Context, refs []secretcache.Ref, keys []str
 	var still []int
 	for j, i := range ix {
 		if sec, st := s.check(refs[i], vals[j]); st == hit {
-			s.n.hits.Add(1)
-			s.n.waits.Add(1)
 			out[i].Secret = sec
 			continue
 		}
