@@ -75,3 +75,20 @@ func TestNewConsumerRefusesBadArguments(t *testing.T) {
 		t.Error("wait of a minute accepted")
 	}
 }
+
+// SQS unavailable: Run keeps trying with backoff, counts the failures,
+// never panics, and returns when its context ends.
+func TestConsumerSurvivesSQSDown(t *testing.T) {
+	c, err := events.NewConsumer(fakeSQS{}, "q", func(context.Context, events.Event) error { return nil }, events.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := c.Run(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run returned %v", err)
+	}
+	if n := c.Stats().ReceiveErrors; n < 1 || n > 3 {
+		t.Errorf("%d receive errors in 1.5 s, want 1 to 3 (backoff from 1 s)", n)
+	}
+}
