@@ -88,6 +88,9 @@ func TestAgentsShareTheFleetL2(t *testing.T) {
 		if a.fl.src == nil {
 			t.Fatal("[fleet] not wired")
 		}
+		if h := a.fleetHealth(context.Background()); h.Status != "healthy" || len(a.fleetCollectors()) != 6 {
+			t.Errorf("agent %d: fleet health %+v, %d collectors", i, h, len(a.fleetCollectors()))
+		}
 	}
 	if n := srv.Calls("", "GetSecretValue"); n != 1 {
 		t.Errorf("3 agents made %d AWS reads, want 1", n)
