@@ -489,6 +489,10 @@ func (s *Source) recheck(ctx context.Context, refs []secretcache.Ref, keys []str
 	var still []int
 	for j, i := range ix {
 		if sec, st := s.check(refs[i], vals[j]); st == hit {
+			if out[i].Secret == nil { // a miss (not an aging entry) answered by another host's write
+				s.n.hits.Add(1)
+				s.n.waits.Add(1)
+			}
 			out[i].Secret = sec
 			continue
 		}
