@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -145,5 +146,28 @@ func TestDescribePassesThrough(t *testing.T) {
 	}
 	if d := plain.Describe(); d.DefaultStage != "" || d.SameSecret != nil {
 		t.Errorf("Describe of a source without rules = %+v, want zero", d)
+	}
+}
+
+// 20 hosts missing a secret that does not exist: every one gets
+// ErrNotFound at once, none waits out the lease wait.
+func TestMissingSecretDoesNotWait(t *testing.T) {
+	e := newEnv(t, single(t))
+	hs := e.hosts(20, []fleet.Option{fleet.WithLease(10*time.Second, 30*time.Second)})
+	start := time.Now()
+	errs := make(chan error, len(hs))
+	for _, h := range hs {
+		go func() {
+			_, err := h.cache.GetString(context.Background(), "no/such")
+			errs <- err
+		}()
+	}
+	for range hs {
+		if err := <-errs; !errors.Is(err, secretcache.ErrNotFound) {
+			t.Fatalf("err %v, want ErrNotFound", err)
+		}
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("took %v: the hosts waited out the 30 s lease wait", d)
 	}
 }

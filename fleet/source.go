@@ -327,6 +327,8 @@ func (s *Source) release(ctx context.Context, key, tok string) {
 }
 
 // wait polls for another host's write of key, for at most the lease wait.
+// When the lease is gone and no entry came (the leaseholder failed: a
+// missing secret, say), it stops at once: the caller reads the origin.
 func (s *Source) wait(ctx context.Context, ref secretcache.Ref, key string) (*secretcache.Secret, outcome) {
 	deadline := time.NewTimer(s.cfg.leaseWait)
 	defer deadline.Stop()
@@ -340,8 +342,35 @@ func (s *Source) wait(ctx context.Context, ref secretcache.Ref, key string) (*se
 			return nil, miss
 		case <-tick.C:
 		}
-		if sec, st := s.get(ctx, ref, key); st != miss {
+		type look struct {
+			b      []byte
+			leased bool
+		}
+		l, err := redisDo(ctx, s, func(ctx context.Context) (look, error) {
+			var get *redis.StringCmd
+			var ex *redis.IntCmd
+			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				get, ex = p.Get(ctx, key), p.Exists(ctx, leaseKey(key))
+				return nil
+			})
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return look{}, err
+			}
+			b, err := get.Bytes()
+			if errors.Is(err, redis.Nil) {
+				b, err = nil, nil
+			}
+			return look{b, ex.Val() > 0}, err
+		})
+		if err != nil {
+			s.n.fallbacks.Add(1)
+			return nil, down
+		}
+		if sec, st := s.check(ref, l.b); st != miss {
 			return sec, st
+		}
+		if !l.leased {
+			return nil, miss
 		}
 	}
 }
