@@ -370,7 +370,9 @@ func (s *Source) wait(ctx context.Context, ref secretcache.Ref, key string) (*se
 			return sec, st
 		}
 		if !l.leased {
-			return nil, miss
+			// The leaseholder writes before it releases: a GET after the
+			// release sees its entry, if it wrote one.
+			return s.get(ctx, ref, key)
 		}
 	}
 }
