@@ -30,7 +30,7 @@ type FleetConfig struct {
 	KeyEnv         string   `toml:"key_env"`          // or: environment variable holding it
 	KeySecret      string   `toml:"key_secret"`       // or: Secrets Manager secret holding it
 	MaxAgeSeconds  int      `toml:"max_age_seconds"`  // oldest L2 entry served; 0: ttl_seconds
-	RedisTimeoutMS int      `toml:"redis_timeout_ms"` // bound of one Redis call (50)
+	RedisTimeoutMS int      `toml:"redis_timeout_ms"` // bound of one Redis call; 0: 50
 }
 
 // EventsConfig is the [events] table: an SQS queue of Secrets Manager
@@ -38,7 +38,7 @@ type FleetConfig struct {
 // while QueueURL is empty.
 type EventsConfig struct {
 	QueueURL    string `toml:"queue_url"`    // https://sqs.REGION.amazonaws.com/ACCOUNT/NAME
-	WaitSeconds int    `toml:"wait_seconds"` // long poll, 1 to 20 (20)
+	WaitSeconds int    `toml:"wait_seconds"` // long poll, 1 to 20; 0: 20
 }
 
 // fleetKeys are the keys of [fleet] and [events], under their table.
@@ -51,11 +51,11 @@ var fleetKeys = map[string][]key{
 		{"key_env", checkedString(func(c *Config) *string { return &c.Fleet.KeyEnv }, func(s string) bool { return s == "" || validEnvName(s) }, "must be an environment variable name")},
 		{"key_secret", checkedString(func(c *Config) *string { return &c.Fleet.KeySecret }, func(s string) bool { return s == "" || secretcache.CheckID(s) == nil }, "must be a secret name or ARN")},
 		{"max_age_seconds", intKey(func(c *Config) *int { return &c.Fleet.MaxAgeSeconds }, 0, 86400)},
-		{"redis_timeout_ms", intKey(func(c *Config) *int { return &c.Fleet.RedisTimeoutMS }, 1, 10000)},
+		{"redis_timeout_ms", intKey(func(c *Config) *int { return &c.Fleet.RedisTimeoutMS }, 0, 10000)}, // 0: 50 ms
 	},
 	"events": {
 		{"queue_url", rule{set: setQueueURL}},
-		{"wait_seconds", intKey(func(c *Config) *int { return &c.Events.WaitSeconds }, 1, 20)},
+		{"wait_seconds", intKey(func(c *Config) *int { return &c.Events.WaitSeconds }, 0, 20)}, // 0: 20 s
 	},
 }
 
