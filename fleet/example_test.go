@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
+	"path/filepath"
 
 	"github.com/redis/go-redis/v9"
 
@@ -56,4 +58,36 @@ func ExampleParseKeyring() {
 	// Output:
 	// k2 [k1 k2] <nil>
 	// fleet: key "k1" is 5 bytes, want 32
+}
+
+func ExampleKeyringFromFile() {
+	dir, _ := os.MkdirTemp("", "fleet-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "fleet.key")
+	doc := `{"current":"k1","keys":{"k1":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}`
+	_ = os.WriteFile(path, []byte(doc), 0o600)
+	kr, err := fleet.KeyringFromFile(path)
+	fmt.Println(kr.Current(), err)
+	_ = os.Chmod(path, 0o666)
+	_, err = fleet.KeyringFromFile(path)
+	fmt.Println(err != nil)
+	// Output:
+	// k1 <nil>
+	// true
+}
+
+// Notify marks the secret's entries old on this host and tells the fleet;
+// with Redis unreachable it returns an error, this host invalidated anyway.
+func ExampleSource_Notify() {
+	kr, _ := fleet.ParseKeyring([]byte(`{"current":"k1","keys":{"k1":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}`))
+	rdb := redis.NewUniversalClient(fleet.ClientOptions("127.0.0.1:1"))
+	defer rdb.Close()
+	src, _ := fleet.New(rdb, secretcache.SourceFunc(func(context.Context, secretcache.Ref) (*secretcache.Secret, error) {
+		return &secretcache.Secret{Name: "db/password", String: "x"}, nil
+	}), kr, fleet.WithLogger(quiet()))
+	fmt.Println(src.Notify(context.Background(), "db/password") != nil)
+	fmt.Println(src.Notify(context.Background(), ""))
+	// Output:
+	// true
+	// empty secret id
 }
