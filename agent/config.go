@@ -50,26 +50,28 @@ type Config struct {
 	CredentialsFilePath   string   `toml:"credentials_file_path"`   // AWS shared credentials file, re-read on change
 
 	// Keys of secretcache.
-	ListenAddr            string       `toml:"listen_addr"`             // host:port, overrides http_address and http_port
-	AdminAddr             string       `toml:"admin_addr"`              // admin listener host:port; "off" disables it
-	Regions               []string     `toml:"regions"`                 // primary region first, then failover replicas
-	RefreshAhead          float64      `toml:"refresh_ahead"`           // fraction of the TTL refreshed ahead, [0, 1)
-	MaxStaleSeconds       int          `toml:"max_stale_seconds"`       // how long past TTL a value may be served
-	TTLPolicies           []TTLPolicy  `toml:"ttl_policies"`            // per-pattern TTLs
-	Prefetch              []string     `toml:"prefetch"`                // secret ids fetched at start
-	PrefetchPrefix        []string     `toml:"prefetch_prefix"`         // name prefixes fetched at start
-	PrefetchJitterSeconds float64      `toml:"prefetch_jitter_seconds"` // random delay before prefetch
-	CacheEnabled          bool         `toml:"cache_enabled"`           // false: every request reads AWS
-	FetchTimeoutMS        int          `toml:"fetch_timeout_ms"`        // bound of one backend call
-	RequestTimeoutSeconds int          `toml:"request_timeout_seconds"` // bound of one client request
-	ShutdownSeconds       int          `toml:"shutdown_timeout_seconds"`
-	MaxBackendConns       int          `toml:"max_backend_connections"` // 0 = unlimited
-	LogFormat             string       `toml:"log_format"`              // text or json
-	AuditLog              bool         `toml:"audit_log"`               // one log record per secret read (never values)
-	LogFile               string       `toml:"log_file"`                // where log_to_file writes
-	AllowedHosts          []string     `toml:"allowed_hosts"`           // Host names answered besides loopback (DNS rebinding check)
-	Fleet                 FleetConfig  `toml:"fleet"`                   // [fleet]: shared Redis L2 (fleet.go)
-	Events                EventsConfig `toml:"events"`                  // [events]: SQS change events (fleet.go)
+	ListenAddr            string      `toml:"listen_addr"`             // host:port, overrides http_address and http_port
+	AdminAddr             string      `toml:"admin_addr"`              // admin listener host:port; "off" disables it
+	Regions               []string    `toml:"regions"`                 // primary region first, then failover replicas
+	RefreshAhead          float64     `toml:"refresh_ahead"`           // fraction of the TTL refreshed ahead, [0, 1)
+	MaxStaleSeconds       int         `toml:"max_stale_seconds"`       // how long past TTL a value may be served
+	TTLPolicies           []TTLPolicy `toml:"ttl_policies"`            // per-pattern TTLs
+	Prefetch              []string    `toml:"prefetch"`                // secret ids fetched at start
+	PrefetchPrefix        []string    `toml:"prefetch_prefix"`         // name prefixes fetched at start
+	PrefetchJitterSeconds float64     `toml:"prefetch_jitter_seconds"` // random delay before prefetch
+	CacheEnabled          bool        `toml:"cache_enabled"`           // false: every request reads AWS
+	FetchTimeoutMS        int         `toml:"fetch_timeout_ms"`        // bound of one backend call
+	RequestTimeoutSeconds int         `toml:"request_timeout_seconds"` // bound of one client request
+	ShutdownSeconds       int         `toml:"shutdown_timeout_seconds"`
+	MaxBackendConns       int         `toml:"max_backend_connections"` // 0 = unlimited
+	LogFormat             string      `toml:"log_format"`              // text or json
+	AuditLog              bool        `toml:"audit_log"`               // one log record per secret read (never values)
+	LogFile               string      `toml:"log_file"`                // where log_to_file writes
+	AllowedHosts          []string    `toml:"allowed_hosts"`           // Host names answered besides loopback (DNS rebinding check)
+
+	// Tables of secretcache (fleet.go).
+	Fleet  FleetConfig  `toml:"fleet"`  // [fleet]: shared Redis L2
+	Events EventsConfig `toml:"events"` // [events]: SQS change events
 }
 
 // DefaultConfig returns the defaults, the one home of each: the AWS agent's
