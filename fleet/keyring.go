@@ -117,8 +117,21 @@ func (kr *Keyring) IDs() []string {
 	return ids
 }
 
-func (kr *Keyring) name(parts ...string) string {
-	m := hmac.New(sha256.New, kr.keys[kr.current].mac)
+func (kr *Keyring) name(parts ...string) string { return kr.nameWith(kr.current, parts...) }
+
+// older returns the ids of the keys other than the current one, sorted.
+func (kr *Keyring) older() []string {
+	var ids []string
+	for _, id := range kr.IDs() {
+		if id != kr.current {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (kr *Keyring) nameWith(id string, parts ...string) string {
+	m := hmac.New(sha256.New, kr.keys[id].mac)
 	for _, p := range parts {
 		_, _ = m.Write([]byte(p))
 		_, _ = m.Write([]byte{0})

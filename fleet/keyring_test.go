@@ -141,3 +141,51 @@ func TestGroupsAreSeparate(t *testing.T) {
 	}
 	scanRedis(t, a.rdb, "blue", "green")
 }
+
+// A key rotation: hosts with the new key current still read the entries
+// hosts on the old key wrote, while the old key is in their keyring.
+func TestKeyRotationKeepsTheL2Warm(t *testing.T) {
+	e := newEnv(t, single(t))
+	for i := range 3 {
+		if _, err := e.sm.CreateSecret("", secretName(i), secretValue(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k1 := []byte("0123456789abcdef0123456789abcdef")
+	k2 := []byte("fedcba9876543210fedcba9876543210")
+	oldRing, _ := fleet.NewKeyring("k1", map[string][]byte{"k1": k1})
+	both, _ := fleet.NewKeyring("k2", map[string][]byte{"k1": k1, "k2": k2})
+	newOnly, _ := fleet.NewKeyring("k2", map[string][]byte{"k2": k2})
+	ctx := context.Background()
+	old := e.host(oldRing, nil)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, secretName(i))
+		if _, err := old.cache.GetString(ctx, secretName(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.awsReads()
+	rotating := e.host(both, nil)
+	if _, err := rotating.cache.GetString(ctx, secretName(0)); err != nil { // Fetch
+		t.Fatal(err)
+	}
+	if err := rotating.cache.Warm(ctx, ids[1:]...); err != nil { // FetchBatch
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if v, err := rotating.cache.GetString(ctx, id); err != nil || v != secretValue(i) {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	if got := e.awsReads() - before; got != 0 {
+		t.Errorf("a host with k2 current and k1 kept made %d AWS reads, want 0", got)
+	}
+	fresh := e.host(newOnly, nil)
+	if _, err := fresh.cache.GetString(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if st := fresh.src.Stats(); st.Hits != 0 || st.Origin != 1 || st.Rejections != 0 {
+		t.Errorf("a host with only k2: %+v, want a plain miss", st)
+	}
+}

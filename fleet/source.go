@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type Source struct {
 	cb    *gobreaker.CircuitBreaker[struct{}]
 	n     counters
 	inv   invalidations
+	older []string // ids of the keyring's keys but the current one
 }
 
 var errRedisSlow = errors.New("fleet: redis did not answer in time")
@@ -62,7 +64,7 @@ func New(rdb redis.UniversalClient, inner secretcache.Source, kr *Keyring, opts 
 			return nil, err
 		}
 	}
-	s := &Source{rdb: rdb, inner: inner, kr: kr, cfg: cfg, desc: describe(inner)}
+	s := &Source{rdb: rdb, inner: inner, kr: kr, cfg: cfg, desc: describe(inner), older: kr.older()}
 	if d, ok := inner.(secretcache.Describer); ok {
 		s.raw = d.Describe()
 	}
@@ -131,6 +133,27 @@ func (s *Source) entryKey(ref secretcache.Ref) string {
 	return "scf:e:" + s.kr.name("entry", s.cfg.group, ref.ID, ref.VersionStage, ref.VersionID)
 }
 
+// olderKeys returns ref's Redis keys under the keyring's other keys: during
+// a key rotation, hosts still on the old current key write there, and an
+// entry found there is served (it opens with its own key).
+func (s *Source) olderKeys(ref secretcache.Ref) []string {
+	var out []string
+	for _, id := range s.older {
+		out = append(out, "scf:e:"+s.kr.nameWith(id, "entry", s.cfg.group, ref.ID, ref.VersionStage, ref.VersionID))
+	}
+	return out
+}
+
+// pick opens the first usable of vals (ref's entry under each key).
+func (s *Source) pick(ref secretcache.Ref, vals [][]byte) (*secretcache.Secret, outcome) {
+	for _, b := range vals {
+		if sec, st := s.check(ref, b); st != miss {
+			return sec, st
+		}
+	}
+	return nil, miss
+}
+
 func leaseKey(entryKey string) string { return "scf:l:" + entryKey[len("scf:e:"):] }
 
 // redisDo runs fn against Redis under s's breaker, giving it at most the
@@ -172,20 +195,15 @@ const (
 	aging // a hit past half its max age: served, and refreshed with a batch's misses
 )
 
-// get reads and opens the entry of ref.
+// get reads and opens the entry of ref at key (and under the older keys of
+// the keyring, in the same round trip).
 func (s *Source) get(ctx context.Context, ref secretcache.Ref, key string) (*secretcache.Secret, outcome) {
-	b, err := redisDo(ctx, s, func(ctx context.Context) ([]byte, error) {
-		b, err := s.rdb.Get(ctx, key).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return nil, nil
-		}
-		return b, err
-	})
+	vals, err := s.getMany(ctx, append([]string{key}, s.olderKeys(ref)...))
 	if err != nil {
 		s.n.fallbacks.Add(1)
 		return nil, down
 	}
-	return s.check(ref, b)
+	return s.pick(ref, vals)
 }
 
 // check opens an entry read from Redis (nil: none).
@@ -392,15 +410,25 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 	for i, r := range refs {
 		keys[i] = s.entryKey(r)
 	}
-	vals, err := s.getMany(ctx, keys)
+	look := slices.Clone(keys)
+	for _, r := range refs {
+		look = append(look, s.olderKeys(r)...)
+	}
+	flat, err := s.getMany(ctx, look)
 	if err != nil {
 		s.n.fallbacks.Add(1)
 		s.originBatch(ctx, refs, allIndexes(len(refs)), out)
 		return out
 	}
+	vals := make([][][]byte, len(refs)) // each ref's entry under the current key, then the older ones
+	for i := range refs {
+		vals[i] = [][]byte{flat[i]}
+		base := len(refs) + i*len(s.older)
+		vals[i] = append(vals[i], flat[base:base+len(s.older)]...)
+	}
 	var missed, old []int
 	for i := range refs {
-		sec, st := s.check(refs[i], vals[i])
+		sec, st := s.pick(refs[i], vals[i])
 		switch st {
 		case hit, aging:
 			s.n.hits.Add(1)
