@@ -171,3 +171,33 @@ func TestMissingSecretDoesNotWait(t *testing.T) {
 		t.Errorf("took %v: the hosts waited out the 30 s lease wait", d)
 	}
 }
+
+// Renew reads the origin past Redis and writes the fleet's entry.
+func TestRenewWritesTheNewVersion(t *testing.T) {
+	e := newEnv(t, single(t))
+	if _, err := e.sm.CreateSecret("", "a", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h1 := e.host(e.kr, nil)
+	if _, err := h1.cache.GetString(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sm.PutSecretValue("", "a", "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := h1.src.Renew(ctx, ref("a")); err != nil || s.String != "v2" {
+		t.Fatalf("Renew: %v", err)
+	}
+	before := e.awsReads()
+	h2 := e.host(e.kr, nil)
+	if v, err := h2.cache.GetString(ctx, "a"); err != nil || v != "v2" {
+		t.Fatalf("second host: %v (got v2: %v)", err, v == "v2")
+	}
+	if got := e.awsReads() - before; got != 0 {
+		t.Errorf("%d AWS reads after Renew, want 0", got)
+	}
+	if _, err := h1.src.Renew(ctx, ref("no/such")); !errors.Is(err, secretcache.ErrNotFound) {
+		t.Errorf("Renew of a missing secret: %v, want ErrNotFound", err)
+	}
+}
