@@ -104,8 +104,11 @@ func (s *Source) Notify(ctx context.Context, id string) error {
 // Follow receives the group's notices until ctx ends, and for each one
 // marks the secret's entries old and refreshes the entries of c that read
 // it (c must be the cache over s). It returns ctx's error; while Redis is
-// down it waits and subscribes again.
+// down it waits and subscribes again. A nil cache is an error.
 func (s *Source) Follow(ctx context.Context, c *secretcache.Cache) error {
+	if c == nil {
+		return errors.New("fleet: Follow: cache is nil")
+	}
 	for {
 		ps := s.rdb.Subscribe(ctx, s.channel())
 		err := s.follow(ctx, ps, c)
