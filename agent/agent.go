@@ -44,6 +44,7 @@ type Agent struct {
 	apiLn    net.Listener
 	adminLn  net.Listener
 	prefetch PrefetchStatus
+	fl       fleetRun // [fleet] and [events] (fleet.go)
 }
 
 // New validates cfg and builds the agent: the token, the source (AWS
@@ -103,8 +104,14 @@ func (a *Agent) build(ctx context.Context, o *options, warnings []string) error 
 		}
 		a.src, a.start.AWS = src, &info
 	}
+	if err := a.setupFleet(ctx); err != nil { // fleet.go
+		return err
+	}
 	if a.cache, err = secretcache.New(a.src, append(a.cacheOptions(), o.cacheOpts...)...); err != nil {
 		return fmt.Errorf("agent: %w", err)
+	}
+	if err := a.startEvents(ctx); err != nil { // fleet.go
+		return err
 	}
 	a.api = newAPI(a.cfg, a.cache, newTokenChecker(token, a.cfg.SSRFHeaders), a.hosts, a.hits, &a.ready, a.log)
 	a.conns = newConnTracker(a.cfg.MaxConn, max(a.api.timeout, 2*a.api.fetchTimeout))

@@ -68,6 +68,10 @@ type Config struct {
 	AuditLog              bool        `toml:"audit_log"`               // one log record per secret read (never values)
 	LogFile               string      `toml:"log_file"`                // where log_to_file writes
 	AllowedHosts          []string    `toml:"allowed_hosts"`           // Host names answered besides loopback (DNS rebinding check)
+
+	// Tables of secretcache (fleet.go).
+	Fleet  FleetConfig  `toml:"fleet"`  // [fleet]: shared Redis L2
+	Events EventsConfig `toml:"events"` // [events]: SQS change events
 }
 
 // DefaultConfig returns the defaults, the one home of each: the AWS agent's

@@ -1,0 +1,602 @@
+package fleet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/secretcache/secretcache"
+)
+
+// Source is a secretcache.Source (and BatchSource) that shares what it
+// fetches with every host of its fleet group through Redis. Build it with
+// New; it is safe for concurrent use.
+type Source struct {
+	rdb   redis.UniversalClient
+	inner secretcache.Source
+	batch secretcache.BatchSource // inner, when it batches
+	kr    *Keyring
+	desc  secretcache.Description // inner's, defaults filled in
+	raw   secretcache.Description // inner's, as it gave it
+	cfg   config
+	cb    *gobreaker.CircuitBreaker[struct{}]
+	n     counters
+	inv   invalidations
+	older []string // ids of the keyring's keys but the current one
+}
+
+var errRedisSlow = errors.New("fleet: redis did not answer in time")
+
+// New returns a Source reading inner (the origin: an awssm.Source, say)
+// through the Redis (or Valkey, ElastiCache, Redis Cluster) of rdb, with
+// entries encrypted and named by kr's current key. rdb should not retry
+// (MaxRetries -1) and should have short timeouts; ClientOptions gives such
+// options. Whatever rdb's settings, a Redis call takes at most the Redis
+// timeout (50 ms) of the reader's time: past it, or when Redis fails or its
+// breaker is open, the read goes to inner directly and counts a fallback.
+// A nil rdb, inner or kr is an error.
+func New(rdb redis.UniversalClient, inner secretcache.Source, kr *Keyring, opts ...Option) (*Source, error) {
+	switch {
+	case rdb == nil:
+		return nil, errors.New("fleet: redis client is nil")
+	case inner == nil:
+		return nil, errors.New("fleet: source is nil")
+	case kr == nil:
+		return nil, errors.New("fleet: keyring is nil")
+	}
+	cfg := config{group: "default", maxAge: DefaultMaxAge, redisTimeout: DefaultRedisTimeout,
+		leaseTTL: DefaultLeaseTTL, leaseWait: DefaultLeaseWait, breakerOpen: DefaultBreakerOpen,
+		tripAfter: defaultTripAfter, pollEvery: defaultPollEvery, clock: wallClock{}, logger: slog.Default()}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("fleet: nil option")
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	s := &Source{rdb: rdb, inner: inner, kr: kr, cfg: cfg, desc: describe(inner), older: kr.older()}
+	if d, ok := inner.(secretcache.Describer); ok {
+		s.raw = d.Describe()
+	}
+	s.batch, _ = inner.(secretcache.BatchSource)
+	trip := cfg.tripAfter
+	s.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        "redis",
+		MaxRequests: 1,
+		Timeout:     cfg.breakerOpen,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(trip) },
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			cfg.logger.Info("fleet: redis breaker", "from", from.String(), "to", to.String())
+		},
+	})
+	return s, nil
+}
+
+// ClientOptions returns go-redis options for addrs (one address: a single
+// Redis; several: a Redis Cluster's seeds) fit for New: no retries, 50 ms
+// timeouts on the connection as well as on each call.
+func ClientOptions(addrs ...string) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
+		Addrs: addrs, MaxRetries: -1, ContextTimeoutEnabled: true,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: DefaultRedisTimeout, WriteTimeout: DefaultRedisTimeout,
+		PoolTimeout: DefaultRedisTimeout, MaxRedirects: 3,
+	}
+}
+
+// describe returns src's Description with the core's defaults filled in.
+func describe(src secretcache.Source) secretcache.Description {
+	var d secretcache.Description
+	if ds, ok := src.(secretcache.Describer); ok {
+		d = ds.Describe()
+	}
+	if d.SameSecret == nil {
+		d.SameSecret = func(id string, s *secretcache.Secret) bool {
+			return (s.Name == "" && s.ARN == "") || s.Name == id || s.ARN == id
+		}
+	}
+	return d
+}
+
+// Describe passes the wrapped source's rules through unchanged.
+func (s *Source) Describe() secretcache.Description { return s.raw }
+
+// Stats returns the counters.
+func (s *Source) Stats() Stats {
+	return Stats{Hits: s.n.hits.Load(), Waits: s.n.waits.Load(), Misses: s.n.misses.Load(),
+		Rejections: s.n.rejections.Load(), Fallbacks: s.n.fallbacks.Load(), Origin: s.n.origin.Load(),
+		Writes: s.n.writes.Load(), Breaker: s.cb.State().String()}
+}
+
+// Breakers reports the wrapped source's breakers (if it has any) and the
+// breaker of Redis, named "redis".
+func (s *Source) Breakers() []secretcache.BreakerState {
+	var out []secretcache.BreakerState
+	if br, ok := s.inner.(secretcache.BreakerReporter); ok {
+		out = br.Breakers()
+	}
+	c := s.cb.Counts()
+	return append(out, secretcache.BreakerState{Name: "redis", State: s.cb.State().String(),
+		Failures: int(c.ConsecutiveFailures)})
+}
+
+func (s *Source) entryKey(ref secretcache.Ref) string {
+	return "scf:e:" + s.kr.name("entry", s.cfg.group, ref.ID, ref.VersionStage, ref.VersionID)
+}
+
+// olderKeys returns ref's Redis keys under the keyring's other keys: during
+// a key rotation, hosts still on the old current key write there, and an
+// entry found there is served (it opens with its own key).
+func (s *Source) olderKeys(ref secretcache.Ref) []string {
+	var out []string
+	for _, id := range s.older {
+		out = append(out, "scf:e:"+s.kr.nameWith(id, "entry", s.cfg.group, ref.ID, ref.VersionStage, ref.VersionID))
+	}
+	return out
+}
+
+// pick opens the first usable of vals (ref's entry under each key).
+func (s *Source) pick(ref secretcache.Ref, vals [][]byte) (*secretcache.Secret, outcome) {
+	for _, b := range vals {
+		if sec, st := s.check(ref, b); st != miss {
+			return sec, st
+		}
+	}
+	return nil, miss
+}
+
+func leaseKey(entryKey string) string { return "scf:l:" + entryKey[len("scf:e:"):] }
+
+// redisDo runs fn against Redis under s's breaker, giving it at most the
+// Redis timeout of the caller's time; fn's result is dropped if it comes
+// later. fn must treat redis.Nil as a success.
+func redisDo[T any](ctx context.Context, s *Source, fn func(ctx context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	var v T
+	_, err := s.cb.Execute(func() (struct{}, error) {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.redisTimeout)
+		done := make(chan result, 1)
+		go func() {
+			defer cancel()
+			x, err := fn(cctx)
+			done <- result{x, err}
+		}()
+		t := time.NewTimer(s.cfg.redisTimeout)
+		defer t.Stop()
+		select {
+		case r := <-done:
+			v = r.v
+			return struct{}{}, r.err
+		case <-t.C:
+			return struct{}{}, errRedisSlow
+		}
+	})
+	return v, err
+}
+
+type outcome int
+
+const (
+	miss outcome = iota
+	hit
+	down
+	aging // a hit past half its max age: served, and refreshed with a batch's misses
+)
+
+// get reads and opens the entry of ref at key (and under the older keys of
+// the keyring, in the same round trip).
+func (s *Source) get(ctx context.Context, ref secretcache.Ref, key string) (*secretcache.Secret, outcome) {
+	vals, err := s.getMany(ctx, append([]string{key}, s.olderKeys(ref)...))
+	if err != nil {
+		s.n.fallbacks.Add(1)
+		return nil, down
+	}
+	return s.pick(ref, vals)
+}
+
+// check opens an entry read from Redis (nil: none).
+func (s *Source) check(ref secretcache.Ref, b []byte) (*secretcache.Secret, outcome) {
+	if b == nil {
+		return nil, miss
+	}
+	sec, at, err := s.kr.open(s.cfg.group, ref, b, s.desc)
+	if err != nil {
+		s.n.rejections.Add(1)
+		s.cfg.logger.Warn("fleet: L2 entry refused, reading the origin", "secret_ref_hash", s.kr.name("log", ref.String())[:12])
+		return nil, miss
+	}
+	age := s.cfg.clock.Now().Sub(at)
+	if age >= s.cfg.maxAge || age < -time.Minute || s.refOld(ref, at) { // too old, from the future, or before a notice
+		return nil, miss
+	}
+	if age >= s.cfg.maxAge/2 {
+		return sec, aging
+	}
+	return sec, hit
+}
+
+// Fetch reads ref from Redis; on a miss one host of the fleet takes a lease
+// and reads the origin, the others wait for its write (at most the lease
+// wait, then they read the origin). An entry that does not open, or is
+// older than the max age, is a miss. Errors are the origin's, unchanged.
+func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	key := s.entryKey(ref)
+	sec, st := s.get(ctx, ref, key)
+	switch st {
+	case hit, aging:
+		s.n.hits.Add(1)
+		return sec, nil
+	case down:
+		return s.direct(ctx, ref)
+	}
+	s.n.misses.Add(1)
+	tok, got, err := s.lease(ctx, key)
+	if err != nil {
+		return s.direct(ctx, ref)
+	}
+	if got {
+		defer s.release(ctx, key, tok)
+		// Another host may have written and released between our GET and
+		// our SET NX: look again before calling the origin.
+		if sec, st := s.get(ctx, ref, key); st == hit || st == aging {
+			s.n.hits.Add(1)
+			s.n.waits.Add(1)
+			return sec, nil
+		}
+		return s.fill(ctx, ref, key)
+	}
+	sec, st = s.wait(ctx, ref, key)
+	switch st {
+	case hit, aging:
+		s.n.hits.Add(1)
+		s.n.waits.Add(1)
+		return sec, nil
+	case down:
+		return s.direct(ctx, ref)
+	}
+	// The leaseholder did not write in time (failed, slow or gone).
+	return s.fill(ctx, ref, key)
+}
+
+// Renew reads ref from the origin, bypassing Redis, and writes the answer
+// to Redis for the fleet: what a host does on a rotation event.
+func (s *Source) Renew(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.fill(ctx, ref, s.entryKey(ref))
+}
+
+// direct reads the origin without Redis.
+func (s *Source) direct(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+	s.n.origin.Add(1)
+	return s.inner.Fetch(ctx, ref)
+}
+
+// fill reads the origin and writes a good answer to Redis.
+func (s *Source) fill(ctx context.Context, ref secretcache.Ref, key string) (*secretcache.Secret, error) {
+	at := s.cfg.clock.Now()
+	sec, err := s.direct(ctx, ref)
+	if err == nil && sec != nil {
+		s.write(ctx, ref, key, sec, at)
+	}
+	return sec, err
+}
+
+func (s *Source) write(ctx context.Context, ref secretcache.Ref, key string, sec *secretcache.Secret, at time.Time) {
+	if !answers(ref, sec, s.desc) {
+		return // the core refuses it; never share it
+	}
+	b, err := s.kr.seal(s.cfg.group, ref, sec, at)
+	if err != nil {
+		return
+	}
+	ttl := s.cfg.maxAge - s.cfg.clock.Now().Sub(at)
+	if ttl < time.Millisecond {
+		return
+	}
+	if _, err := redisDo(context.WithoutCancel(ctx), s, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.rdb.Set(ctx, key, b, ttl).Err()
+	}); err == nil {
+		s.n.writes.Add(1)
+	}
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// lease tries to take the lease of key (SET NX PX).
+func (s *Source) lease(ctx context.Context, key string) (tok string, got bool, err error) {
+	tok = newToken()
+	got, err = redisDo(ctx, s, func(ctx context.Context) (bool, error) {
+		return s.rdb.SetNX(ctx, leaseKey(key), tok, s.cfg.leaseTTL).Result()
+	})
+	if err != nil {
+		s.n.fallbacks.Add(1)
+	}
+	return tok, got, err
+}
+
+var releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
+
+// release drops the lease if it is still ours.
+func (s *Source) release(ctx context.Context, key, tok string) {
+	_, _ = redisDo(context.WithoutCancel(ctx), s, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, releaseScript.Run(ctx, s.rdb, []string{leaseKey(key)}, tok).Err()
+	})
+}
+
+// wait polls for another host's write of key, for at most the lease wait.
+// When the lease is gone and no entry came (the leaseholder failed: a
+// missing secret, say), it stops at once: the caller reads the origin.
+func (s *Source) wait(ctx context.Context, ref secretcache.Ref, key string) (*secretcache.Secret, outcome) {
+	deadline := time.NewTimer(s.cfg.leaseWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(s.cfg.pollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, down
+		case <-deadline.C:
+			return nil, miss
+		case <-tick.C:
+		}
+		type look struct {
+			b      []byte
+			leased bool
+		}
+		l, err := redisDo(ctx, s, func(ctx context.Context) (look, error) {
+			var get *redis.StringCmd
+			var ex *redis.IntCmd
+			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				get, ex = p.Get(ctx, key), p.Exists(ctx, leaseKey(key))
+				return nil
+			})
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return look{}, err
+			}
+			b, err := get.Bytes()
+			if errors.Is(err, redis.Nil) {
+				b, err = nil, nil
+			}
+			return look{b, ex.Val() > 0}, err
+		})
+		if err != nil {
+			s.n.fallbacks.Add(1)
+			return nil, down
+		}
+		if sec, st := s.check(ref, l.b); st != miss {
+			return sec, st
+		}
+		if !l.leased {
+			// The leaseholder writes before it releases: a GET after the
+			// release sees its entry, if it wrote one.
+			return s.get(ctx, ref, key)
+		}
+	}
+}
+
+// FetchBatch reads refs from Redis in one pipeline; the misses are read
+// from the origin (in batches when it batches) by whichever host leases
+// them, as Fetch does.
+func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secretcache.Result {
+	out := make([]secretcache.Result, len(refs))
+	if err := ctx.Err(); err != nil {
+		for i := range out {
+			out[i].Err = err
+		}
+		return out
+	}
+	keys := make([]string, len(refs))
+	for i, r := range refs {
+		keys[i] = s.entryKey(r)
+	}
+	look := slices.Clone(keys)
+	for _, r := range refs {
+		look = append(look, s.olderKeys(r)...)
+	}
+	flat, err := s.getMany(ctx, look)
+	if err != nil {
+		s.n.fallbacks.Add(1)
+		s.originBatch(ctx, refs, allIndexes(len(refs)), out)
+		return out
+	}
+	vals := make([][][]byte, len(refs)) // each ref's entry under the current key, then the older ones
+	for i := range refs {
+		vals[i] = [][]byte{flat[i]}
+		base := len(refs) + i*len(s.older)
+		vals[i] = append(vals[i], flat[base:base+len(s.older)]...)
+	}
+	var missed, old []int
+	for i := range refs {
+		sec, st := s.pick(refs[i], vals[i])
+		switch st {
+		case hit, aging:
+			s.n.hits.Add(1)
+			out[i].Secret = sec
+			if st == aging {
+				old = append(old, i)
+			}
+		default:
+			s.n.misses.Add(1)
+			missed = append(missed, i)
+		}
+	}
+	if len(missed) == 0 {
+		return out
+	}
+	// The origin is called anyway: refresh the aging entries in the same
+	// batch, so that the fleet's refreshes of a host's secrets go together.
+	var leased, others []int
+	toks := make(map[int]string)
+	isMiss := make(map[int]bool, len(missed))
+	for _, i := range missed {
+		isMiss[i] = true
+	}
+	for _, i := range append(missed, old...) {
+		tok, got, err := s.lease(ctx, keys[i])
+		switch {
+		case err != nil:
+			s.originBatch(ctx, refs, missed, out)
+			return out
+		case got:
+			leased = append(leased, i)
+			toks[i] = tok
+		case isMiss[i]:
+			others = append(others, i)
+		}
+	}
+	if len(leased) > 0 {
+		served := make(map[int]*secretcache.Secret)
+		for _, i := range leased {
+			if !isMiss[i] {
+				served[i] = out[i].Secret
+			}
+		}
+		still := s.recheck(ctx, refs, keys, leased, out)
+		at := s.cfg.clock.Now()
+		s.originBatch(ctx, refs, still, out)
+		for _, i := range still {
+			if out[i].Err == nil && out[i].Secret != nil {
+				s.write(ctx, refs[i], keys[i], out[i].Secret, at)
+			} else if sec := served[i]; sec != nil {
+				out[i] = secretcache.Result{Secret: sec} // keep the aging value on a failed refresh
+			}
+		}
+		for _, i := range leased {
+			s.release(ctx, keys[i], toks[i])
+		}
+	}
+	var wg sync.WaitGroup
+	for _, i := range others {
+		wg.Go(func() {
+			sec, st := s.wait(ctx, refs[i], keys[i])
+			switch st {
+			case hit, aging:
+				s.n.hits.Add(1)
+				s.n.waits.Add(1)
+				out[i].Secret = sec
+			case down:
+				out[i].Secret, out[i].Err = s.direct(ctx, refs[i])
+			default:
+				out[i].Secret, out[i].Err = s.fill(ctx, refs[i], keys[i])
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// getMany reads keys in one pipeline (nil: no such key).
+func (s *Source) getMany(ctx context.Context, keys []string) ([][]byte, error) {
+	return redisDo(ctx, s, func(ctx context.Context) ([][]byte, error) {
+		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		vals := make([][]byte, len(cmds))
+		for i, c := range cmds {
+			b, err := c.(*redis.StringCmd).Bytes()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+			vals[i] = b
+		}
+		if len(vals) != len(keys) {
+			return nil, errors.New("fleet: pipeline answered the wrong number of commands")
+		}
+		return vals, nil
+	})
+}
+
+// recheck looks again at the entries just leased (another host may have
+// written and released them since the first read) and returns the indexes
+// still missing.
+func (s *Source) recheck(ctx context.Context, refs []secretcache.Ref, keys []string, ix []int, out []secretcache.Result) []int {
+	sub := make([]string, len(ix))
+	for j, i := range ix {
+		sub[j] = keys[i]
+	}
+	vals, err := s.getMany(ctx, sub)
+	if err != nil {
+		return ix
+	}
+	var still []int
+	for j, i := range ix {
+		if sec, st := s.check(refs[i], vals[j]); st == hit {
+			if out[i].Secret == nil { // a miss (not an aging entry) answered by another host's write
+				s.n.hits.Add(1)
+				s.n.waits.Add(1)
+			}
+			out[i].Secret = sec
+			continue
+		}
+		still = append(still, i)
+	}
+	return still
+}
+
+func allIndexes(n int) []int {
+	ix := make([]int, n)
+	for i := range ix {
+		ix[i] = i
+	}
+	return ix
+}
+
+// originBatch reads refs[ix] from the origin into out, in batches of the
+// origin's MaxBatch when it batches, one Fetch each (concurrently) if not.
+func (s *Source) originBatch(ctx context.Context, refs []secretcache.Ref, ix []int, out []secretcache.Result) {
+	s.n.origin.Add(int64(len(ix)))
+	if s.batch == nil {
+		var wg sync.WaitGroup
+		for _, i := range ix {
+			wg.Go(func() { out[i].Secret, out[i].Err = s.inner.Fetch(ctx, refs[i]) })
+		}
+		wg.Wait()
+		return
+	}
+	max := s.desc.MaxBatch
+	if max <= 0 {
+		max = 10
+	}
+	for start := 0; start < len(ix); start += max {
+		part := ix[start:min(start+max, len(ix))]
+		sub := make([]secretcache.Ref, len(part))
+		for j, i := range part {
+			sub[j] = refs[i]
+		}
+		res := s.batch.FetchBatch(ctx, sub)
+		for j, i := range part {
+			if j < len(res) {
+				out[i] = res[j]
+			} else {
+				out[i].Err = fmt.Errorf("fleet: origin batch answered %d of %d refs: %w", len(res), len(sub), secretcache.ErrMismatch)
+			}
+		}
+	}
+}
