@@ -65,7 +65,12 @@ func (c *Cache) join(ctx context.Context, key string, ttl time.Duration, old *en
 	fctx, cancel := c.detach(ctx)
 	go func() {
 		defer cancel()
-		f.e, f.err = c.fly(fctx, key, ttl, old, gen)
+		ctx, end := fctx, noEnd
+		if c.cfg.tracer != nil {
+			ctx, end = c.cfg.tracer.Start(fctx, TraceMiss, []Ref{c.refOf(key)})
+		}
+		f.e, f.err = c.fly(ctx, key, ttl, old, gen)
+		end(f.err)
 		c.flightMu.Lock()
 		if c.flights[key] == f {
 			delete(c.flights, key)

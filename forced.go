@@ -103,7 +103,12 @@ func (c *Cache) runForced(ctx context.Context, cancel context.CancelFunc, key st
 		if c.closed.Load() {
 			f.err = &Error{Kind: ErrClosed}
 		} else {
-			f.e, f.err = c.fetchAndStore(ctx, key, ttl, c.genOf(key))
+			fctx, end := ctx, noEnd
+			if c.cfg.tracer != nil {
+				fctx, end = c.cfg.tracer.Start(ctx, TraceRefresh, []Ref{c.refOf(key)})
+			}
+			f.e, f.err = c.fetchAndStore(fctx, key, ttl, c.genOf(key))
+			end(f.err)
 		}
 		c.forceMu.Lock()
 		st.running, st.next = st.next, nil

@@ -56,6 +56,7 @@ type config struct {
 	backoffBase  time.Duration
 	backoffMax   time.Duration
 	onRead       []func(context.Context, ReadEvent)
+	tracer       Tracer
 }
 
 func defaultConfig() config {

@@ -145,12 +145,15 @@ func (c *Cache) refreshChunk(chunk []due) {
 		refs[i], gens[i] = c.refOf(d.e.key), c.genOf(d.e.key)
 	}
 	seq := c.seq.Add(1)
+	ctx, end := c.startTrace(c.bgCtx, TraceRefresh, refs)
 	if c.batch == nil {
-		s, err := c.fetch(c.bgCtx, refs[0])
+		s, err := c.fetch(ctx, refs[0])
+		end(err)
 		c.applyRefresh(chunk[0], s, err, gens[0], seq)
 		return
 	}
-	res := c.fetchBatch(c.bgCtx, refs)
+	res := c.fetchBatch(ctx, refs)
+	end(firstErr(res))
 	for i, d := range chunk {
 		c.applyRefresh(d, res[i].Secret, res[i].Err, gens[i], seq)
 	}
@@ -300,12 +303,14 @@ func (c *Cache) warmChunk(ctx context.Context, refs []Ref) []error {
 	}
 	seq := c.seq.Add(1)
 	var res []Result
+	tctx, end := c.startTrace(ctx, TraceWarm, refs)
 	if c.batch != nil {
-		res = c.fetchBatch(ctx, refs)
+		res = c.fetchBatch(tctx, refs)
 	} else {
-		s, err := c.fetch(ctx, refs[0])
+		s, err := c.fetch(tctx, refs[0])
 		res = []Result{{Secret: s, Err: err}}
 	}
+	end(firstErr(res))
 	var errs []error
 	for i, ref := range refs {
 		if err := res[i].Err; err != nil {

@@ -28,6 +28,7 @@ type Agent struct {
 	cache   *secretcache.Cache
 	hits    *hitTable // per-ref read counts (the core counts the whole cache only) and answers built once
 	api     *api
+	apiH    http.Handler // api, or api wrapped by WithTracing's middleware
 	conns   *connTracker // the API listener's connections: its limits live here, not in net/http's timers
 	hosts   *hostPolicy  // shared by both listeners, against DNS rebinding
 	admin   http.Handler
@@ -98,7 +99,7 @@ func (a *Agent) build(ctx context.Context, o *options, warnings []string) error 
 	}
 	a.mon = monitor.New(nil, monOpts...)
 	if a.src = o.src; a.src == nil {
-		src, info, err := newAWSSource(ctx, a.cfg, o.awsCfg, a.log, a.mon.ObserveCall)
+		src, info, err := newAWSSource(ctx, a.cfg, o.awsCfg, a.log, a.mon.ObserveCall, awsTracing(o)...)
 		if err != nil {
 			return err
 		}
@@ -107,6 +108,9 @@ func (a *Agent) build(ctx context.Context, o *options, warnings []string) error 
 	if err := a.setupFleet(ctx); err != nil { // fleet.go
 		return err
 	}
+	if o.tracing != nil {
+		o.cacheOpts = append(o.cacheOpts, secretcache.WithTracer(o.tracing))
+	}
 	if a.cache, err = secretcache.New(a.src, append(a.cacheOptions(), o.cacheOpts...)...); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -114,6 +118,7 @@ func (a *Agent) build(ctx context.Context, o *options, warnings []string) error 
 		return err
 	}
 	a.api = newAPI(a.cfg, a.cache, newTokenChecker(token, a.cfg.SSRFHeaders), a.hosts, a.hits, &a.ready, a.log)
+	a.apiH = a.apiHandler(o)
 	a.conns = newConnTracker(a.cfg.MaxConn, max(a.api.timeout, 2*a.api.fetchTimeout))
 	metrics, err := a.setupMonitoring()
 	if err != nil {
@@ -206,7 +211,7 @@ func (a *Agent) Cache() *secretcache.Cache { return a.cache }
 // cache. The connection bounds (idle connections closed over max_conn,
 // HeaderTimeout, IdleTimeout) and the header size cap apply only when it is
 // served by Serve.
-func (a *Agent) Handler() http.Handler { return a.api }
+func (a *Agent) Handler() http.Handler { return a.apiH }
 
 // AdminHandler returns the admin handler: status page, readiness and
 // monitoring endpoints. It refuses other Hosts (421, as the API), answers
@@ -285,7 +290,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 	// sweep (see connTracker), and its ConnState hook keeps connections that
 	// serve nothing from keeping clients out.
 	apiSrv := &http.Server{
-		Handler:                      a.api,
+		Handler:                      a.apiH,
 		ConnState:                    a.conns.connState,
 		MaxHeaderBytes:               MaxHeaderBytes,
 		DisableGeneralOptionsHandler: true,

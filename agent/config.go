@@ -70,8 +70,10 @@ type Config struct {
 	AllowedHosts          []string    `toml:"allowed_hosts"`           // Host names answered besides loopback (DNS rebinding check)
 
 	// Tables of secretcache (fleet.go).
-	Fleet  FleetConfig  `toml:"fleet"`  // [fleet]: shared Redis L2
-	Events EventsConfig `toml:"events"` // [events]: SQS change events
+	Fleet              FleetConfig  `toml:"fleet"`                // [fleet]: shared Redis L2
+	Events             EventsConfig `toml:"events"`               // [events]: SQS change events
+	Tracing            bool         `toml:"tracing"`              // OpenTelemetry spans over OTLP/HTTP (also OTEL_TRACES_EXPORTER=otlp)
+	TracingSecretNames bool         `toml:"tracing_secret_names"` // secret ids in span attributes (never values)
 }
 
 // DefaultConfig returns the defaults, the one home of each: the AWS agent's

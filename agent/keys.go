@@ -287,6 +287,8 @@ var keys = []key{
 	{"max_backend_connections", intKey(func(c *Config) *int { return &c.MaxBackendConns }, 0, 10000)},
 	{"log_format", enumKey(func(c *Config) *string { return &c.LogFormat }, "text", "json")},
 	{"audit_log", boolKey(func(c *Config) *bool { return &c.AuditLog })},
+	{"tracing", boolKey(func(c *Config) *bool { return &c.Tracing })},
+	{"tracing_secret_names", boolKey(func(c *Config) *bool { return &c.TracingSecretNames })},
 	{"log_file", checkedString(func(c *Config) *string { return &c.LogFile }, func(s string) bool { return s != "" && validPath(s) }, pathRule)},
 }
 

@@ -21,6 +21,7 @@ type options struct {
 	lookupEnv func(string) (string, bool)
 	cacheOpts []secretcache.Option
 	hosts     []string
+	tracing   Tracing
 }
 
 // WithSource makes the agent read from src instead of AWS Secrets Manager

@@ -44,7 +44,7 @@ const awsLoadTimeout = 10 * time.Second
 // as the AWS agent and the AWS CLI find it. No region at all is a
 // *ConfigError for region.
 func newAWSSource(ctx context.Context, cfg Config, awsCfg *aws.Config, log *slog.Logger,
-	observe func(op, region string, d time.Duration, err error)) (secretcache.Source, AWSInfo, error) {
+	observe func(op, region string, d time.Duration, err error), extra ...awssm.Option) (secretcache.Source, AWSInfo, error) {
 	var info AWSInfo
 	var fileCreds *fileCredentials
 	if p := cfg.CredentialsFilePath; p != "" {
@@ -113,7 +113,7 @@ func newAWSSource(ctx context.Context, cfg Config, awsCfg *aws.Config, log *slog
 	if len(cfg.Regions) > 0 {
 		opts = append(opts, awssm.WithRegions(cfg.Regions[0], cfg.Regions[1:]...))
 	}
-	src, err := awssm.New(base, opts...)
+	src, err := awssm.New(base, append(opts, extra...)...)
 	if err != nil {
 		return nil, info, fmt.Errorf("agent: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/aws/smithy-go/tracing"
+
 	"github.com/secretcache/secretcache/internal/awsname"
 	"github.com/secretcache/secretcache/internal/clip"
 )
@@ -48,6 +50,7 @@ type config struct {
 	observers      []func(op, region string, d time.Duration, err error)
 	logger         *slog.Logger
 	noBatch        bool
+	tracerProvider tracing.TracerProvider
 }
 
 func defaultConfig() config {
@@ -223,6 +226,21 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("awssm: nil logger")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithTracerProvider sets the AWS SDK's own tracing hook
+// (secretsmanager.Options.TracerProvider) on the client of every region:
+// the SDK then makes a span of each call, its attempts and its signing.
+// Package tracing gives one on OpenTelemetry (tracing.AWS). A nil tp makes
+// New fail.
+func WithTracerProvider(tp tracing.TracerProvider) Option {
+	return func(c *config) error {
+		if tp == nil {
+			return errors.New("awssm: nil tracer provider")
+		}
+		c.tracerProvider = tp
 		return nil
 	}
 }

@@ -98,6 +98,9 @@ func New(cfg aws.Config, opts ...Option) (*Source, error) {
 			o.Retryer = s.newRetryer()
 			o.RetryMaxAttempts = 0 // else the SDK wraps our retryer with cfg's
 			o.APIOptions = append(slices.Clip(o.APIOptions), s.stackOptions()...)
+			if c.tracerProvider != nil {
+				o.TracerProvider = c.tracerProvider
+			}
 		})
 		s.regions = append(s.regions, s.newRegion(name, i == 0, client))
 	}

@@ -103,6 +103,17 @@ func (r *Rotating[T]) attempt(ctx context.Context, f uint32) error {
 		// login refused, and enough of them can lock the account.
 		return nil
 	}
+	if r.o.tracer != nil {
+		tctx, end := r.o.tracer.Start(ctx, secretcache.TraceRotation, []secretcache.Ref{{ID: r.id, VersionID: s.VersionID}})
+		err := r.rotate(tctx, s)
+		end(err)
+		return err
+	}
+	return r.rotate(ctx, s)
+}
+
+// rotate builds a resource from s and puts it in use.
+func (r *Rotating[T]) rotate(ctx context.Context, s *secretcache.Secret) error {
 	g, err := r.build(ctx, s)
 	if err != nil {
 		if r.life.Err() != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/secretcache/secretcache"
 )
 
 // The defaults, as the options' docs state them.
@@ -29,6 +31,7 @@ type options struct {
 	failureRefresh time.Duration
 	logger         *slog.Logger
 	name           string
+	tracer         secretcache.Tracer
 }
 
 // newOptions applies opts over the defaults. It fails with
@@ -123,6 +126,20 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("rotate: nil logger")
 		}
 		o.logger = l
+		return nil
+	}
+}
+
+// WithTracer makes a span of each rotation (kind
+// secretcache.TraceRotation: build, validate and swap for a new version),
+// with the secret id and the new version, never a value. Package tracing
+// implements the Tracer. It fails for a nil t.
+func WithTracer(t secretcache.Tracer) Option {
+	return func(o *options) error {
+		if t == nil {
+			return errors.New("rotate: nil tracer")
+		}
+		o.tracer = t
 		return nil
 	}
 }

@@ -231,7 +231,7 @@ func TestNewRejectsBadInput(t *testing.T) {
 		}
 	}
 	for _, o := range []rotate.Option{nil, rotate.WithDrain(-1), rotate.WithBackoff(0, 1), rotate.WithBackoff(2, 1),
-		rotate.WithPollInterval(-1), rotate.WithTimeout(0), rotate.WithFailureRefresh(-1), rotate.WithLogger(nil)} {
+		rotate.WithPollInterval(-1), rotate.WithTimeout(0), rotate.WithFailureRefresh(-1), rotate.WithLogger(nil), rotate.WithTracer(nil)} {
 		if _, err := rotate.New(c, "db", spec, o); err == nil {
 			t.Fatal("bad option accepted")
 		}

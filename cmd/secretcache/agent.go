@@ -137,6 +137,12 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 		log.Warn("ignoring a Parameter Store setting: the agent serves Secrets Manager only", "env", name)
 	}
 	opts := []agent.Option{agent.WithLogger(log), agent.WithLookupEnv(c.lookupEnv)}
+	traceOpts, flushTraces, err := c.agentTracing(ctx, cfg, log)
+	if err != nil {
+		return c.fatal("agent", exitUsage, err)
+	}
+	defer flushTraces()
+	opts = append(opts, traceOpts...)
 	var dev *devMode
 	if *f.dev {
 		if dev, err = c.startDev(&cfg, f, set, log); err != nil {

@@ -86,7 +86,7 @@ func TestDockerfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	df := string(b)
-	for _, want := range []string{"CGO_ENABLED=0", "./cmd/secretcache", "FROM gcr.io/distroless/static", "USER 65532", `CMD ["agent"]`} {
+	for _, want := range []string{"CGO_ENABLED=0", "./cmd/secretcache", "FROM scratch", "USER 65532", `CMD ["agent"]`} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
