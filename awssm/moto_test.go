@@ -8,14 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,80 +23,25 @@ import (
 
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/awssm"
+
+	"github.com/secretcache/secretcache/internal/mototest"
 )
 
-// moto is one moto_server shared by the tests of this package, started on
-// first use and stopped by TestMain.
-var moto struct {
-	once sync.Once
-	url  string
-	cmd  *exec.Cmd
-	err  error
-}
+func TestMain(m *testing.M) { mototest.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if moto.cmd != nil && moto.cmd.Process != nil {
-		_ = moto.cmd.Process.Kill()
-		_ = moto.cmd.Wait()
-	}
-	os.Exit(code)
-}
-
-// motoURL starts moto_server if needed, resets it, and returns its URL. It
-// skips the test when moto_server is missing, but fails it under CI=true.
+// motoURL starts moto_server if needed, resets it, and returns its URL (see
+// mototest: skipped without moto_server, failed under CI=true).
 func motoURL(t *testing.T) string {
 	t.Helper()
-	moto.once.Do(func() {
-		path, err := exec.LookPath("moto_server")
-		if err != nil {
-			moto.err = err
-			return
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			moto.err = err
-			return
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		cmd := exec.Command(path, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if err := cmd.Start(); err != nil {
-			moto.err = err
-			return
-		}
-		moto.cmd = cmd
-		u := fmt.Sprintf("http://127.0.0.1:%d", port)
-		deadline := time.Now().Add(90 * time.Second)
-		for {
-			resp, err := http.Get(u + "/moto-api/")
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				moto.err = fmt.Errorf("moto_server did not start: %w", err)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		moto.url = u
-	})
-	if moto.err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("moto_server unavailable: %v", moto.err)
-		}
-		t.Skipf("moto_server unavailable: %v", moto.err)
-	}
+	u := mototest.URL(t)
 	motoPost(t, "/moto-api/reset", "")
 	motoPost(t, "/moto-api/reset-auth", "1000000000")
-	return moto.url
+	return u
 }
 
 func motoPost(t *testing.T, path, body string) {
 	t.Helper()
-	resp, err := http.Post(moto.url+path, "text/plain", strings.NewReader(body))
+	resp, err := http.Post(mototest.URL(t)+path, "text/plain", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,11 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,71 +14,19 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/secretcache/secretcache/internal/mototest"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// moto is one moto_server for the tests of this package (SQS and
-// EventBridge), started on first use and stopped by TestMain.
-var moto struct {
-	once sync.Once
-	url  string
-	cmd  *exec.Cmd
-	err  error
-}
+func TestMain(m *testing.M) { mototest.Main(m) }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if moto.cmd != nil && moto.cmd.Process != nil {
-		_ = moto.cmd.Process.Kill()
-		_ = moto.cmd.Wait()
-	}
-	os.Exit(code)
-}
-
+// motoURL returns the moto_server of this package's tests (SQS and
+// EventBridge; see mototest).
 func motoURL(t testing.TB) string {
 	t.Helper()
-	moto.once.Do(func() {
-		path, err := exec.LookPath("moto_server")
-		if err != nil {
-			moto.err = err
-			return
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			moto.err = err
-			return
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		cmd := exec.Command(path, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if moto.err = cmd.Start(); moto.err != nil {
-			return
-		}
-		moto.cmd = cmd
-		u := fmt.Sprintf("http://127.0.0.1:%d", port)
-		for deadline := time.Now().Add(90 * time.Second); ; {
-			resp, err := http.Get(u + "/moto-api/")
-			if err == nil {
-				resp.Body.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				moto.err = fmt.Errorf("moto_server did not start: %w", err)
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		moto.url = u
-	})
-	if moto.err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("moto_server unavailable: %v", moto.err)
-		}
-		t.Skipf("moto_server unavailable: %v", moto.err)
-	}
-	return moto.url
+	return mototest.URL(t)
 }
 
 func awsConfig(url string) aws.Config {
