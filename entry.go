@@ -124,6 +124,7 @@ func (e *entry) secret() *Secret {
 		s = &Secret{VersionStages: slices.Clone(st)}
 	}
 	s.ARN, s.Name, s.VersionID, s.CreatedDate = e.val.arn, e.val.name, e.val.versionID, e.val.created
+	s.FetchedAt = time.Unix(0, e.fetchedAt)
 	if e.binary() {
 		s.Binary = []byte(e.val.data)
 	} else {

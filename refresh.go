@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -109,6 +110,9 @@ func (c *Cache) dispatch(round []due) bool {
 	size := 1
 	if c.batch != nil {
 		size = c.desc.MaxBatch
+		// In key order, so that caches that share a backend cache (package
+		// fleet) and fall due together ask for the same batches.
+		slices.SortFunc(round, func(a, b due) int { return strings.Compare(a.e.key, b.e.key) })
 	}
 	for len(round) > 0 {
 		chunk := round[:min(size, len(round))]

@@ -120,9 +120,29 @@ func (c *Cache) newEntry(key string, s *Secret, now int64, ttl time.Duration, se
 			ahead = max(ahead, min(c.lat.lead.Load(), int64(ttl/2)))
 		}
 		e.refreshAt = e.expireAt - ahead
+		if age := relayedAge(s, now, ttl, ahead); age > 0 {
+			e.fetchedAt -= age
+			e.expireAt -= age
+			e.refreshAt -= age
+		}
 	}
 	e.size = e.footprint()
 	return e
+}
+
+// relayedAge is how much older than now the answer s is: the age its
+// source reports (Secret.FetchedAt), at most what leaves the entry due for
+// refresh ahead at once, never expired on arrival (half the TTL when there
+// is no refresh ahead), and 0 for a time in the future.
+func relayedAge(s *Secret, now int64, ttl time.Duration, ahead int64) int64 {
+	if s.FetchedAt.IsZero() {
+		return 0
+	}
+	limit := int64(ttl) - ahead
+	if ahead <= 0 {
+		limit = int64(ttl / 2)
+	}
+	return min(max(now-s.FetchedAt.UnixNano(), 0), max(limit, 0))
 }
 
 // install stores e unless the cache was closed or key's generation is no

@@ -54,6 +54,7 @@ func BenchmarkFleet(b *testing.B) {
 			e := &fleetEnv{t: b, sm: sm, addrs: addrs, kr: testKeyring(b)}
 			var origin atomic.Int64
 			caches := make([]*secretcache.Cache, hosts)
+			var srcs []*fleet.Source
 			for h := range caches {
 				aws, err := awssm.New(sm.AWSConfig(""), awssm.WithLogger(quiet()))
 				if err != nil {
@@ -65,13 +66,28 @@ func BenchmarkFleet(b *testing.B) {
 						fleet.WithMaxAge(ttl), fleet.WithRedisTimeout(time.Second)); err != nil {
 						b.Fatal(err)
 					}
+					srcs = append(srcs, src.(*fleet.Source))
 				}
 				if caches[h], err = secretcache.New(src, secretcache.WithTTL(ttl), secretcache.WithLogger(quiet())); err != nil {
 					b.Fatal(err)
 				}
 				defer caches[h].Close()
 			}
+			// Every host warms up first, as a service does at start: one
+			// Warm of the 100 ids, in batches.
+			ids := make([]string, secrets)
+			for i := range ids {
+				ids[i] = secretName(i)
+			}
 			var wg sync.WaitGroup
+			for _, c := range caches {
+				wg.Go(func() {
+					if err := c.Warm(context.Background(), ids...); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
 			var errs atomic.Int64
 			// One window of warm-up (every host's first reads), not counted,
 			// then 10 windows counted.
@@ -99,6 +115,24 @@ func BenchmarkFleet(b *testing.B) {
 			if errs.Load() != 0 {
 				b.Errorf("%d read errors or wrong values", errs.Load())
 			}
+			var fs fleet.Stats
+			var cs secretcache.Stats
+			for i, c := range caches {
+				st := c.Stats()
+				cs.RefreshesAhead += st.RefreshesAhead
+				cs.RefreshesOnExpiry += st.RefreshesOnExpiry
+				cs.Misses += st.Misses
+				if withL2 {
+					f := srcs[i].Stats()
+					fs.Hits += f.Hits
+					fs.Waits += f.Waits
+					fs.Misses += f.Misses
+					fs.Fallbacks += f.Fallbacks
+					fs.Origin += f.Origin
+					fs.Rejections += f.Rejections
+				}
+			}
+			b.Logf("L2 %v: cache %+v; fleet %+v", withL2, cs, fs)
 			nr := origin.Load() - warmReads
 			nc := sm.Calls("", "GetSecretValue") + sm.Calls("", "BatchGetSecretValue") - warmCalls
 			return float64(nr) / secrets / windows, float64(nc) / secrets / windows

@@ -95,16 +95,16 @@ func (kr *Keyring) open(group string, ref secretcache.Ref, b []byte, d secretcac
 		return nil, time.Time{}, errBadEntry
 	}
 	s := &secretcache.Secret{ARN: e.ARN, Name: e.Name, VersionID: e.VersionID, VersionStages: e.VersionStages,
-		String: e.String, Binary: e.Binary, CreatedDate: e.CreatedDate}
-	if !answers(ref, s, d) {
+		String: e.String, Binary: e.Binary, CreatedDate: e.CreatedDate, FetchedAt: time.Unix(0, e.FetchedAt)}
+	if !answersRef(ref, s, d) {
 		return nil, time.Time{}, errBadEntry
 	}
 	return s, time.Unix(0, e.FetchedAt), nil
 }
 
-// answers reports whether s is a usable answer to ref under the source's
+// answersRef reports whether s is a usable answer to ref under the source's
 // rules: its secret, its version or stage, exactly one value.
-func answers(ref secretcache.Ref, s *secretcache.Secret, d secretcache.Description) bool {
+func answersRef(ref secretcache.Ref, s *secretcache.Secret, d secretcache.Description) bool {
 	if (s.String == "") == (len(s.Binary) == 0) {
 		return false
 	}

@@ -113,6 +113,41 @@ func TestMaxAgeIsTheOriginFetchs(t *testing.T) {
 	}
 }
 
+// A host that reads a value from the L2 counts its age from the origin
+// read, not from its own: its TTL and max-stale bounds hold fleet-wide.
+func TestHostAgesAreTheOriginFetchs(t *testing.T) {
+	e := newEnv(t, single(t))
+	if _, err := e.sm.CreateSecret("", "a", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{t: time.Now()}
+	t0 := clk.Now()
+	fo := []fleet.Option{fleet.WithMaxAge(2 * time.Minute), fleet.WithClock(clk)}
+	co := []secretcache.Option{secretcache.WithClock(clk), secretcache.WithTTL(time.Minute)}
+	ctx := context.Background()
+	h1 := e.host(e.kr, fo, co...)
+	if _, err := h1.cache.Get(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(40 * time.Second)
+	h2 := e.host(e.kr, fo, co...)
+	s, err := h2.cache.Get(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.FetchedAt.Equal(t0) {
+		t.Fatalf("host 2 says its value was fetched at %v, want the origin read's %v", s.FetchedAt, t0)
+	}
+	for info := range h2.cache.Entries() {
+		if info.Age != 40*time.Second {
+			t.Errorf("host 2's entry is %v old, want 40s (the origin read's age)", info.Age)
+		}
+	}
+	if got := e.awsReads(); got != 1 {
+		t.Errorf("%d AWS reads, want 1", got)
+	}
+}
+
 type fakeClock struct {
 	mu chan struct{}
 	t  time.Time

@@ -260,7 +260,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 		}
 		return s.fill(ctx, ref, key)
 	}
-	sec, st = s.wait(ctx, ref, key)
+	sec, st = s.wait(ctx, ref, key, time.Time{})
 	switch st {
 	case hit, aging:
 		s.n.hits.Add(1)
@@ -293,27 +293,70 @@ func (s *Source) fill(ctx context.Context, ref secretcache.Ref, key string) (*se
 	at := s.cfg.clock.Now()
 	sec, err := s.direct(ctx, ref)
 	if err == nil && sec != nil {
-		s.write(ctx, ref, key, sec, at)
+		s.write(ctx, ref, key, sec, originTime(sec, at))
 	}
 	return sec, err
 }
 
+// originTime is when sec was read from AWS: at (the time the call started),
+// or earlier if the origin relays an older read itself.
+func originTime(sec *secretcache.Secret, at time.Time) time.Time {
+	if t := sec.FetchedAt; !t.IsZero() && t.Before(at) {
+		return t
+	}
+	return at
+}
+
 func (s *Source) write(ctx context.Context, ref secretcache.Ref, key string, sec *secretcache.Secret, at time.Time) {
-	if !answers(ref, sec, s.desc) {
-		return // the core refuses it; never share it
+	s.publish(ctx, []answer{{ref, key, sec, at}}, nil, nil)
+}
+
+// answer is an origin answer to write to Redis.
+type answer struct {
+	ref secretcache.Ref
+	key string
+	sec *secretcache.Secret
+	at  time.Time // of the origin read
+}
+
+// publish writes answers to Redis and then releases the leases of keys
+// (toks: their tokens), in one pipeline: a host waiting on a lease sees the
+// entry as soon as the lease is gone.
+func (s *Source) publish(ctx context.Context, answers []answer, keys, toks []string) {
+	type set struct {
+		key string
+		b   []byte
+		ttl time.Duration
 	}
-	b, err := s.kr.seal(s.cfg.group, ref, sec, at)
-	if err != nil {
-		return
+	var sets []set
+	for _, a := range answers {
+		if !answersRef(a.ref, a.sec, s.desc) {
+			continue // the core refuses it; never share it
+		}
+		b, err := s.kr.seal(s.cfg.group, a.ref, a.sec, a.at)
+		if err != nil {
+			continue
+		}
+		if ttl := s.cfg.maxAge - s.cfg.clock.Now().Sub(a.at); ttl >= time.Millisecond {
+			sets = append(sets, set{a.key, b, ttl})
+		}
 	}
-	ttl := s.cfg.maxAge - s.cfg.clock.Now().Sub(at)
-	if ttl < time.Millisecond {
+	if len(sets) == 0 && len(keys) == 0 {
 		return
 	}
 	if _, err := redisDo(context.WithoutCancel(ctx), s, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, s.rdb.Set(ctx, key, b, ttl).Err()
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, w := range sets {
+				p.Set(ctx, w.key, w.b, w.ttl)
+			}
+			for i, k := range keys {
+				releaseScript.Eval(ctx, p, []string{leaseKey(k)}, toks[i])
+			}
+			return nil
+		})
+		return struct{}{}, err
 	}); err == nil {
-		s.n.writes.Add(1)
+		s.n.writes.Add(int64(len(sets)))
 	}
 }
 
@@ -335,6 +378,40 @@ func (s *Source) lease(ctx context.Context, key string) (tok string, got bool, e
 	return tok, got, err
 }
 
+// leaseMany tries to take the leases of keys in one pipeline. Redis runs
+// a client's pipeline without interleaving another client's commands (on
+// each node of a cluster), so of hosts asking for the same batch at the
+// same moment one takes all of it: the fleet reads it in one origin call.
+func (s *Source) leaseMany(ctx context.Context, keys []string) (toks []string, got []bool, err error) {
+	toks = make([]string, len(keys))
+	for i := range toks {
+		toks[i] = newToken()
+	}
+	got, err = redisDo(ctx, s, func(ctx context.Context) ([]bool, error) {
+		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				p.SetNX(ctx, leaseKey(k), toks[i], s.cfg.leaseTTL)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]bool, len(cmds))
+		for i, c := range cmds {
+			out[i] = c.(*redis.BoolCmd).Val()
+		}
+		if len(out) != len(keys) {
+			return nil, errors.New("fleet: pipeline answered the wrong number of commands")
+		}
+		return out, nil
+	})
+	if err != nil {
+		s.n.fallbacks.Add(1)
+	}
+	return toks, got, err
+}
+
 var releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
 
 // release drops the lease if it is still ours.
@@ -344,55 +421,108 @@ func (s *Source) release(ctx context.Context, key, tok string) {
 	})
 }
 
-// wait polls for another host's write of key, for at most the lease wait.
-// When the lease is gone and no entry came (the leaseholder failed: a
-// missing secret, say), it stops at once: the caller reads the origin.
-func (s *Source) wait(ctx context.Context, ref secretcache.Ref, key string) (*secretcache.Secret, outcome) {
+// wait polls for another host's write of key, for at most the lease wait:
+// an entry fetched after the time after (zero: any entry). When the lease
+// is gone and no such entry came (the leaseholder failed: a missing
+// secret, say), it stops at once and reports a miss.
+func (s *Source) wait(ctx context.Context, ref secretcache.Ref, key string, after time.Time) (*secretcache.Secret, outcome) {
+	secs, sts := s.waitMany(ctx, []secretcache.Ref{ref}, []string{key}, []time.Time{after})
+	return secs[0], sts[0]
+}
+
+// waitMany is wait for several refs at once: one pipeline a poll, whatever
+// their number.
+func (s *Source) waitMany(ctx context.Context, refs []secretcache.Ref, keys []string, after []time.Time) ([]*secretcache.Secret, []outcome) {
+	secs, sts := make([]*secretcache.Secret, len(refs)), make([]outcome, len(refs)) // miss
+	newer := func(j int, b []byte) bool {
+		sec, st := s.check(refs[j], b)
+		if st == miss || !sec.FetchedAt.After(after[j]) {
+			return false
+		}
+		secs[j], sts[j] = sec, st
+		return true
+	}
 	deadline := time.NewTimer(s.cfg.leaseWait)
 	defer deadline.Stop()
 	tick := time.NewTicker(s.cfg.pollEvery)
 	defer tick.Stop()
-	for {
+	pending := allIndexes(len(refs))
+	for len(pending) > 0 {
 		select {
 		case <-ctx.Done():
-			return nil, down
+			for _, j := range pending {
+				sts[j] = down
+			}
+			return secs, sts
 		case <-deadline.C:
-			return nil, miss
+			return secs, sts
 		case <-tick.C:
 		}
 		type look struct {
-			b      []byte
-			leased bool
+			b      [][]byte
+			leased []bool
 		}
 		l, err := redisDo(ctx, s, func(ctx context.Context) (look, error) {
-			var get *redis.StringCmd
-			var ex *redis.IntCmd
+			gets := make([]*redis.StringCmd, len(pending))
+			exs := make([]*redis.IntCmd, len(pending))
 			_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				get, ex = p.Get(ctx, key), p.Exists(ctx, leaseKey(key))
+				for n, j := range pending {
+					gets[n], exs[n] = p.Get(ctx, keys[j]), p.Exists(ctx, leaseKey(keys[j]))
+				}
 				return nil
 			})
 			if err != nil && !errors.Is(err, redis.Nil) {
 				return look{}, err
 			}
-			b, err := get.Bytes()
-			if errors.Is(err, redis.Nil) {
-				b, err = nil, nil
+			l := look{make([][]byte, len(pending)), make([]bool, len(pending))}
+			for n := range pending {
+				b, err := gets[n].Bytes()
+				if err != nil && !errors.Is(err, redis.Nil) {
+					return look{}, err
+				}
+				l.b[n], l.leased[n] = b, exs[n].Val() > 0
 			}
-			return look{b, ex.Val() > 0}, err
+			return l, nil
 		})
 		if err != nil {
 			s.n.fallbacks.Add(1)
-			return nil, down
+			for _, j := range pending {
+				sts[j] = down
+			}
+			return secs, sts
 		}
-		if sec, st := s.check(ref, l.b); st != miss {
-			return sec, st
+		var next, released []int
+		for n, j := range pending {
+			switch {
+			case newer(j, l.b[n]):
+			case l.leased[n]:
+				next = append(next, j)
+			default:
+				released = append(released, j)
+			}
 		}
-		if !l.leased {
+		if len(released) > 0 {
 			// The leaseholder writes before it releases: a GET after the
 			// release sees its entry, if it wrote one.
-			return s.get(ctx, ref, key)
+			rk := make([]string, len(released))
+			for n, j := range released {
+				rk[n] = keys[j]
+			}
+			vals, err := s.getMany(ctx, rk)
+			for n, j := range released {
+				if err != nil {
+					sts[j] = down
+				} else {
+					newer(j, vals[n])
+				}
+			}
+			if err != nil {
+				s.n.fallbacks.Add(1)
+			}
 		}
+		pending = next
 	}
+	return secs, sts
 }
 
 // FetchBatch reads refs from Redis in one pipeline; the misses are read
@@ -441,68 +571,97 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 			missed = append(missed, i)
 		}
 	}
-	if len(missed) == 0 {
+	if len(missed) == 0 && len(old) == 0 {
 		return out
 	}
-	// The origin is called anyway: refresh the aging entries in the same
-	// batch, so that the fleet's refreshes of a host's secrets go together.
-	var leased, others []int
-	toks := make(map[int]string)
-	isMiss := make(map[int]bool, len(missed))
-	for _, i := range missed {
-		isMiss[i] = true
+	// The misses, and the entries past half their max age, are read from
+	// the origin by the host that leases them, all in one pipeline: when
+	// the hosts' caches refresh the same secrets at the same moment (their
+	// ages count from the same origin read), one host reads the batch.
+	cand := append(slices.Clip(missed), old...)
+	ck := make([]string, len(cand))
+	for j, i := range cand {
+		ck[j] = keys[i]
 	}
-	for _, i := range append(missed, old...) {
-		tok, got, err := s.lease(ctx, keys[i])
-		switch {
-		case err != nil:
-			s.originBatch(ctx, refs, missed, out)
-			return out
-		case got:
+	toks, got, err := s.leaseMany(ctx, ck)
+	if err != nil {
+		s.originBatch(ctx, refs, missed, out) // the aging entries keep their value
+		return out
+	}
+	var leased, waiters []int
+	tok := make(map[int]string)
+	for j, i := range cand {
+		if got[j] {
 			leased = append(leased, i)
-			toks[i] = tok
-		case isMiss[i]:
-			others = append(others, i)
+			tok[i] = toks[j]
+		} else {
+			waiters = append(waiters, i)
 		}
+	}
+	// What an aging entry served, kept if its refresh fails transiently.
+	served := make(map[int]*secretcache.Secret, len(old))
+	for _, i := range old {
+		served[i] = out[i].Secret
 	}
 	if len(leased) > 0 {
-		served := make(map[int]*secretcache.Secret)
-		for _, i := range leased {
-			if !isMiss[i] {
-				served[i] = out[i].Secret
-			}
-		}
-		still := s.recheck(ctx, refs, keys, leased, out)
+		still := s.recheck(ctx, refs, keys, leased, out, served)
 		at := s.cfg.clock.Now()
 		s.originBatch(ctx, refs, still, out)
+		var fresh []answer
 		for _, i := range still {
-			if out[i].Err == nil && out[i].Secret != nil {
-				s.write(ctx, refs[i], keys[i], out[i].Secret, at)
-			} else if sec := served[i]; sec != nil {
-				out[i] = secretcache.Result{Secret: sec} // keep the aging value on a failed refresh
+			switch sec := served[i]; {
+			case out[i].Err == nil && out[i].Secret != nil:
+				fresh = append(fresh, answer{refs[i], keys[i], out[i].Secret, originTime(out[i].Secret, at)})
+			case sec != nil && secretcache.IsTransient(out[i].Err):
+				out[i] = secretcache.Result{Secret: sec}
 			}
 		}
-		for _, i := range leased {
-			s.release(ctx, keys[i], toks[i])
+		lk, lt := make([]string, len(leased)), make([]string, len(leased))
+		for n, i := range leased {
+			lk[n], lt[n] = keys[i], tok[i]
+		}
+		s.publish(ctx, fresh, lk, lt)
+	}
+	if len(waiters) == 0 {
+		return out
+	}
+	wr, wk, wa := make([]secretcache.Ref, len(waiters)), make([]string, len(waiters)), make([]time.Time, len(waiters))
+	for n, i := range waiters {
+		wr[n], wk[n] = refs[i], keys[i]
+		if sec := served[i]; sec != nil {
+			wa[n] = sec.FetchedAt
 		}
 	}
-	var wg sync.WaitGroup
-	for _, i := range others {
-		wg.Go(func() {
-			sec, st := s.wait(ctx, refs[i], keys[i])
-			switch st {
-			case hit, aging:
-				s.n.hits.Add(1)
+	secs, sts := s.waitMany(ctx, wr, wk, wa)
+	var direct, fill []int
+	for n, i := range waiters {
+		switch st := sts[n]; {
+		case st == hit || st == aging:
+			if served[i] == nil {
 				s.n.waits.Add(1)
-				out[i].Secret = sec
-			case down:
-				out[i].Secret, out[i].Err = s.direct(ctx, refs[i])
-			default:
-				out[i].Secret, out[i].Err = s.fill(ctx, refs[i], keys[i])
+				s.n.hits.Add(1)
 			}
-		})
+			out[i].Secret = secs[n]
+		case served[i] != nil: // the aging value stands: the holder did not write in time
+		case st == down:
+			direct = append(direct, i)
+		default:
+			fill = append(fill, i)
+		}
 	}
-	wg.Wait()
+	// The leaseholders failed or were slow: read the rest from the origin.
+	s.originBatch(ctx, refs, direct, out)
+	if len(fill) > 0 {
+		at := s.cfg.clock.Now()
+		s.originBatch(ctx, refs, fill, out)
+		var fresh []answer
+		for _, i := range fill {
+			if out[i].Err == nil && out[i].Secret != nil {
+				fresh = append(fresh, answer{refs[i], keys[i], out[i].Secret, originTime(out[i].Secret, at)})
+			}
+		}
+		s.publish(ctx, fresh, nil, nil)
+	}
 	return out
 }
 
@@ -535,8 +694,9 @@ func (s *Source) getMany(ctx context.Context, keys []string) ([][]byte, error) {
 
 // recheck looks again at the entries just leased (another host may have
 // written and released them since the first read) and returns the indexes
-// still missing.
-func (s *Source) recheck(ctx context.Context, refs []secretcache.Ref, keys []string, ix []int, out []secretcache.Result) []int {
+// still to read from the origin: those with no entry newer than what they
+// served (served[i], nil for a miss).
+func (s *Source) recheck(ctx context.Context, refs []secretcache.Ref, keys []string, ix []int, out []secretcache.Result, served map[int]*secretcache.Secret) []int {
 	sub := make([]string, len(ix))
 	for j, i := range ix {
 		sub[j] = keys[i]
@@ -547,8 +707,9 @@ func (s *Source) recheck(ctx context.Context, refs []secretcache.Ref, keys []str
 	}
 	var still []int
 	for j, i := range ix {
-		if sec, st := s.check(refs[i], vals[j]); st == hit {
-			if out[i].Secret == nil { // a miss (not an aging entry) answered by another host's write
+		old := served[i]
+		if sec, st := s.check(refs[i], vals[j]); st == hit && (old == nil || sec.FetchedAt.After(old.FetchedAt)) {
+			if old == nil { // a miss answered by another host's write
 				s.n.hits.Add(1)
 				s.n.waits.Add(1)
 			}
