@@ -16,6 +16,7 @@ import (
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/events"
 	"github.com/secretcache/secretcache/fleet"
+	"github.com/secretcache/secretcache/fleet/fleetmon"
 	"github.com/secretcache/secretcache/internal/clip"
 	"github.com/secretcache/secretcache/monitor"
 )
@@ -195,7 +196,7 @@ func (a *Agent) setupFleet(ctx context.Context) error {
 		return fmt.Errorf("agent: [fleet]: %w", err)
 	}
 	a.fl.src, a.src = src, src
-	a.mon.RegisterComponent("fleet", a.fleetHealth)
+	a.mon.RegisterComponent("fleet", fleetmon.Health(src))
 	a.log.Info("fleet: shared L2 on", "redis_nodes", len(f.RedisAddrs), "key", kr.Current())
 	return nil
 }
@@ -248,35 +249,14 @@ func (a *Agent) nameOf() func(string) string {
 	return nil
 }
 
-// fleetCollectors are the [fleet] counters on /metrics
-// (secretcache_fleet_*_total), none without [fleet].
+// fleetCollectors are the fleet's counters (package fleetmon), when [fleet] is on.
 func (a *Agent) fleetCollectors() []prometheus.Collector {
-	src := a.fl.src
-	if src == nil {
+	if a.fl.src == nil {
 		return nil
 	}
-	counter := func(name, help string, v func(fleet.Stats) int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: monitor.DefaultNamespace, Subsystem: "fleet",
-			Name: name, Help: help}, func() float64 { return float64(v(src.Stats())) })
+	c, err := fleetmon.Collector(a.fl.src, monitor.DefaultNamespace)
+	if err != nil {
+		return nil
 	}
-	return []prometheus.Collector{
-		counter("l2_hits_total", "Fetches answered from the fleet's Redis L2.", func(s fleet.Stats) int64 { return s.Hits }),
-		counter("l2_waits_total", "L2 hits that waited for another host's write.", func(s fleet.Stats) int64 { return s.Waits }),
-		counter("l2_misses_total", "Fetches that found no usable L2 entry.", func(s fleet.Stats) int64 { return s.Misses }),
-		counter("l2_rejections_total", "L2 entries refused: tampered, swapped, truncated or sealed by another key.", func(s fleet.Stats) int64 { return s.Rejections }),
-		counter("l2_fallbacks_total", "Fetches that read AWS directly because Redis failed, was slow or its breaker was open.", func(s fleet.Stats) int64 { return s.Fallbacks }),
-		counter("origin_fetches_total", "Secrets read from AWS through the fleet layer.", func(s fleet.Stats) int64 { return s.Origin }),
-	}
-}
-
-// fleetHealth is degraded while the Redis breaker is not closed: reads
-// then go to AWS directly.
-func (a *Agent) fleetHealth(context.Context) monitor.ComponentHealth {
-	st := a.fl.src.Stats()
-	h := monitor.ComponentHealth{Status: monitor.StatusHealthy, Details: map[string]any{"redis_breaker": st.Breaker,
-		"l2_hits": st.Hits, "l2_fallbacks": st.Fallbacks, "l2_rejections": st.Rejections}}
-	if st.Breaker != "closed" {
-		h.Status, h.Message = monitor.StatusDegraded, "Redis unavailable: reading AWS directly"
-	}
-	return h
+	return []prometheus.Collector{c}
 }
