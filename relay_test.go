@@ -12,7 +12,8 @@ import (
 
 // A source that relays an earlier read (a shared cache) reports its time in
 // Secret.FetchedAt: the cache counts the value's age from it, never stores
-// it already due or expired, and counts a time in the future as now.
+// it expired nor due sooner than half its refresh-ahead window from now,
+// and counts a time in the future as now.
 func TestRelayedAge(t *testing.T) {
 	const ttl = time.Minute
 	for _, tc := range []struct {
@@ -23,8 +24,8 @@ func TestRelayedAge(t *testing.T) {
 	}{
 		{"not relayed", 0, 0.2, 0},
 		{"relayed", 20 * time.Second, 0.2, 20 * time.Second},
-		{"older than the refresh point", 55 * time.Second, 0.2, 48 * time.Second}, // due at once, 12 s left
-		{"older than the TTL", 5 * time.Minute, 0.2, 48 * time.Second},
+		{"older than the refresh point", 55 * time.Second, 0.2, 42 * time.Second}, // due in 6 s, 18 s left
+		{"older than the TTL", 5 * time.Minute, 0.2, 42 * time.Second},
 		{"refresh ahead off", 50 * time.Second, 0, 30 * time.Second}, // half the TTL left
 		{"from the future", -time.Hour, 0.2, 0},
 	} {

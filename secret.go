@@ -71,10 +71,10 @@ type Secret struct {
 	// relays an earlier read (a shared cache such as package fleet) sets it,
 	// so that the cache counts the value's age, and so its TTL and max-stale
 	// bounds, from the origin read and not from the relay; zero means now. A
-	// relayed answer is never stored already due: it counts at most as old
-	// as the point where its refresh ahead begins (half its TTL with refresh
-	// ahead off), and a time in the future counts as now. Copies the cache
-	// returns carry the time their value was fetched.
+	// relayed answer is never stored expired: it counts at most as old as
+	// leaves it due for refresh half its refresh-ahead window from now (half
+	// its TTL with refresh ahead off), and a time in the future counts as
+	// now. Copies the cache returns carry the time their value was fetched.
 	FetchedAt time.Time
 }
 

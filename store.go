@@ -131,14 +131,17 @@ func (c *Cache) newEntry(key string, s *Secret, now int64, ttl time.Duration, se
 }
 
 // relayedAge is how much older than now the answer s is: the age its
-// source reports (Secret.FetchedAt), at most what leaves the entry due for
-// refresh ahead at once, never expired on arrival (half the TTL when there
-// is no refresh ahead), and 0 for a time in the future.
+// source reports (Secret.FetchedAt), and 0 for a time in the future. It is
+// at most what leaves the entry due for refresh half its refresh-ahead
+// window from now (half the TTL from now with no refresh ahead): a
+// relayed answer is never stored expired, and a source that keeps
+// relaying the same old answer is asked again at that pace, not on every
+// read.
 func relayedAge(s *Secret, now int64, ttl time.Duration, ahead int64) int64 {
 	if s.FetchedAt.IsZero() {
 		return 0
 	}
-	limit := int64(ttl) - ahead
+	limit := int64(ttl) - ahead - ahead/2
 	if ahead <= 0 {
 		limit = int64(ttl / 2)
 	}

@@ -148,6 +148,35 @@ func TestHostAgesAreTheOriginFetchs(t *testing.T) {
 	}
 }
 
+// An L2 max age longer than the hosts' TTL (a misconfiguration) makes a
+// host's refresh get back the same L2 entry: the host asks again at most
+// every half refresh-ahead window, not on every read.
+func TestMaxAgeOverTTLDoesNotSpin(t *testing.T) {
+	e := newEnv(t, single(t))
+	if _, err := e.sm.CreateSecret("", "a", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	fo := []fleet.Option{fleet.WithMaxAge(time.Minute)}
+	h1 := e.host(e.kr, fo)
+	ctx := context.Background()
+	if _, err := h1.cache.GetString(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond) // the L2 entry is older than h2's TTL
+	h2 := e.host(e.kr, fo, secretcache.WithTTL(time.Second))
+	reads := 0
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); reads++ {
+		if v, err := h2.cache.GetString(ctx, "a"); err != nil || v != "v1" {
+			t.Fatalf("read %d: %v", reads, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// A 1 s TTL refreshes 200 ms ahead: at most one L2 read every 100 ms.
+	if st := h2.src.Stats(); st.Hits > 30 {
+		t.Errorf("%d reads made %d L2 reads in 2 s, want at most about 20", reads, st.Hits)
+	}
+}
+
 type fakeClock struct {
 	mu chan struct{}
 	t  time.Time
