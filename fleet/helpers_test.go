@@ -135,9 +135,18 @@ func readAll(t testing.TB, hs []*host, id string) []string {
 }
 
 func sum(hs []*host) fleet.Stats {
+	srcs := make([]*fleet.Source, len(hs))
+	for i, h := range hs {
+		srcs[i] = h.src
+	}
+	return sumStats(srcs)
+}
+
+// sumStats adds up the counters of srcs.
+func sumStats(srcs []*fleet.Source) fleet.Stats {
 	var s fleet.Stats
-	for _, h := range hs {
-		x := h.src.Stats()
+	for _, src := range srcs {
+		x := src.Stats()
 		s.Hits += x.Hits
 		s.Waits += x.Waits
 		s.Misses += x.Misses
