@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/creds"
 	"github.com/secretcache/secretcache/internal/awsname"
@@ -57,6 +55,7 @@ type refusal struct {
 // goodCreds are credentials that connected, for the last-good fallback.
 type goodCreds struct {
 	db      creds.Database
+	eng     *engine
 	version string
 	at      int64 // unix nanos: when the first connection with them was made
 }
@@ -141,8 +140,18 @@ func OpenDB(c *secretcache.Cache, id string, opts ...Option) (*sql.DB, error) {
 	return sql.OpenDB(conn), nil
 }
 
-// Driver implements driver.Connector: the pgx stdlib driver.
-func (c *Connector) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
+// Driver implements driver.Connector: the driver of the engine WithEngine
+// forces, else of the last connection made (pgx's stdlib driver before
+// the first one). database/sql only returns it from DB.Driver.
+func (c *Connector) Driver() driver.Driver {
+	if c.cfg.engine != nil {
+		return c.cfg.engine.driver
+	}
+	if g := c.lastGood.Load(); g != nil {
+		return g.eng.driver
+	}
+	return postgres.driver
+}
 
 // SecretID returns the id of the secret the Connector reads.
 func (c *Connector) SecretID() string { return c.id }
@@ -161,6 +170,7 @@ func (c *Connector) Stats() Stats {
 // candidate is one set of credentials to try.
 type candidate struct {
 	db      creds.Database
+	eng     *engine
 	version string
 	stage   string
 	// unset tells that the database may not have these credentials yet: an
@@ -212,7 +222,7 @@ func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
 func (c *Connector) first(cand candidate, rf *refusal) candidate {
 	if rf != nil && c.cfg.lastGood && rf.version == cand.version && time.Now().UnixNano()-rf.at < int64(ReprobeInterval) {
 		if g := c.lastGood.Load(); g != nil && g.version != cand.version {
-			return candidate{db: g.db, version: g.version, stage: StageLastGood}
+			return candidate{db: g.db, eng: g.eng, version: g.version, stage: StageLastGood}
 		}
 	}
 	return cand
@@ -240,8 +250,17 @@ func (c *Connector) parse(s *secretcache.Secret, stage string) (candidate, error
 	if err == nil {
 		err = db.Validate()
 	}
-	if err == nil && !db.IsPostgres() {
-		err = &secretcache.Error{Op: "sqlsecret", Kind: secretcache.ErrInvalidRequest, Err: fmt.Errorf("engine %.32q is not PostgreSQL", db.Engine)}
+	var eng *engine
+	if err == nil {
+		if eng = c.cfg.engine; eng == nil {
+			eng = engineNamed(db.Engine)
+		}
+		if eng == nil {
+			err = &secretcache.Error{Op: "sqlsecret", Kind: secretcache.ErrInvalidRequest,
+				Err: fmt.Errorf("engine %.32q is not one of %s (WithEngine forces one)", db.Engine, engineList())}
+		} else {
+			err = c.fits(eng)
+		}
 	}
 	if err != nil {
 		var se *secretcache.Error
@@ -253,37 +272,16 @@ func (c *Connector) parse(s *secretcache.Secret, stage string) (candidate, error
 	if c.cfg.dbname != "" {
 		db.DBName = c.cfg.dbname
 	}
-	return candidate{db: db, version: s.VersionID, stage: stage, unset: stage == awsname.StagePending && !s.HasStage(awsname.StageCurrent)}, nil
+	if db.Port == 0 {
+		db.Port = creds.Port(eng.defaultPort)
+	}
+	return candidate{db: db, eng: eng, version: s.VersionID, stage: stage, unset: stage == awsname.StagePending && !s.HasStage(awsname.StageCurrent)}, nil
 }
 
 // dial opens one connection with cand's credentials.
 func (c *Connector) dial(ctx context.Context, cand candidate) (driver.Conn, error) {
 	c.attempts.Add(1)
-	cfg, err := c.connConfig(cand.db)
-	if err != nil {
-		return nil, err
-	}
-	return stdlib.GetConnector(*cfg).Connect(ctx)
-}
-
-// connConfig builds the pgx configuration of db with the extra settings.
-func (c *Connector) connConfig(db creds.Database) (*pgx.ConnConfig, error) {
-	cs, err := db.ConnString()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := pgx.ParseConfig(cs + c.extra)
-	if err != nil {
-		// The parse error quotes the connection string; say less.
-		return nil, &secretcache.Error{Op: "sqlsecret", ID: c.id, Kind: secretcache.ErrInvalidRequest,
-			Err: errors.New("the secret's host, port, user or dbname do not make a valid connection string")}
-	}
-	if c.cfg.configure != nil {
-		if err := c.cfg.configure(cfg); err != nil {
-			return nil, fmt.Errorf("sqlsecret: config function: %w", err)
-		}
-	}
-	return cfg, nil
+	return cand.eng.connect(ctx, c, cand.db)
 }
 
 func (c *Connector) succeeded(cand candidate) {
@@ -301,6 +299,6 @@ func (c *Connector) succeeded(cand candidate) {
 		c.pinRef.CompareAndSwap(pr, nil)
 	}
 	if g := c.lastGood.Load(); g == nil || g.version != cand.version {
-		c.lastGood.Store(&goodCreds{db: cand.db, version: cand.version, at: time.Now().UnixNano()})
+		c.lastGood.Store(&goodCreds{db: cand.db, eng: cand.eng, version: cand.version, at: time.Now().UnixNano()})
 	}
 }
