@@ -204,15 +204,26 @@ func (c *Connector) count(conn driver.Conn, err error) (driver.Conn, error) {
 }
 
 func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
-	s, err := c.cache.Get(ctx, c.id)
+	cand, err := c.current(ctx)
 	if err != nil {
 		return nil, err
+	}
+	return c.connectFrom(ctx, cand)
+}
+
+// current returns the credentials a new connection tries first: the
+// AWSCURRENT version as the cache has it, or the last good ones (see
+// first).
+func (c *Connector) current(ctx context.Context) (candidate, error) {
+	s, err := c.cache.Get(ctx, c.id)
+	if err != nil {
+		return candidate{}, err
 	}
 	cand, err := c.parse(s, awsname.StageCurrent)
 	if err != nil {
-		return nil, err
+		return candidate{}, err
 	}
-	return c.connectFrom(ctx, c.first(cand, c.refusal.Load()))
+	return c.first(cand, c.refusal.Load()), nil
 }
 
 // first returns the credentials to try first instead of cand: the last

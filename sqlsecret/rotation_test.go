@@ -8,10 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/creds"
 	"github.com/secretcache/secretcache/internal/mariadbtest"
 	"github.com/secretcache/secretcache/rotate"
 	"github.com/secretcache/secretcache/sqlsecret"
+	"github.com/secretcache/secretcache/sqlsecret/pgxsecret"
 )
 
 const (
@@ -74,6 +77,52 @@ var sqlClient = client{
 	rotatingPool: true,
 }
 
+// pgxClient reaches PostgreSQL through pgxpool, set up by pgxsecret.
+var pgxClient = client{
+	ours: func(t *testing.T, e *env, id string) (func(context.Context) error, func() sqlsecret.Stats, func()) {
+		conn, err := sqlsecret.New(e.cache, id, sqlsecret.WithLogger(quiet()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool, err := pgxsecret.NewPool(context.Background(), conn, pgxPoolConfig(t, "sslmode=disable"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return queryPgx(pool), conn.Stats, pool.Close
+	},
+	naive: func(t *testing.T, e *env, id string) (func(context.Context) error, func()) {
+		d, err := secretcache.GetJSON[creds.Database](context.Background(), e.cache, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, _ := d.ConnString()
+		pool, err := pgxpool.NewWithConfig(context.Background(), pgxPoolConfig(t, cs+" sslmode=disable"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return queryPgx(pool), pool.Close
+	},
+}
+
+// pgxPoolConfig is the pgxpool configuration of the proof: 4 connections
+// recycled every poolLifetime.
+func pgxPoolConfig(t *testing.T, connString string) *pgxpool.Config {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns, cfg.MaxConnLifetime, cfg.MaxConnLifetimeJitter = 4, poolLifetime, 0
+	cfg.HealthCheckPeriod = poolLifetime / 3
+	return cfg
+}
+
+func queryPgx(pool *pgxpool.Pool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		var n int
+		return pool.QueryRow(ctx, "select 1").Scan(&n)
+	}
+}
+
 // connectorOpts are the Connector options of the tests for e's engine.
 func connectorOpts(e *env) []sqlsecret.Option {
 	if e.pg == nil {
@@ -98,6 +147,8 @@ func newMariaDBEnv(t testing.TB, opts ...secretcache.Option) *env {
 // database/sql keeps the numbers it had before the other rows came.
 var proofRows = []proofRow{
 	{name: "postgres/database-sql", env: newEnv, pauses: []time.Duration{100 * time.Millisecond}, backToBack: 60, client: sqlClient},
+	{name: "postgres/pgxpool", env: newEnv, pauses: []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 0},
+		backToBack: rotations, client: pgxClient},
 	{name: "mariadb/database-sql", env: newMariaDBEnv, pauses: []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 0},
 		backToBack: rotations, client: sqlClient},
 }

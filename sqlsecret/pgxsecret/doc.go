@@ -1,0 +1,27 @@
+// Package pgxsecret gives pgx's own pool, pgxpool, the credentials of a
+// secret in AWS Secrets Manager, and keeps its new connections logging in
+// while they rotate. It is a pgxpool.Config hook on top of a
+// sqlsecret.Connector, not a pool of its own, and never changes a
+// password. It lives apart from sqlsecret so that database/sql programs
+// do not link pgxpool.
+//
+// Configure (or NewPool) sets the config's BeforeConnect: each new
+// connection asks the Connector for credentials (sqlsecret.Connector.Login)
+// and logs in with them; when the server refuses them (SQLSTATE 28P01 or
+// 28000), the Connector's one recovery runs, as for database/sql: the
+// AWSCURRENT version read afresh, then AWSPENDING, then the last
+// credentials that worked, twice at most, bounded by WithMaxAttempts and
+// never sleeping. The Connector's Stats count the pool's connections.
+//
+// pgxpool offers no hook that retries a refused login, so BeforeConnect
+// finds the credentials by logging in (pgconn, without pgx's set-up) and
+// closing that connection; the pool then logs in once more with the
+// credentials that worked. A new connection thus costs two logins (see
+// BENCHMARKS.md); queries on open connections cost nothing more.
+//
+// The rest of the pgxpool.Config stays the caller's: TLS, pool sizes,
+// lifetimes, tracers, the other hooks. The secret's host, port, user,
+// password and dbname replace the config's (the TLS server name follows
+// the host when one was set). Errors are the Connector's *sqlsecret.Error,
+// never with a password.
+package pgxsecret
