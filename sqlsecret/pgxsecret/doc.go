@@ -14,10 +14,15 @@
 // never sleeping. The Connector's Stats count the pool's connections.
 //
 // pgxpool offers no hook that retries a refused login, so BeforeConnect
-// finds the credentials by logging in (pgconn, without pgx's set-up) and
-// closing that connection; the pool then logs in once more with the
-// credentials that worked. A new connection thus costs two logins (see
-// BENCHMARKS.md); queries on open connections cost nothing more.
+// logs in itself (pgconn, with a copy of the connection's config: TLS,
+// runtime parameters, the login checks), as the recovery directs, and
+// hands the logged-in connection to pgx: the connection's dial returns it
+// and replays the server's greeting (its parameters and cancel key), so
+// pgx's connect, the pool's AfterConnect and everything after run on it
+// as on any connection. A new connection costs one login, as without this
+// package; cancel requests dial the server as usual. The server sees the
+// startup parameters of the first login (runtime parameters are the
+// config's, so the same).
 //
 // The rest of the pgxpool.Config stays the caller's: TLS, pool sizes,
 // lifetimes, tracers, the other hooks. The secret's host, port, user,
