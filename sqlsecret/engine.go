@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -157,6 +158,7 @@ func (c *Connector) connConfig(db creds.Database) (*pgx.ConnConfig, error) {
 // address and database.
 func (c *Connector) mysqlConfig(db creds.Database) (*mysql.Config, error) {
 	cfg := mysql.NewConfig()
+	cfg.Logger = mysqlLogger{l: c.cfg.logger, password: db.Password}
 	if c.cfg.mysqlConfigure != nil {
 		if err := c.cfg.mysqlConfigure(cfg); err != nil {
 			return nil, fmt.Errorf("sqlsecret: MySQL config function: %w", err)
@@ -188,4 +190,16 @@ func (c *Connector) fits(eng *engine) error {
 	}
 	return &secretcache.Error{Op: "sqlsecret", ID: c.id, Kind: secretcache.ErrInvalidRequest,
 		Err: fmt.Errorf("option %s does not apply to a %s secret", opt, eng.name)}
+}
+
+// mysqlLogger sends go-sql-driver/mysql's messages (a connection lost, a
+// bad packet) to the Connector's logger at debug level instead of the
+// driver's own stderr logger.
+type mysqlLogger struct {
+	l        *slog.Logger
+	password string
+}
+
+func (m mysqlLogger) Print(v ...any) {
+	m.l.Debug("sqlsecret: mysql driver", "message", scrub(fmt.Sprint(v...), m.password))
 }
