@@ -28,7 +28,7 @@ type Stats struct {
 	Connects     uint64 // Connect calls that returned a connection
 	Failures     uint64 // Connect calls that returned an error
 	Attempts     uint64 // connection attempts
-	AuthFailures uint64 // attempts refused with SQLSTATE 28P01 or 28000
+	AuthFailures uint64 // attempts refused for the credentials (PostgreSQL's SQLSTATE 28P01 or 28000, MySQL's error 1045)
 	Refreshes    uint64 // fresh reads of the secret asked for after an authentication failure (shared ones reach Secrets Manager once)
 	SecondRounds uint64 // Connect calls that read the secret again after every candidate was refused
 	PendingUsed  uint64 // connections made with the AWSPENDING version
@@ -60,13 +60,17 @@ type goodCreds struct {
 	at      int64 // unix nanos: when the first connection with them was made
 }
 
-// Connector is a database/sql/driver.Connector for PostgreSQL (pgx) that
-// reads the RDS secret JSON (engine, host, port, username, password,
-// dbname) from a secretcache.Cache at each new connection, so a pool picks
-// up rotated credentials as it opens connections; the connections it has
-// keep working.
+// Connector is a database/sql/driver.Connector for PostgreSQL (pgx) and
+// MySQL or MariaDB (go-sql-driver/mysql) that reads the RDS secret JSON
+// (engine, host, port, username, password, dbname) from a
+// secretcache.Cache at each new connection, so a pool picks up rotated
+// credentials as it opens connections; the connections it has keep
+// working. The secret's engine field chooses the driver ("postgres",
+// "aurora-postgresql" or none: pgx; "mysql", "mariadb", "aurora-mysql":
+// go-sql-driver/mysql) unless WithEngine forces one.
 //
-// When the server refuses the credentials (SQLSTATE 28P01 or 28000), the
+// When the server refuses the credentials (PostgreSQL's SQLSTATE 28P01 or
+// 28000, MySQL's error 1045), the
 // Connector looks for others, making at most WithMaxAttempts attempts and
 // never sleeping, in a round of three: the AWSCURRENT version, read from
 // Secrets Manager as it is since the refused login began (one
@@ -182,8 +186,11 @@ type candidate struct {
 // secret's credentials, trying others after an authentication failure as
 // described at Connector. It fails with an *Error (errors.Is ErrAuth when
 // the server refused every credential tried), with the cache's error when
-// the secret cannot be read, and with a secretcache.ErrInvalidRequest error
-// naming the field when the secret is not a valid PostgreSQL secret.
+// the secret cannot be read, and with a secretcache.ErrInvalidRequest or
+// secretcache.ErrNotJSON error naming the field when the secret is not a
+// valid database secret of an engine the Connector serves. Other errors of
+// the driver (a database that does not exist, a network error) end the
+// Connect at once, the driver's error reachable with errors.As.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return c.count(c.connect(ctx))
 }

@@ -29,8 +29,8 @@ type engine struct {
 	connect func(ctx context.Context, c *Connector, db creds.Database) (driver.Conn, error)
 	// refused reports whether err is the server refusing the credentials.
 	refused func(err error) bool
-	// server returns what of the server's error in err callers may match
-	// on, without password: its SQLSTATE, its code and the error itself.
+	// server returns what of the driver's error err callers may match on,
+	// without password: the server's SQLSTATE and code, and the error.
 	server func(err error, password string) (sqlState, code string, match error)
 }
 
@@ -96,7 +96,12 @@ var mysqlEngine = &engine{
 	server: func(err error, password string) (string, string, error) {
 		var me *mysql.MySQLError
 		if !errors.As(err, &me) {
-			return "", "", nil
+			// The driver's other errors (mysql.ErrInvalidConn, TLS, ...) hold
+			// no configuration: passed through as they are.
+			if password != "" && strings.Contains(err.Error(), password) {
+				return "", "", nil
+			}
+			return "", "", err
 		}
 		cp := *me
 		cp.Message = scrub(cp.Message, password)

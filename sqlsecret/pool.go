@@ -32,7 +32,7 @@ func IsAuthError(err error) bool { return err != nil && (errors.Is(err, ErrAuth)
 // are Connector options. PoolSpec fails with secretcache.ErrInvalidRequest
 // for a nil cache or a bad id, and with the option's error for an invalid
 // option. Build fails for a secret other than id, and, naming the field,
-// for a version that is not a valid PostgreSQL secret; Validate fails with
+// for a version that is not a valid database secret; Validate fails with
 // an *Error (errors.Is ErrAuth when the password is refused). Neither error
 // holds a password.
 func PoolSpec(c *secretcache.Cache, id string, configure func(*sql.DB), opts ...Option) (rotate.Spec[*sql.DB], error) {
