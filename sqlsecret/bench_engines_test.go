@@ -2,11 +2,15 @@ package sqlsecret_test
 
 import (
 	"context"
+	"database/sql/driver"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/creds"
 	"github.com/secretcache/secretcache/internal/mariadbtest"
@@ -123,4 +127,95 @@ func BenchmarkConnectPgxpool(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkConnectInterleaved sets up connections through the plain driver
+// and through this package in turn, one of each per iteration, and reports
+// the median time of each (plain-ns/conn, ours-ns/conn) and their ratio: on
+// a shared machine the load changes between two sub-benchmarks run one
+// after the other, not within one iteration. PostgreSQL (md5) through
+// database/sql and through pgxpool, MariaDB through database/sql.
+func BenchmarkConnectInterleaved(b *testing.B) {
+	ctx := context.Background()
+	pg := pgtest.Start(b, pgtest.WithMD5())
+	pgPW := randomPassword()
+	pg.CreateRole(b, "bench", pgPW)
+	pgSecret := pgDatabase{pg}.secret("bench", pgPW)
+	maria := mariadbtest.Start(b)
+	myPW := randomPassword()
+	maria.CreateUser(b, "bench", myPW)
+	mySecret := mariaDatabase{maria}.secret("bench", myPW)
+
+	sqlConnect := func(c interface {
+		Connect(context.Context) (driver.Conn, error)
+	}) func() error {
+		return func() error {
+			conn, err := c.Connect(ctx)
+			if err != nil {
+				return err
+			}
+			return conn.Close()
+		}
+	}
+	pgxConnect := func(cfg *pgxpool.Config) func() error {
+		return func() error {
+			cc := cfg.ConnConfig.Copy()
+			if cfg.BeforeConnect != nil {
+				if err := cfg.BeforeConnect(ctx, cc); err != nil {
+					return err
+				}
+			}
+			c, err := pgx.ConnectConfig(ctx, cc)
+			if err != nil {
+				return err
+			}
+			return c.Close(ctx)
+		}
+	}
+
+	cs, _ := pgSecret.ConnString()
+	pgCfg, _ := pgx.ParseConfig(cs + " sslmode=disable")
+	pgOurs, _ := sqlsecret.New(benchCache(b, pgSecret), "bench/db", sqlsecret.WithParam("sslmode", "disable"), sqlsecret.WithLogger(quiet()))
+	myPlain, _ := mysql.NewConnector(maria.Config("bench", myPW))
+	myOurs, _ := sqlsecret.New(benchCache(b, mySecret), "bench/db", sqlsecret.WithLogger(quiet()))
+	poolPlain, _ := pgxpool.ParseConfig(cs + " sslmode=disable")
+	poolOurs, _ := pgxpool.ParseConfig("sslmode=disable")
+	poolConn, _ := sqlsecret.New(benchCache(b, pgSecret), "bench/db", sqlsecret.WithLogger(quiet()))
+	if err := pgxsecret.Configure(poolConn, poolOurs); err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range []struct {
+		name        string
+		plain, ours func() error
+	}{
+		{"postgres-database-sql", sqlConnect(stdlib.GetConnector(*pgCfg)), sqlConnect(pgOurs)},
+		{"postgres-pgxpool", pgxConnect(poolPlain), pgxConnect(poolOurs)},
+		{"mariadb-database-sql", sqlConnect(myPlain), sqlConnect(myOurs)},
+	} {
+		b.Run(r.name, func(b *testing.B) {
+			var plain, ours []time.Duration
+			for b.Loop() {
+				for _, s := range []struct {
+					f   func() error
+					out *[]time.Duration
+				}{{r.plain, &plain}, {r.ours, &ours}} {
+					start := time.Now()
+					if err := s.f(); err != nil {
+						b.Fatal(err)
+					}
+					*s.out = append(*s.out, time.Since(start))
+				}
+			}
+			p, o := median(plain), median(ours)
+			b.ReportMetric(float64(p.Nanoseconds()), "plain-ns/conn")
+			b.ReportMetric(float64(o.Nanoseconds()), "ours-ns/conn")
+			b.ReportMetric(float64(o)/float64(p), "ratio")
+		})
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
