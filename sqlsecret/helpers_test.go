@@ -420,7 +420,7 @@ func (l *load) query(q func(context.Context) error) {
 		var me *mysql.MySQLError
 		switch {
 		case errors.As(err, &se):
-			msg = fmt.Sprintf("code %s after %d attempts, last %s", se.Code, se.Attempts, se.Stage)
+			msg = fmt.Sprintf("code %s after %d attempts, tried %v", se.Code, se.Attempts, se.Tried)
 		case errors.As(err, &sq):
 			msg = "SQLSTATE " + sq.SQLState()
 		case errors.As(err, &me):
