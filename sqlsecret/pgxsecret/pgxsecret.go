@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 
@@ -90,7 +91,7 @@ func login(ctx context.Context, conn *sqlsecret.Connector, cc *pgx.ConnConfig) e
 	retarget(cc, db)
 	// pgx's connect gets the logged-in connection; anything else dials
 	// (cancel requests go to the connection's address).
-	dial, handed := cc.DialFunc, atomic.Bool{}
+	dial, handed := cancelDial(cc.DialFunc, hc.TLSConfig, cc.SSLNegotiation == "direct"), atomic.Bool{}
 	rc := newReplayConn(hc.Conn, greeting)
 	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if handed.CompareAndSwap(false, true) {
@@ -136,4 +137,47 @@ func serverTLS(t *tls.Config, host string) *tls.Config {
 
 func invalid(msg string) error {
 	return &secretcache.Error{Op: "pgxsecret", Kind: secretcache.ErrInvalidRequest, Err: errors.New(msg)}
+}
+
+// cancelDial returns the dial of the connection's cancel requests: pgx
+// encrypts them as it did the connection, but it knows the connection only
+// as the plain one handed over, so the dial starts TLS itself (tlsConfig,
+// the login's) when the login had it, the way pgconn does.
+func cancelDial(dial pgconn.DialFunc, tlsConfig *tls.Config, direct bool) pgconn.DialFunc {
+	if tlsConfig == nil {
+		return dial
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if !direct {
+			if err := sslRequest(conn); err != nil {
+				_ = conn.Close()
+				return nil, err
+			}
+		}
+		tc := tls.Client(conn, tlsConfig.Clone())
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// sslRequest asks the server for TLS on conn (PostgreSQL's SSLRequest).
+func sslRequest(conn net.Conn) error {
+	if _, err := conn.Write([]byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}); err != nil { // 80877103
+		return err
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(conn, answer[:]); err != nil {
+		return err
+	}
+	if answer[0] != 'S' {
+		return errors.New("pgxsecret: the server refused TLS for a cancel request")
+	}
+	return nil
 }
