@@ -20,9 +20,11 @@
 // and replays the server's greeting (its parameters and cancel key), so
 // pgx's connect, the pool's AfterConnect and everything after run on it
 // as on any connection. A new connection costs one login, as without this
-// package; cancel requests dial the server as usual. The server sees the
-// startup parameters of the first login (runtime parameters are the
-// config's, so the same).
+// package; cancel requests dial the server, over TLS when the connection
+// is. The server sees the startup parameters of that login (runtime
+// parameters are the config's, so the same). The protocol is 3.0, pgx's
+// default; with a MaxProtocolVersion above it, a server that negotiates
+// down is not supported.
 //
 // The rest of the pgxpool.Config stays the caller's: TLS, pool sizes,
 // lifetimes, tracers, the other hooks. The secret's host, port, user,
