@@ -26,7 +26,7 @@ func BenchmarkConnect(b *testing.B) {
 		} else {
 			pg = pgtest.Start(b)
 		}
-		e := &env{pg: pg}
+		e := &env{pg: pg, db: pgDatabase{pg}}
 		pw := randomPassword()
 		pg.CreateRole(b, "bench", pw)
 		d := e.dbSecret("bench", pw)

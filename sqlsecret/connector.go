@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/creds"
 	"github.com/secretcache/secretcache/internal/awsname"
@@ -30,7 +28,7 @@ type Stats struct {
 	Connects     uint64 // Connect calls that returned a connection
 	Failures     uint64 // Connect calls that returned an error
 	Attempts     uint64 // connection attempts
-	AuthFailures uint64 // attempts refused with SQLSTATE 28P01 or 28000
+	AuthFailures uint64 // attempts refused for the credentials (PostgreSQL's SQLSTATE 28P01 or 28000, MySQL's error 1045)
 	Refreshes    uint64 // fresh reads of the secret asked for after an authentication failure (shared ones reach Secrets Manager once)
 	SecondRounds uint64 // Connect calls that read the secret again after every candidate was refused
 	PendingUsed  uint64 // connections made with the AWSPENDING version
@@ -57,17 +55,22 @@ type refusal struct {
 // goodCreds are credentials that connected, for the last-good fallback.
 type goodCreds struct {
 	db      creds.Database
+	eng     *engine
 	version string
 	at      int64 // unix nanos: when the first connection with them was made
 }
 
-// Connector is a database/sql/driver.Connector for PostgreSQL (pgx) that
-// reads the RDS secret JSON (engine, host, port, username, password,
-// dbname) from a secretcache.Cache at each new connection, so a pool picks
-// up rotated credentials as it opens connections; the connections it has
-// keep working.
+// Connector is a database/sql/driver.Connector for PostgreSQL (pgx) and
+// MySQL or MariaDB (go-sql-driver/mysql) that reads the RDS secret JSON
+// (engine, host, port, username, password, dbname) from a
+// secretcache.Cache at each new connection, so a pool picks up rotated
+// credentials as it opens connections; the connections it has keep
+// working. The secret's engine field chooses the driver ("postgres",
+// "aurora-postgresql" or none: pgx; "mysql", "mariadb", "aurora-mysql":
+// go-sql-driver/mysql) unless WithEngine forces one.
 //
-// When the server refuses the credentials (SQLSTATE 28P01 or 28000), the
+// When the server refuses the credentials (PostgreSQL's SQLSTATE 28P01 or
+// 28000, MySQL's error 1045), the
 // Connector looks for others, making at most WithMaxAttempts attempts and
 // never sleeping, in a round of three: the AWSCURRENT version, read from
 // Secrets Manager as it is since the refused login began (one
@@ -141,8 +144,18 @@ func OpenDB(c *secretcache.Cache, id string, opts ...Option) (*sql.DB, error) {
 	return sql.OpenDB(conn), nil
 }
 
-// Driver implements driver.Connector: the pgx stdlib driver.
-func (c *Connector) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
+// Driver implements driver.Connector: the driver of the engine WithEngine
+// forces, else of the last connection made (pgx's stdlib driver before
+// the first one). database/sql only returns it from DB.Driver.
+func (c *Connector) Driver() driver.Driver {
+	if c.cfg.engine != nil {
+		return c.cfg.engine.driver
+	}
+	if g := c.lastGood.Load(); g != nil {
+		return g.eng.driver
+	}
+	return postgres.driver
+}
 
 // SecretID returns the id of the secret the Connector reads.
 func (c *Connector) SecretID() string { return c.id }
@@ -161,6 +174,7 @@ func (c *Connector) Stats() Stats {
 // candidate is one set of credentials to try.
 type candidate struct {
 	db      creds.Database
+	eng     *engine
 	version string
 	stage   string
 	// unset tells that the database may not have these credentials yet: an
@@ -172,8 +186,11 @@ type candidate struct {
 // secret's credentials, trying others after an authentication failure as
 // described at Connector. It fails with an *Error (errors.Is ErrAuth when
 // the server refused every credential tried), with the cache's error when
-// the secret cannot be read, and with a secretcache.ErrInvalidRequest error
-// naming the field when the secret is not a valid PostgreSQL secret.
+// the secret cannot be read, and with a secretcache.ErrInvalidRequest or
+// secretcache.ErrNotJSON error naming the field when the secret is not a
+// valid database secret of an engine the Connector serves. Other errors of
+// the driver (a database that does not exist, a network error) end the
+// Connect at once, the driver's error reachable with errors.As.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return c.count(c.connect(ctx))
 }
@@ -194,15 +211,26 @@ func (c *Connector) count(conn driver.Conn, err error) (driver.Conn, error) {
 }
 
 func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
-	s, err := c.cache.Get(ctx, c.id)
+	cand, err := c.current(ctx)
 	if err != nil {
 		return nil, err
+	}
+	return c.connectFrom(ctx, cand)
+}
+
+// current returns the credentials a new connection tries first: the
+// AWSCURRENT version as the cache has it, or the last good ones (see
+// first).
+func (c *Connector) current(ctx context.Context) (candidate, error) {
+	s, err := c.cache.Get(ctx, c.id)
+	if err != nil {
+		return candidate{}, err
 	}
 	cand, err := c.parse(s, awsname.StageCurrent)
 	if err != nil {
-		return nil, err
+		return candidate{}, err
 	}
-	return c.connectFrom(ctx, c.first(cand, c.refusal.Load()))
+	return c.first(cand, c.refusal.Load()), nil
 }
 
 // first returns the credentials to try first instead of cand: the last
@@ -212,7 +240,7 @@ func (c *Connector) connect(ctx context.Context) (driver.Conn, error) {
 func (c *Connector) first(cand candidate, rf *refusal) candidate {
 	if rf != nil && c.cfg.lastGood && rf.version == cand.version && time.Now().UnixNano()-rf.at < int64(ReprobeInterval) {
 		if g := c.lastGood.Load(); g != nil && g.version != cand.version {
-			return candidate{db: g.db, version: g.version, stage: StageLastGood}
+			return candidate{db: g.db, eng: g.eng, version: g.version, stage: StageLastGood}
 		}
 	}
 	return cand
@@ -240,8 +268,17 @@ func (c *Connector) parse(s *secretcache.Secret, stage string) (candidate, error
 	if err == nil {
 		err = db.Validate()
 	}
-	if err == nil && !db.IsPostgres() {
-		err = &secretcache.Error{Op: "sqlsecret", Kind: secretcache.ErrInvalidRequest, Err: fmt.Errorf("engine %.32q is not PostgreSQL", db.Engine)}
+	var eng *engine
+	if err == nil {
+		if eng = c.cfg.engine; eng == nil {
+			eng = engineNamed(db.Engine)
+		}
+		if eng == nil {
+			err = &secretcache.Error{Op: "sqlsecret", Kind: secretcache.ErrInvalidRequest,
+				Err: fmt.Errorf("engine %.32q is not one of %s (WithEngine forces one)", db.Engine, engineList())}
+		} else {
+			err = c.fits(eng)
+		}
 	}
 	if err != nil {
 		var se *secretcache.Error
@@ -253,37 +290,16 @@ func (c *Connector) parse(s *secretcache.Secret, stage string) (candidate, error
 	if c.cfg.dbname != "" {
 		db.DBName = c.cfg.dbname
 	}
-	return candidate{db: db, version: s.VersionID, stage: stage, unset: stage == awsname.StagePending && !s.HasStage(awsname.StageCurrent)}, nil
+	if db.Port == 0 {
+		db.Port = creds.Port(eng.defaultPort)
+	}
+	return candidate{db: db, eng: eng, version: s.VersionID, stage: stage, unset: stage == awsname.StagePending && !s.HasStage(awsname.StageCurrent)}, nil
 }
 
 // dial opens one connection with cand's credentials.
 func (c *Connector) dial(ctx context.Context, cand candidate) (driver.Conn, error) {
 	c.attempts.Add(1)
-	cfg, err := c.connConfig(cand.db)
-	if err != nil {
-		return nil, err
-	}
-	return stdlib.GetConnector(*cfg).Connect(ctx)
-}
-
-// connConfig builds the pgx configuration of db with the extra settings.
-func (c *Connector) connConfig(db creds.Database) (*pgx.ConnConfig, error) {
-	cs, err := db.ConnString()
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := pgx.ParseConfig(cs + c.extra)
-	if err != nil {
-		// The parse error quotes the connection string; say less.
-		return nil, &secretcache.Error{Op: "sqlsecret", ID: c.id, Kind: secretcache.ErrInvalidRequest,
-			Err: errors.New("the secret's host, port, user or dbname do not make a valid connection string")}
-	}
-	if c.cfg.configure != nil {
-		if err := c.cfg.configure(cfg); err != nil {
-			return nil, fmt.Errorf("sqlsecret: config function: %w", err)
-		}
-	}
-	return cfg, nil
+	return cand.eng.connect(ctx, c, cand.db)
 }
 
 func (c *Connector) succeeded(cand candidate) {
@@ -301,6 +317,6 @@ func (c *Connector) succeeded(cand candidate) {
 		c.pinRef.CompareAndSwap(pr, nil)
 	}
 	if g := c.lastGood.Load(); g == nil || g.version != cand.version {
-		c.lastGood.Store(&goodCreds{db: cand.db, version: cand.version, at: time.Now().UnixNano()})
+		c.lastGood.Store(&goodCreds{db: cand.db, eng: cand.eng, version: cand.version, at: time.Now().UnixNano()})
 	}
 }

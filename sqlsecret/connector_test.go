@@ -232,13 +232,14 @@ func TestConnectorBadSecrets(t *testing.T) {
 		value string
 		kind  error
 	}{
-		"not json":    {leak, secretcache.ErrNotJSON},
-		"array":       {`["` + leak + `"]`, secretcache.ErrNotJSON},
-		"no password": {`{"host":"127.0.0.1","username":"u"}`, secretcache.ErrInvalidRequest},
-		"no host":     {`{"username":"u","password":"` + leak + `"}`, secretcache.ErrInvalidRequest},
-		"mysql":       {`{"engine":"mysql","host":"h","username":"u","password":"` + leak + `"}`, secretcache.ErrInvalidRequest},
-		"bad port":    {`{"host":"h","port":"x` + leak + `","username":"u","password":"p"}`, secretcache.ErrNotJSON},
-		"host inject": {`{"host":"h password=x","username":"u","password":"` + leak + `"}`, secretcache.ErrInvalidRequest},
+		"not json":                       {leak, secretcache.ErrNotJSON},
+		"array":                          {`["` + leak + `"]`, secretcache.ErrNotJSON},
+		"no password":                    {`{"host":"127.0.0.1","username":"u"}`, secretcache.ErrInvalidRequest},
+		"no host":                        {`{"username":"u","password":"` + leak + `"}`, secretcache.ErrInvalidRequest},
+		"oracle":                         {`{"engine":"oracle","host":"h","username":"u","password":"` + leak + `"}`, secretcache.ErrInvalidRequest},
+		"mysql with a PostgreSQL option": {`{"engine":"mysql","host":"h","username":"u","password":"` + leak + `"}`, secretcache.ErrInvalidRequest},
+		"bad port":                       {`{"host":"h","port":"x` + leak + `","username":"u","password":"p"}`, secretcache.ErrNotJSON},
+		"host inject":                    {`{"host":"h password=x","username":"u","password":"` + leak + `"}`, secretcache.ErrInvalidRequest},
 	}
 	for name, tc := range cases {
 		id := "test/bad/" + strings.ReplaceAll(name, " ", "-")

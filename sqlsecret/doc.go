@@ -1,14 +1,22 @@
-// Package sqlsecret connects database/sql to PostgreSQL with credentials
-// kept in AWS Secrets Manager, and keeps connecting while they rotate.
-// It is not a driver (it wraps pgx's) and never changes a password.
+// Package sqlsecret connects database/sql to PostgreSQL, MySQL and MariaDB
+// with credentials kept in AWS Secrets Manager, and keeps connecting while
+// they rotate. It is not a driver (it wraps pgx's and
+// go-sql-driver/mysql's) and never changes a password. For pgx's own pool,
+// see sqlsecret/pgxsecret.
 //
-// A Connector (New, OpenDB) is a database/sql/driver.Connector over the
-// pgx stdlib driver that reads the RDS secret JSON (engine, host, port,
-// username, password, dbname) from a secretcache.Cache at each new
-// connection, so a pool picks rotated credentials up as it opens
-// connections, and the connections it has keep working. When the server
-// refuses the credentials (SQLSTATE 28P01 or 28000), it tries, without
-// sleeping and at most WithMaxAttempts times (default 7):
+// A Connector (New, OpenDB) is a database/sql/driver.Connector that reads
+// the RDS secret JSON (engine, host, port, username, password, dbname)
+// from a secretcache.Cache at each new connection, so a pool picks rotated
+// credentials up as it opens connections, and the connections it has keep
+// working. The secret's engine field chooses the driver: pgx's stdlib
+// driver for "postgres", "aurora-postgresql" or no engine,
+// go-sql-driver/mysql for "mysql", "mariadb" and "aurora-mysql" (WithEngine
+// forces one). Each engine is a row of a small table (driver, how the
+// connection is configured, which server errors mean "credentials
+// refused"); the recovery below is one implementation for all. When the
+// server refuses the credentials (PostgreSQL's SQLSTATE 28P01 or 28000,
+// MySQL's error 1045), it tries, without sleeping and at most
+// WithMaxAttempts times (default 7):
 //
 //  1. AWSCURRENT as Secrets Manager has it now (one refresh, shared by the
 //     connections that fail together);
@@ -28,7 +36,8 @@
 // This covers both AWS rotation strategies, single user and alternating
 // users, with connections recycled often (SetConnMaxLifetime): the tests
 // run 40 rotations 200 ms apart and 120 back to back against a real
-// PostgreSQL under 250 queries/s without a failed query. The search is
+// PostgreSQL under 250 queries/s without a failed query, and 40 and 40 on
+// a real MariaDB and through pgxpool. The search is
 // bounded: when logins take longer than whole rotations (an overloaded
 // machine), a rotation can still outrun it.
 //
@@ -39,7 +48,8 @@
 //
 // Passwords never appear in errors or logs: errors are *Error values that
 // carry the secret id, the version and stage of every attempt, the attempt
-// count and SQLSTATE, and let
-// errors.As reach the server's *pgconn.PgError; the pgx error that holds
-// the connection configuration is not kept.
+// count, SQLSTATE and server code, and let
+// errors.As reach the server's *pgconn.PgError or *mysql.MySQLError; the
+// pgx error that holds the connection configuration is not kept. Other
+// driver errors end a Connect at once and stay reachable with errors.As.
 package sqlsecret

@@ -7,25 +7,29 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/secretcache/secretcache"
 )
 
 // ErrAuth is matched (errors.Is) by a connection error whose last attempt
-// the server refused for the credentials: SQLSTATE 28P01
-// (invalid_password) or 28000 (invalid_authorization_specification).
+// the server refused for the credentials: on PostgreSQL SQLSTATE 28P01
+// (invalid_password) or 28000 (invalid_authorization_specification), on
+// MySQL and MariaDB error 1045 (ER_ACCESS_DENIED_ERROR).
 var ErrAuth = errors.New("authentication failed")
 
 // Error is a failed Connect. It names the secret, the version and stage
 // last tried, the number of attempts and every credential tried (by stage
 // and version), never a password. errors.As finds
-// the server's *pgconn.PgError (for the SQLSTATE), net and context errors;
+// the server's *pgconn.PgError or *mysql.MySQLError, net and context errors;
 // errors.Is finds ErrAuth and the secretcache kinds.
 type Error struct {
 	SecretID  string
 	VersionID string // version of the credentials last tried, if any
 	Stage     string // how they were chosen: "AWSCURRENT", "AWSPENDING", "last-good" or "pinned"
 	SQLState  string // the server's SQLSTATE, if it answered with an error
-	Attempts  int    // connection attempts made
+	// Code is the server's error code: the SQLSTATE on PostgreSQL, the error
+	// number on MySQL and MariaDB ("1045": access denied).
+	Code     string
+	Attempts int // connection attempts made
 	// Tried lists the attempts of the Connect in order, the last one too; an
 	// AWSPENDING version may appear twice (see Connector). Empty for an
 	// error that was no login attempt's.
@@ -70,32 +74,28 @@ type Attempt struct {
 	VersionID string
 }
 
-// Unwrap exposes ErrAuth, the *pgconn.PgError, and net, context and
+// Unwrap exposes ErrAuth, the *pgconn.PgError or *mysql.MySQLError (a
+// copy, its message without the password), and net, context and
 // secretcache errors.
 func (e *Error) Unwrap() []error { return e.errs }
 
-// isAuth reports whether the server refused the credentials.
-func isAuth(err error) bool {
-	var pg *pgconn.PgError
-	return errors.As(err, &pg) && (pg.Code == "28P01" || pg.Code == "28000")
-}
-
-// sanitize turns a driver error into an *Error that keeps what callers
-// match on and drops what may hold the password: pgconn's ConnectError
-// carries the whole connection config, password included.
-func sanitize(err error, id, version, stage, password string, attempts int) *Error {
+// sanitize turns a driver error of an attempt with eng into an *Error that
+// keeps what callers match on and drops what may hold the password (pgx's
+// ConnectError carries the whole connection config, password included).
+// Errors that are no server's answer keep only their net and context
+// errors.
+func sanitize(eng *engine, err error, id, version, stage, password string, attempts int) *Error {
 	e := &Error{SecretID: id, VersionID: version, Stage: stage, Attempts: attempts, msg: scrub(err.Error(), password)}
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		cp := *pg
-		cp.Message = scrub(cp.Message, password)
-		cp.Detail = scrub(cp.Detail, password)
-		cp.Hint = scrub(cp.Hint, password)
-		e.SQLState = cp.Code
-		if isAuth(pg) {
+	if state, code, match := eng.server(err, password); match != nil {
+		e.SQLState, e.Code = state, code
+		if eng.refused(err) {
 			e.errs = append(e.errs, ErrAuth)
 		}
-		e.errs = append(e.errs, &cp)
+		e.errs = append(e.errs, match)
+	}
+	var se *secretcache.Error
+	if errors.As(err, &se) {
+		e.errs = append(e.errs, se)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		e.errs = append(e.errs, context.DeadlineExceeded)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,11 +17,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/awssm"
 	"github.com/secretcache/secretcache/creds"
+	"github.com/secretcache/secretcache/internal/mariadbtest"
 	"github.com/secretcache/secretcache/internal/pgtest"
 	"github.com/secretcache/secretcache/smtest"
 	"github.com/secretcache/secretcache/sqlsecret"
@@ -28,17 +31,27 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// env is a real PostgreSQL, the fake Secrets Manager, and a cache reading
-// it through awssm and the real SDK.
+// env is a real database server, the fake Secrets Manager, and a cache
+// reading it through awssm and the real SDK.
 type env struct {
-	pg    *pgtest.Server
+	pg    *pgtest.Server // when db is PostgreSQL
+	db    database
 	sm    *smtest.Server
 	cache *secretcache.Cache
 }
 
+// newEnv is an env on PostgreSQL.
 func newEnv(t testing.TB, cacheOpts ...secretcache.Option) *env {
 	t.Helper()
 	pg := pgtest.Start(t, pgtest.WithMaxConnections(200), pgtest.WithMD5())
+	e := newEnvOn(t, pgDatabase{pg}, cacheOpts...)
+	e.pg = pg
+	return e
+}
+
+// newEnvOn is an env on db.
+func newEnvOn(t testing.TB, db database, cacheOpts ...secretcache.Option) *env {
+	t.Helper()
 	sm := smtest.NewServer()
 	t.Cleanup(sm.Close)
 	src, err := awssm.New(sm.AWSConfig(""), awssm.WithLogger(quiet()))
@@ -50,17 +63,15 @@ func newEnv(t testing.TB, cacheOpts ...secretcache.Option) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	return &env{pg: pg, sm: sm, cache: c}
+	return &env{db: db, sm: sm, cache: c}
 }
 
-func (e *env) dbSecret(user, password string) creds.Database {
-	return creds.Database{Engine: "postgres", Host: e.pg.Host, Port: creds.Port(e.pg.Port), Username: user, Password: password, DBName: "postgres"}
-}
+func (e *env) dbSecret(user, password string) creds.Database { return e.db.secret(user, password) }
 
-// addUser creates a role and a secret holding its credentials.
+// addUser creates a user and a secret holding its credentials.
 func (e *env) addUser(t testing.TB, secretID, user, password string) {
 	t.Helper()
-	e.pg.CreateRole(t, user, password)
+	e.db.createUser(t, user, password)
 	if secretID == "" {
 		return
 	}
@@ -69,6 +80,109 @@ func (e *env) addUser(t testing.TB, secretID, user, password string) {
 		t.Fatal(err)
 	}
 }
+
+// database is a real server the tests rotate passwords on, as the AWS
+// rotation functions of its engine do.
+type database interface {
+	// secret returns the RDS secret of user.
+	secret(user, password string) creds.Database
+	createUser(tb testing.TB, user, password string)
+	// setPassword changes user's password as the master user.
+	setPassword(ctx context.Context, user, password string) error
+	// changeOwnPassword logs in with cur and changes its own password.
+	changeOwnPassword(ctx context.Context, cur creds.Database, password string) error
+	// check logs in with d and runs a query.
+	check(ctx context.Context, d creds.Database) error
+	// fixed returns a pool that connects with d for ever.
+	fixed(tb testing.TB, d creds.Database) *sql.DB
+}
+
+type pgDatabase struct{ *pgtest.Server }
+
+func (p pgDatabase) secret(user, password string) creds.Database {
+	return creds.Database{Engine: "postgres", Host: p.Host, Port: creds.Port(p.Port), Username: user, Password: password, DBName: "postgres"}
+}
+
+func (p pgDatabase) createUser(tb testing.TB, user, password string) {
+	p.CreateRole(tb, user, password)
+}
+
+func (p pgDatabase) setPassword(ctx context.Context, user, password string) error {
+	return p.SetPassword(ctx, user, password)
+}
+
+func (p pgDatabase) changeOwnPassword(ctx context.Context, cur creds.Database, password string) error {
+	conn, err := login(ctx, cur)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "ALTER ROLE CURRENT_USER PASSWORD "+pgtest.QuoteLiteral(password))
+	return err
+}
+
+func (p pgDatabase) check(ctx context.Context, d creds.Database) error {
+	conn, err := login(ctx, d)
+	if err != nil {
+		return err
+	}
+	var one int
+	err = conn.QueryRow(ctx, "select 1").Scan(&one)
+	_ = conn.Close(ctx)
+	return err
+}
+
+func (p pgDatabase) fixed(tb testing.TB, d creds.Database) *sql.DB {
+	cs, err := d.ConnString()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(cs + " sslmode=disable")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return stdlib.OpenDB(*cfg)
+}
+
+type mariaDatabase struct{ *mariadbtest.Server }
+
+func (m mariaDatabase) secret(user, password string) creds.Database {
+	return creds.Database{Engine: "mariadb", Host: m.Host, Port: creds.Port(m.Port), Username: user, Password: password, DBName: mariadbtest.Database}
+}
+
+func (m mariaDatabase) createUser(tb testing.TB, user, password string) {
+	m.CreateUser(tb, user, password)
+}
+
+func (m mariaDatabase) setPassword(ctx context.Context, user, password string) error {
+	return m.SetPassword(ctx, user, password)
+}
+
+func (m mariaDatabase) open(d creds.Database) *sql.DB {
+	cfg := m.Config(d.Username, d.Password)
+	cfg.Addr = d.Host + ":" + strconv.Itoa(int(d.Port))
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		panic(err) // a fixed, valid configuration
+	}
+	return sql.OpenDB(conn)
+}
+
+func (m mariaDatabase) changeOwnPassword(ctx context.Context, cur creds.Database, password string) error {
+	db := m.open(cur)
+	defer db.Close()
+	_, err := db.ExecContext(ctx, "SET PASSWORD = PASSWORD("+mariadbtest.QuoteString(password)+")")
+	return err
+}
+
+func (m mariaDatabase) check(ctx context.Context, d creds.Database) error {
+	db := m.open(d)
+	defer db.Close()
+	var one int
+	return db.QueryRowContext(ctx, "select 1").Scan(&one)
+}
+
+func (m mariaDatabase) fixed(_ testing.TB, d creds.Database) *sql.DB { return m.open(d) }
 
 func randomPassword() string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -81,10 +195,10 @@ func randomPassword() string {
 }
 
 // rotator is the rotation Lambda of the tests: the four steps of the AWS
-// PostgreSQL rotation templates, single user or alternating users, against
-// the real database, through the SDK.
+// rotation templates, single user or alternating users, against the real
+// database, through the SDK.
 type rotator struct {
-	pg          *pgtest.Server
+	db          database
 	client      *secretsmanager.Client
 	alternating map[string]bool // by secret name
 	// pause is how long testSecret waits: the window in which the database
@@ -171,25 +285,22 @@ func (r *rotator) setSecret(ctx context.Context, st smtest.RotationStep) error {
 	if err != nil {
 		return err
 	}
-	if conn, err := login(ctx, pending); err == nil { // already set
-		return conn.Close(ctx)
+	if r.db.check(ctx, pending) == nil { // already set
+		return nil
 	}
 	if r.alternating[r.name(st.SecretID)] {
 		// The master user changes the other user's password.
-		return r.pg.SetPassword(ctx, pending.Username, pending.Password)
+		return r.db.setPassword(ctx, pending.Username, pending.Password)
 	}
 	// Single user: the user changes its own password with the current one.
 	cur, _, err := r.get(ctx, st.SecretID, "AWSCURRENT", "")
 	if err != nil {
 		return err
 	}
-	conn, err := login(ctx, cur)
-	if err != nil {
-		return fmt.Errorf("setSecret: cannot log in with AWSCURRENT: %w", err)
+	if err := r.db.changeOwnPassword(ctx, cur, pending.Password); err != nil {
+		return fmt.Errorf("setSecret: with AWSCURRENT: %w", err)
 	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "ALTER ROLE CURRENT_USER PASSWORD "+pgtest.QuoteLiteral(pending.Password))
-	return err
+	return nil
 }
 
 // testSecret is the testSecret step of the rotation function.
@@ -198,15 +309,11 @@ func (r *rotator) testSecret(ctx context.Context, st smtest.RotationStep) error 
 	if err != nil {
 		return err
 	}
-	conn, err := login(ctx, pending)
-	if err != nil {
+	if err := r.db.check(ctx, pending); err != nil {
 		return fmt.Errorf("testSecret: %w", err)
 	}
-	var one int
-	err = conn.QueryRow(ctx, "select 1").Scan(&one)
-	_ = conn.Close(ctx)
 	time.Sleep(r.pause)
-	return err
+	return nil
 }
 
 // finishSecret is the finishSecret step of the rotation function.
@@ -233,21 +340,13 @@ func (r *rotator) finishSecret(ctx context.Context, st smtest.RotationStep) erro
 
 // naiveDB is what a program without this package does: read the secret
 // once at start-up and connect with it for ever.
-func naiveDB(t testing.TB, c *secretcache.Cache, id string) *sql.DB {
+func (e *env) naiveDB(t testing.TB, id string) *sql.DB {
 	t.Helper()
-	d, err := secretcache.GetJSON[creds.Database](context.Background(), c, id)
+	d, err := secretcache.GetJSON[creds.Database](context.Background(), e.cache, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := d.ConnString()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgx.ParseConfig(cs + " sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stdlib.OpenDB(*cfg)
+	return e.db.fixed(t, d)
 }
 
 func configurePool(db *sql.DB, lifetime time.Duration) {
@@ -272,6 +371,14 @@ type load struct {
 // startLoad sends qps queries per second from workers goroutines; get
 // returns the pool to use for each query.
 func startLoad(name string, get func() *sql.DB, qps, workers int) *load {
+	return startQueries(name, func(ctx context.Context) error {
+		var n int
+		return get().QueryRowContext(ctx, "select 1").Scan(&n)
+	}, qps, workers)
+}
+
+// startQueries sends qps queries (q) per second from workers goroutines.
+func startQueries(name string, q func(context.Context) error, qps, workers int) *load {
 	l := &load{name: name, errs: map[string]int{}, stop: make(chan struct{}), start: time.Now()}
 	period := time.Duration(workers) * time.Second / time.Duration(qps)
 	for w := range workers {
@@ -295,26 +402,29 @@ func startLoad(name string, get func() *sql.DB, qps, workers int) *load {
 				if behind := time.Since(next); behind > time.Second { // catch up at most 1 s
 					next = time.Now()
 				}
-				l.query(get())
+				l.query(q)
 			}
 		})
 	}
 	return l
 }
 
-func (l *load) query(db *sql.DB) {
+func (l *load) query(q func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var n int
-	if err := db.QueryRowContext(ctx, "select 1").Scan(&n); err != nil {
+	if err := q(ctx); err != nil {
 		l.failed.Add(1)
 		msg := err.Error()
 		var se *sqlsecret.Error
 		var sq interface{ SQLState() string }
-		if errors.As(err, &se) {
-			msg = fmt.Sprintf("SQLSTATE %s after %d attempts, last %s", se.SQLState, se.Attempts, se.Stage)
-		} else if errors.As(err, &sq) {
+		var me *mysql.MySQLError
+		switch {
+		case errors.As(err, &se):
+			msg = fmt.Sprintf("code %s after %d attempts, tried %v", se.Code, se.Attempts, se.Tried)
+		case errors.As(err, &sq):
 			msg = "SQLSTATE " + sq.SQLState()
+		case errors.As(err, &me):
+			msg = "MySQL error " + strconv.Itoa(int(me.Number))
 		}
 		l.mu.Lock()
 		l.errs[msg]++

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -25,14 +26,19 @@ type config struct {
 	pending     bool
 	lastGood    bool
 	configure   func(*pgx.ConnConfig) error
-	logger      *slog.Logger
+	// mysqlConfigure adjusts each MySQL connection's configuration.
+	mysqlConfigure func(*mysql.Config) error
+	engine         *engine // forced by WithEngine; nil: the secret's engine field
+	logger         *slog.Logger
 }
 
 // settings owned by the secret, which WithParam may not set.
 var ownKeys = map[string]bool{"host": true, "hostaddr": true, "port": true, "user": true, "password": true,
 	"dbname": true, "database": true, "passfile": true, "service": true, "servicefile": true}
 
-// WithParam adds a connection setting, as in a libpq connection string:
+// WithParam adds a PostgreSQL connection setting, as in a libpq
+// connection string (a MySQL secret then fails to connect: use
+// WithMySQLConfig):
 // WithParam("sslmode", "verify-full"), WithParam("application_name",
 // "orders"). It fails for the settings the secret provides (host, port,
 // user, password, dbname and their aliases), for a key that is not
@@ -92,9 +98,10 @@ func WithoutLastGood() Option {
 	return func(c *config) error { c.lastGood = false; return nil }
 }
 
-// WithConfig sets a function that adjusts each connection's pgx
+// WithConfig sets a function that adjusts each PostgreSQL connection's pgx
 // configuration (TLS, tracer, runtime parameters) before it connects. An
-// error from it fails the Connect.
+// error from it fails the Connect; so does a MySQL secret when it is set
+// (use WithMySQLConfig).
 func WithConfig(fn func(*pgx.ConnConfig) error) Option {
 	return func(c *config) error {
 		if fn == nil {
@@ -103,6 +110,53 @@ func WithConfig(fn func(*pgx.ConnConfig) error) Option {
 		c.configure = fn
 		return nil
 	}
+}
+
+// WithEngine makes the Connector treat every version of the secret as one
+// of the engine, whatever its engine field says: name is a value the field
+// may hold ("postgres", "aurora-postgresql", "mysql", "mariadb",
+// "aurora-mysql"...). Without it, the engine comes from the field of each
+// version read, an empty field meaning PostgreSQL. It fails for another
+// name.
+func WithEngine(name string) Option {
+	return func(c *config) error {
+		e := engineNamed(name)
+		if e == nil || name == "" {
+			return fmt.Errorf("sqlsecret: engine %.32q: want one of %s", name, engineList())
+		}
+		c.engine = e
+		return nil
+	}
+}
+
+// WithMySQLConfig sets a function that adjusts each MySQL or MariaDB
+// connection's go-sql-driver/mysql configuration before it connects: TLS
+// (cfg.TLS, a *tls.Config, or cfg.TLSConfig, the name of one registered
+// with mysql.RegisterTLSConfig, or "true", "skip-verify", "preferred"),
+// timeouts, parameters, collation. The secret's user, password, address
+// and database name are set after it, over what it sets. An error from it
+// fails the Connect; so does a PostgreSQL secret when it is set.
+func WithMySQLConfig(fn func(*mysql.Config) error) Option {
+	return func(c *config) error {
+		if fn == nil {
+			return errors.New("sqlsecret: nil MySQL config function")
+		}
+		c.mysqlConfigure = fn
+		return nil
+	}
+}
+
+// engineList names the engine field values the Connector serves.
+func engineList() string {
+	var names []string
+	for _, e := range engines {
+		for _, n := range e.names {
+			if n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // WithLogger sets the logger (default slog.Default()). Logs name the secret,

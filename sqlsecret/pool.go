@@ -7,16 +7,15 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/internal/awsname"
 	"github.com/secretcache/secretcache/rotate"
 )
 
 // IsAuthError reports whether err, from a query, a ping or a Connect, is the
-// server refusing the credentials (SQLSTATE 28P01 or 28000). Pass such
-// errors to rotate.Rotating.ReportFailure.
-func IsAuthError(err error) bool { return err != nil && isAuth(err) }
+// server refusing the credentials (PostgreSQL's SQLSTATE 28P01 or 28000,
+// MySQL's error 1045). Pass such errors to rotate.Rotating.ReportFailure.
+func IsAuthError(err error) bool { return err != nil && (errors.Is(err, ErrAuth) || refusedAny(err)) }
 
 // PoolSpec returns a rotate.Spec for the secret id read through c that
 // builds, for each version of the secret, a *sql.DB whose connections use
@@ -33,7 +32,7 @@ func IsAuthError(err error) bool { return err != nil && isAuth(err) }
 // are Connector options. PoolSpec fails with secretcache.ErrInvalidRequest
 // for a nil cache or a bad id, and with the option's error for an invalid
 // option. Build fails for a secret other than id, and, naming the field,
-// for a version that is not a valid PostgreSQL secret; Validate fails with
+// for a version that is not a valid database secret; Validate fails with
 // an *Error (errors.Is ErrAuth when the password is refused). Neither error
 // holds a password.
 func PoolSpec(c *secretcache.Cache, id string, configure func(*sql.DB), opts ...Option) (rotate.Spec[*sql.DB], error) {
@@ -84,7 +83,7 @@ func (p *pinned) Connect(ctx context.Context) (driver.Conn, error) {
 	return p.c.connectPinned(ctx, p.cand)
 }
 
-func (p *pinned) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
+func (p *pinned) Driver() driver.Driver { return p.cand.eng.driver }
 
 // validate logs in with exactly the pinned credentials.
 func (p *pinned) validate(ctx context.Context) error {
@@ -94,7 +93,7 @@ func (p *pinned) validate(ctx context.Context) error {
 		if errors.As(err, &e) {
 			return e
 		}
-		return sanitize(err, p.c.id, p.cand.version, p.cand.stage, p.cand.db.Password, 1)
+		return sanitize(p.cand.eng, err, p.c.id, p.cand.version, p.cand.stage, p.cand.db.Password, 1)
 	}
 	return conn.Close()
 }

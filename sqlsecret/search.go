@@ -3,6 +3,7 @@ package sqlsecret
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"slices"
 	"time"
 
@@ -101,7 +102,7 @@ func (s *search) next(ctx context.Context, c *Connector, mark int64) (candidate,
 			if !c.cfg.lastGood || g == nil {
 				continue
 			}
-			cand = candidate{db: g.db, version: g.version, stage: StageLastGood}
+			cand = candidate{db: g.db, eng: g.eng, version: g.version, stage: StageLastGood}
 		case stage == awsname.StagePending && !c.cfg.pending:
 			continue
 		case stage == awsname.StagePending && s.step > secondRound:
@@ -135,20 +136,32 @@ func (s *search) next(ctx context.Context, c *Connector, mark int64) (candidate,
 // connectFrom connects with cand, then with the other credentials as
 // described at Connector.
 func (c *Connector) connectFrom(ctx context.Context, cand candidate) (driver.Conn, error) {
+	return recoverLogin(ctx, c, cand, c.dial)
+}
+
+// recoverLogin is the one recovery of every engine and pool: it calls dial
+// with cand, then, while the server refuses the credentials (the
+// candidate's engine tells, or an error matching ErrAuth), with the next
+// ones search finds, at most cfg.maxAttempts times and never sleeping.
+func recoverLogin[T any](ctx context.Context, c *Connector, cand candidate, dial func(context.Context, candidate) (T, error)) (T, error) {
 	var s search
 	var tried []Attempt
+	var zero T
 	for attempt := 1; ; attempt++ {
 		mark := time.Now().UnixNano()
-		conn, err := c.dial(ctx, cand)
+		conn, err := dial(ctx, cand)
 		if err == nil {
 			c.succeeded(cand)
 			return conn, nil
 		}
 		tried = append(tried, Attempt{Stage: cand.stage, VersionID: cand.version})
-		last := sanitize(err, c.id, cand.version, cand.stage, cand.db.Password, attempt)
+		last := sanitize(cand.eng, err, c.id, cand.version, cand.stage, cand.db.Password, attempt)
 		last.Tried = tried
-		if !isAuth(err) || ctx.Err() != nil {
-			return nil, last
+		if !(cand.eng.refused(err) || errors.Is(err, ErrAuth)) || ctx.Err() != nil {
+			return zero, last
+		}
+		if !errors.Is(last, ErrAuth) {
+			last.errs = append(last.errs, ErrAuth)
 		}
 		c.authFailures.Add(1)
 		s.refuse(cand, mark)
@@ -159,14 +172,14 @@ func (c *Connector) connectFrom(ctx context.Context, cand candidate) (driver.Con
 			c.pinRef.Store(&refusal{version: cand.version, at: time.Now().UnixNano()})
 		}
 		c.cfg.logger.Warn("sqlsecret: credentials refused", "secret", c.id, "version", cand.version,
-			"stage", cand.stage, "sqlstate", last.SQLState, "attempt", attempt)
+			"stage", cand.stage, "engine", cand.eng.name, "code", last.Code, "attempt", attempt)
 		if attempt >= c.cfg.maxAttempts {
-			return nil, last
+			return zero, last
 		}
 		// Find the next credentials, never sleeping.
 		var ok bool
 		if cand, ok = s.next(ctx, c, mark); !ok {
-			return nil, last
+			return zero, last
 		}
 	}
 }

@@ -24,10 +24,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -37,6 +35,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/secretcache/secretcache/internal/testproc"
 )
 
 // Server is a running PostgreSQL server.
@@ -80,11 +79,7 @@ func WithSetting(name, value string) Option {
 // skip skips the test, or fails it under CI=true.
 func skip(tb testing.TB, format string, args ...any) {
 	tb.Helper()
-	msg := fmt.Sprintf("pgtest: "+format, args...)
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg + " (CI=true: PostgreSQL is required)")
-	}
-	tb.Skip(msg)
+	testproc.Skip(tb, "pgtest", "PostgreSQL", format, args...)
 }
 
 // BinDir returns the directory of the PostgreSQL binaries, or "" when none
@@ -124,26 +119,13 @@ func Start(tb testing.TB, opts ...Option) *Server {
 		}
 	}
 	s := &Server{Host: "127.0.0.1", bin: bin}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			skip(tb, "running as root and there is no postgres user to run the server as")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	dir, err := os.MkdirTemp("", "pgtest-")
+	cred, err := testproc.Credential("postgres")
 	if err != nil {
-		tb.Fatalf("pgtest: %v", err)
+		skip(tb, "%v", err)
 	}
-	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
+	s.cred = cred
+	dir := testproc.TempDir(tb, "pgtest", s.cred)
 	s.dir, s.SocketDir, s.DataDir, s.log = dir, dir, filepath.Join(dir, "data"), filepath.Join(dir, "postgres.log")
-	if s.cred != nil {
-		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-			tb.Fatalf("pgtest: chown: %v", err)
-		}
-	}
 	if out, err := s.command("initdb", "-D", s.DataDir, "-U", "postgres", "-E", "UTF8",
 		"--auth-local=trust", "--auth-host="+cfg.auth, "--no-sync", "--no-instructions").CombinedOutput(); err != nil {
 		tb.Fatalf("pgtest: initdb: %v\n%s", err, out)
@@ -169,17 +151,8 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 func (s *Server) start(cfg config) error {
-	port, err := freePort()
+	port, err := testproc.FreePort()
 	if err != nil {
 		return err
 	}

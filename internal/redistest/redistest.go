@@ -12,16 +12,16 @@ package redistest
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/testproc"
 )
 
 // Server is one running redis-server.
@@ -39,26 +39,16 @@ type Server struct {
 
 func skip(tb testing.TB, format string, args ...any) {
 	tb.Helper()
-	msg := fmt.Sprintf("redistest: "+format, args...)
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg + " (CI=true: redis-server is required; apt-get install redis-server)")
-	}
-	tb.Skip(msg)
+	testproc.Skip(tb, "redistest", "redis-server; apt-get install redis-server", format, args...)
 }
 
 func credential(tb testing.TB) *syscall.Credential {
-	if os.Geteuid() != 0 {
-		return nil
+	tb.Helper()
+	cred, err := testproc.Credential("redis", "nobody")
+	if err != nil {
+		skip(tb, "%v", err)
 	}
-	for _, name := range []string{"redis", "nobody"} {
-		if u, err := user.Lookup(name); err == nil {
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		}
-	}
-	skip(tb, "running as root and there is no redis or nobody user to run the server as")
-	return nil
+	return cred
 }
 
 // Start starts one redis-server for tb.
@@ -73,21 +63,11 @@ func start(tb testing.TB, cluster bool) *Server {
 		skip(tb, "redis-server not found")
 	}
 	s := &Server{tb: tb, cred: credential(tb), cluster: cluster}
-	dir, err := os.MkdirTemp("", "redistest-")
-	if err != nil {
-		tb.Fatalf("redistest: %v", err)
-	}
-	tb.Cleanup(func() { _ = os.RemoveAll(dir) })
-	s.dir = dir
-	if s.cred != nil {
-		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-			tb.Fatalf("redistest: chown: %v", err)
-		}
-	}
+	s.dir = testproc.TempDir(tb, "redistest", s.cred)
 	var lastErr error
 	for range 5 {
 		var port int
-		if port, lastErr = freePort(); lastErr == nil {
+		if port, lastErr = testproc.FreePort(); lastErr == nil {
 			if lastErr = s.run(port); lastErr == nil {
 				break
 			}
@@ -98,15 +78,6 @@ func start(tb testing.TB, cluster bool) *Server {
 	}
 	tb.Cleanup(s.Kill)
 	return s
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 func (s *Server) run(port int) error {

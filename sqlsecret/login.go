@@ -1,0 +1,38 @@
+package sqlsecret
+
+import (
+	"context"
+	"errors"
+
+	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/creds"
+)
+
+// Login finds the credentials to log in with for a pool that is not
+// database/sql (sqlsecret/pgxsecret's pgxpool): it calls try with the
+// credentials Connect would try first, then, while try's error is the
+// server refusing them (the engine's codes, as for Connect, or any error
+// matching ErrAuth), with the next ones, as described at Connector, and
+// returns the credentials try accepted. It counts in Stats as a Connect
+// would; try's calls count as attempts. It fails as Connect does, and
+// for a nil try with secretcache.ErrInvalidRequest. The result holds the
+// password: give it to the driver, never to a log.
+func (c *Connector) Login(ctx context.Context, try func(context.Context, creds.Database) error) (creds.Database, error) {
+	if try == nil {
+		return creds.Database{}, &secretcache.Error{Op: "sqlsecret", ID: c.id, Kind: secretcache.ErrInvalidRequest,
+			Err: errors.New("nil login function")}
+	}
+	cand, err := c.current(ctx)
+	if err == nil {
+		cand, err = recoverLogin(ctx, c, cand, func(ctx context.Context, cand candidate) (candidate, error) {
+			c.attempts.Add(1)
+			return cand, try(ctx, cand.db)
+		})
+	}
+	if err != nil {
+		c.failures.Add(1)
+		return creds.Database{}, err
+	}
+	c.connects.Add(1)
+	return cand.db, nil
+}
