@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsfail"
 	"github.com/secretcache/secretcache/internal/clip"
 )
 
@@ -32,10 +32,10 @@ const maxPrefix = 512
 // secretcache.Describer and secretcache.BreakerReporter, and is safe for
 // concurrent use.
 type Source struct {
-	cfg     config
-	log     *slog.Logger
-	regions []*region
-	names   []string // the regions' names, for inRegion
+	cfg   config
+	log   *slog.Logger
+	set   *awsfail.Set[*secretsmanager.Client]
+	names []string // the regions' names, for inRegion
 
 	batchOffUntil atomic.Int64 // unix nanos: single gets until then
 	batchWarned   atomic.Bool
@@ -89,60 +89,39 @@ func New(cfg aws.Config, opts ...Option) (*Source, error) {
 			"lower the attempts or the attempt timeout, or raise the timeout",
 			"max_attempts", c.maxAttempts, "attempt_timeout", c.attemptTimeout, "timeout", c.timeout)
 	}
+	clients := make([]*secretsmanager.Client, len(names))
 	for i, name := range names {
-		client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		clients[i] = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
 			o.Region = name
 			if ep, ok := c.endpoints[name]; ok {
 				o.BaseEndpoint = aws.String(ep)
 			}
-			o.Retryer = s.newRetryer()
+			o.Retryer = awsfail.NewRetryer(c.maxAttempts, c.backoffBase, c.backoffMax, c.adaptive)
 			o.RetryMaxAttempts = 0 // else the SDK wraps our retryer with cfg's
-			o.APIOptions = append(slices.Clip(o.APIOptions), s.stackOptions()...)
+			o.APIOptions = append(slices.Clip(o.APIOptions), awsfail.StackOptions(c.attemptTimeout)...)
 			if c.tracerProvider != nil {
 				o.TracerProvider = c.tracerProvider
 			}
 		})
-		s.regions = append(s.regions, s.newRegion(name, i == 0, client))
 	}
+	s.set = awsfail.NewSet(awsfail.Config{Service: "awssm", BreakerFails: c.breakerFails,
+		BreakerOpenFor: c.breakerOpenFor, Timeout: c.timeout, Logger: s.log,
+		Classify: func(parent context.Context, err error) awsfail.Class { return classify(parent, err).awsfail() },
+	}, names, clients)
 	s.names = names
 	return s, nil
 }
 
-// newRetryer returns a region's own retryer: the SDK's standard retryer
-// (exponential backoff with full jitter, a retry quota), or its adaptive
-// mode, which adds client-side rate limiting.
-func (s *Source) newRetryer() aws.Retryer {
-	std := func(o *retry.StandardOptions) {
-		o.MaxAttempts = s.cfg.maxAttempts
-		o.BaseDelay = s.cfg.backoffBase
-		o.MaxBackoff = s.cfg.backoffMax
-	}
-	if s.cfg.adaptive {
-		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-			o.StandardOptions = append(o.StandardOptions, std)
-		})
-	}
-	return retry.NewStandard(std)
-}
-
 // Regions returns the failover list: the primary region first.
 func (s *Source) Regions() []string {
-	out := make([]string, len(s.regions))
-	for i, r := range s.regions {
-		out[i] = r.name
-	}
-	return out
+	return s.set.Names()
 }
 
 // Breakers reports the circuit breaker of each region, the primary first:
 // its state ("closed", "open", "half-open"), its consecutive transient
 // failures, the kind of the last one and when the state last changed.
 func (s *Source) Breakers() []secretcache.BreakerState {
-	out := make([]secretcache.BreakerState, len(s.regions))
-	for i, r := range s.regions {
-		out[i] = r.state()
-	}
-	return out
+	return s.set.Breakers()
 }
 
 // Fetch reads one secret version with GetSecretValue: ref.ID is a name, a
@@ -180,7 +159,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 	return func(ctx context.Context, r *region) (*secretcache.Secret, error) {
 		const op = "GetSecretValue"
-		sent := inRegion(ref.ID, r.name, s.names)
+		sent := inRegion(ref.ID, r.Name, s.names)
 		in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(sent)}
 		if ref.VersionID != "" {
 			in.VersionId = aws.String(ref.VersionID)
@@ -189,17 +168,17 @@ func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 			in.VersionStage = aws.String(ref.VersionStage)
 		}
 		start := time.Now()
-		out, err := r.client.GetSecretValue(ctx, in)
+		out, err := r.Client.GetSecretValue(ctx, in)
 		if err != nil {
-			err = newCallError(op, r.name, err)
-			s.observe(ctx, op, r.name, start, err)
+			err = newCallError(op, r.Name, err)
+			s.observe(ctx, op, r.Name, start, err)
 			return nil, err
 		}
 		sec, why := accept(ref, sent, getAnswer(out), time.Now())
 		if why != "" {
-			err = refused(ref.ID, op, r.name, requestID(out.ResultMetadata), why)
+			err = refused(ref.ID, op, r.Name, requestID(out.ResultMetadata), why)
 		}
-		s.observe(ctx, op, r.name, start, err)
+		s.observe(ctx, op, r.Name, start, err)
 		return sec, err
 	}
 }
@@ -235,7 +214,7 @@ func (s *Source) listCall(prefix string) attempt[[]string] {
 		if prefix != "" {
 			in.Filters = []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}}
 		}
-		p := secretsmanager.NewListSecretsPaginator(r.client, in, func(o *secretsmanager.ListSecretsPaginatorOptions) {
+		p := secretsmanager.NewListSecretsPaginator(r.Client, in, func(o *secretsmanager.ListSecretsPaginatorOptions) {
 			o.StopOnDuplicateToken = true
 		})
 		seen := map[string]bool{}
@@ -244,9 +223,9 @@ func (s *Source) listCall(prefix string) attempt[[]string] {
 			start := time.Now()
 			out, err := p.NextPage(ctx)
 			if err != nil {
-				err = newCallError("ListSecrets", r.name, err)
+				err = newCallError("ListSecrets", r.Name, err)
 			}
-			s.observe(ctx, "ListSecrets", r.name, start, err)
+			s.observe(ctx, "ListSecrets", r.Name, start, err)
 			if err != nil {
 				return nil, err
 			}
