@@ -53,7 +53,7 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	octx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	octx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	b := &batchRun{s: s, ctx: octx, parent: ctx, refs: refs, out: out, sem: make(chan struct{}, batchWorkers)}
 	b.plan(s.batchOn())

@@ -35,6 +35,11 @@ func classify(parent context.Context, err error) class {
 	return fromClass(awsfail.Classify(parent, err, smCodes))
 }
 
+// classifyAWS is classify as awsfail takes it.
+func classifyAWS(parent context.Context, err error) awsfail.Class {
+	return awsfail.Classify(parent, err, smCodes)
+}
+
 // classifyCode maps an AWS error code (and, for InvalidRequestException, its
 // message) to a kind.
 func classifyCode(code, msg string, status int, fault smithy.ErrorFault) class {

@@ -2,10 +2,7 @@ package awssm
 
 import (
 	"context"
-	"errors"
 	"time"
-
-	"github.com/secretcache/secretcache"
 )
 
 // observe reports one API call of region to the call observers: op, the
@@ -15,19 +12,5 @@ import (
 // after the answer was checked, so an answer refused as malformed counts as
 // a failed call.
 func (s *Source) observe(ctx context.Context, op, region string, start time.Time, err error) {
-	if len(s.cfg.observers) == 0 {
-		return
-	}
-	d := time.Since(start)
-	var kerr error
-	if err != nil {
-		var se *secretcache.Error
-		if !errors.As(err, &se) || se.Kind == nil {
-			se = &secretcache.Error{Op: "fetch", Kind: classify(ctx, err).kind, Err: err}
-		}
-		kerr = se
-	}
-	for _, fn := range s.cfg.observers {
-		fn(op, region, d, kerr)
-	}
+	s.cfg.Observe(ctx, op, region, start, err, classifyAWS)
 }

@@ -65,49 +65,27 @@ func New(cfg aws.Config, opts ...Option) (*Source, error) {
 			return nil, err
 		}
 	}
-	if !c.regionsSet {
-		if cfg.Region == "" {
-			return nil, errors.New("awssm: no region: set aws.Config.Region or use WithRegions")
-		}
-		if err := checkRegion(cfg.Region); err != nil {
-			return nil, err
-		}
-		c.primary = cfg.Region
+	names, err := c.Resolve(cfg)
+	if err != nil {
+		return nil, err
 	}
-	names := append([]string{c.primary}, c.replicas...)
-	for r := range c.endpoints {
-		if !slices.Contains(names, r) {
-			return nil, fmt.Errorf("awssm: endpoint given for region %q, which is not in the region list %q", r, names)
-		}
-	}
-	s := &Source{cfg: c, log: c.logger}
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	if worst := time.Duration(c.maxAttempts) * c.attemptTimeout; len(names) > 1 && worst >= c.timeout {
-		s.log.Warn("awssm: a region that does not answer can use up the whole timeout before failover; "+
-			"lower the attempts or the attempt timeout, or raise the timeout",
-			"max_attempts", c.maxAttempts, "attempt_timeout", c.attemptTimeout, "timeout", c.timeout)
-	}
+	s := &Source{cfg: c, log: c.Logger}
 	clients := make([]*secretsmanager.Client, len(names))
 	for i, name := range names {
 		clients[i] = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
 			o.Region = name
-			if ep, ok := c.endpoints[name]; ok {
-				o.BaseEndpoint = aws.String(ep)
+			if ep := c.Endpoint(name); ep != nil {
+				o.BaseEndpoint = ep
 			}
-			o.Retryer = awsfail.NewRetryer(c.maxAttempts, c.backoffBase, c.backoffMax, c.adaptive)
+			o.Retryer = c.Retryer()
 			o.RetryMaxAttempts = 0 // else the SDK wraps our retryer with cfg's
-			o.APIOptions = append(slices.Clip(o.APIOptions), awsfail.StackOptions(c.attemptTimeout)...)
+			o.APIOptions = append(slices.Clip(o.APIOptions), awsfail.StackOptions(c.AttemptTimeout)...)
 			if c.tracerProvider != nil {
 				o.TracerProvider = c.tracerProvider
 			}
 		})
 	}
-	s.set = awsfail.NewSet(awsfail.Config{Service: "awssm", BreakerFails: c.breakerFails,
-		BreakerOpenFor: c.breakerOpenFor, Timeout: c.timeout, Logger: s.log,
-		Classify: func(parent context.Context, err error) awsfail.Class { return classify(parent, err).awsfail() },
-	}, names, clients)
+	s.set = awsfail.NewSet(c.Config(classifyAWS), names, clients)
 	s.names = names
 	return s, nil
 }
@@ -151,7 +129,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	octx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	octx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	return failover(s, octx, ctx, ref.ID, s.getCall(ref))
 }
@@ -198,7 +176,7 @@ func (s *Source) ListNames(ctx context.Context, prefix string) ([]string, error)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	octx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	octx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	names, err := failover(s, octx, ctx, prefix, s.listCall(prefix))
 	var se *secretcache.Error
