@@ -100,7 +100,7 @@ func parseRef(ref secretcache.Ref) (selector, error) {
 		}
 	case ref.VersionStage != "":
 		sel, has = ref.VersionStage, true
-		if digits(sel) {
+		if digits(sel) && !isReference(NameOf(name)) {
 			return bad("label must not be a number (a number is a version)")
 		}
 	}
@@ -114,7 +114,13 @@ func parseRef(ref secretcache.Ref) (selector, error) {
 		s.version = sel
 		return s, nil
 	}
-	if err := checkLabel(sel); err != nil {
+	if isReference(NameOf(name)) {
+		// A Secrets Manager stage (AWSPREVIOUS) or version id: the
+		// secret's rules, not a label's; CheckID already refused spaces.
+		if len(sel) > 256 {
+			return bad("secret stage is %d bytes, over the limit of 256", len(sel))
+		}
+	} else if err := checkLabel(sel); err != nil {
 		return bad("%v", err)
 	}
 	s.label = sel
