@@ -33,6 +33,7 @@ type Status struct {
 	Entries   []StatusEntry              `json:"entries"`
 	Breakers  []secretcache.BreakerState `json:"breakers,omitempty"`
 	Prefetch  PrefetchStatus             `json:"prefetch"`
+	Params    *ParameterStatus           `json:"parameters,omitempty"` // the Parameter Store endpoint, apart (parameters.go)
 	Links     []string                   `json:"-"` // other admin endpoints, for the page
 }
 
@@ -87,6 +88,7 @@ func (a *Agent) Status() Status {
 	a.mu.Lock()
 	st.Prefetch = a.prefetch
 	a.mu.Unlock()
+	st.Params = a.parameterStatus()
 	cached := map[string]string{}
 	for e := range a.cache.Entries() {
 		k := refKey(e.Ref)

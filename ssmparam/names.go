@@ -164,6 +164,25 @@ func checkName(name string) error {
 	return nil
 }
 
+// CheckName reports whether name (with an optional selector :VERSION or
+// :LABEL) is an id Fetch accepts: a parameter name of letters, digits and
+// ._-/, an ssm parameter ARN, or ReferencePrefix+ID, at most MaxNameLength
+// bytes. The error does not quote name.
+func CheckName(name string) error {
+	_, err := parseRef(secretcache.Ref{ID: name})
+	if err != nil {
+		var se *secretcache.Error
+		if errors.As(err, &se) && se.Err != nil {
+			return se.Err
+		}
+	}
+	return err
+}
+
+// CheckPath reports whether path is one ListNames accepts. The error does
+// not quote path.
+func CheckPath(path string) error { return checkPath(path) }
+
 // checkLabel applies AWS's label rules.
 func checkLabel(l string) error {
 	lower := strings.ToLower(l)
