@@ -34,7 +34,7 @@ type Status struct {
 	Breakers  []secretcache.BreakerState `json:"breakers,omitempty"`
 	Prefetch  PrefetchStatus             `json:"prefetch"`
 	Params    *ParameterStatus           `json:"parameters,omitempty"` // the Parameter Store endpoint, apart (parameters.go)
-	Links     []string                   `json:"-"` // other admin endpoints, for the page
+	Links     []string                   `json:"-"`                    // other admin endpoints, for the page
 }
 
 // RequestCounts counts the API's answers since start.

@@ -14,9 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/secretcache/secretcache/internal/awsjson"
@@ -126,18 +123,7 @@ func (srv *Server) resolveRegion(region string) string {
 // default), static credentials, BaseEndpoint = URL and a fast standard
 // retryer (3 attempts, backoffs of at most 20 ms, no retry quota).
 func (srv *Server) AWSConfig(region string) aws.Config {
-	return aws.Config{
-		Region:       srv.resolveRegion(region),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint: aws.String(srv.URL),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxBackoff = 20 * time.Millisecond
-				o.Backoff = retry.NewExponentialJitterBackoff(20 * time.Millisecond)
-				o.RateLimiter = ratelimit.None
-			})
-		},
-	}
+	return awsjson.ClientConfig(srv.resolveRegion(region), srv.URL)
 }
 
 // Client returns an SSM client for this server in region ("" = the default).
