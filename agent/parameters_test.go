@@ -115,7 +115,7 @@ func TestParametersEndpoint(t *testing.T) {
 	}{
 		{"name=/app/none", `"__type":"ParameterNotFound"`, 400},
 		{"name=/app/url&version=9", `"__type":"ParameterVersionNotFound"`, 400},
-		{"name=/app/url&label=nolabel", `"__type":"ParameterVersionNotFound"`, 400},
+		{"name=/app/url&label=nolabel", `"__type":"ParameterNotFound"`, 400},
 		{"name=/app/json&withDecryption=true&field=nokey", CodeFieldNotFound, 400},
 		{"name=/app/url&field=x", "ParameterNotJSONException", 400},
 		{"", "missing parameter name", 400},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +22,10 @@ import (
 // matched to its ref by name (or ARN) and selector and checked as Fetch
 // checks an answer; a name AWS lists in InvalidParameters is
 // secretcache.ErrNotFound for its refs (a missing parameter, version or
-// label). A ref the answer leaves out, or whose parameter fails the checks,
-// gets secretcache.ErrMismatch (transient). A failure of a whole call, in
+// label). A ref the answer leaves out (or that cannot be told apart in it:
+// an answer without Selector, as moto's) is read again alone with
+// GetParameter; one whose parameter fails the checks gets
+// secretcache.ErrMismatch (transient). A failure of a whole call, in
 // every region, sets the error of every ref it held. Invalid refs get
 // secretcache.ErrInvalidRequest without a call; an empty refs an empty
 // result.
@@ -77,10 +80,19 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 				continue
 			}
 			out[i] = ans.result(ref.ID, sels[i])
+			if out[i].Err == errNoEntry {
+				// Not in the answer, or not recognisable in it (a label
+				// read answered without Selector): read alone.
+				s, err := s.Fetch(ctx, ref)
+				out[i] = secretcache.Result{Secret: s, Err: err}
+			}
 		}
 	}
 	return out
 }
+
+// errNoEntry marks a ref its batch answer has no entry for.
+var errNoEntry = errors.New("ssmparam: no entry in the batch answer")
 
 // batchAnswer is what one region answered to one GetParameters call.
 type batchAnswer struct {
@@ -99,8 +111,12 @@ func (a *batchAnswer) result(id string, sel selector) secretcache.Result {
 			Err: fmt.Errorf("%s in %s: parameter listed in InvalidParameters", op, a.region)}}
 	}
 	j, ok := a.params[sent]
+	if !ok && sel.version != "" {
+		// An answer without Selector (moto's): the version tells.
+		j, ok = a.params[sel.name+"#"+sel.version]
+	}
 	if !ok {
-		return secretcache.Result{Err: refused(id, op, a.region, a.requestID, "the answer has no entry for the parameter")}
+		return secretcache.Result{Err: errNoEntry}
 	}
 	sec, why := accept(id, sel, &a.out.Parameters[j])
 	if why != "" {
@@ -132,8 +148,16 @@ func (s *Source) batchCall(names []string) awsfail.Attempt[*ssm.Client, *batchAn
 				sel = ":" + sel
 			}
 			for _, k := range []string{aws.ToString(p.Name), aws.ToString(p.ARN)} {
-				if k != "" {
+				if k == "" {
+					continue
+				}
+				if i, seen := a.params[k+sel]; !seen || sel != "" || out.Parameters[i].Version < p.Version {
+					// Without Selectors (moto), the latest version is
+					// the highest.
 					a.params[k+sel] = j
+				}
+				if sel == "" {
+					a.params[k+"#"+strconv.FormatInt(p.Version, 10)] = j
 				}
 			}
 		}

@@ -212,6 +212,9 @@ func sameParameter(id, name, arn string) bool {
 	if base == name || base == arn {
 		return true
 	}
+	if ref, ok := strings.CutPrefix(base, ReferencePrefix); ok && ref == name {
+		return true // a reference answered with the secret's name (moto does)
+	}
 	if strings.HasPrefix(base, "arn:") {
 		return nameOfARN(base) == name
 	}

@@ -186,7 +186,9 @@ func (srv *Server) lookup(region, ref string) (*param, *version, string, error) 
 			return p, v, ":" + sel, nil
 		}
 	}
-	return nil, nil, "", errf("ParameterVersionNotFound", "Systems Manager could not find version "+sel+" of "+clipName(name)+". Verify the version and try again.")
+	// A label no version has: ParameterNotFound (as moto answers; a
+	// missing version is ParameterVersionNotFound).
+	return nil, nil, "", errf("ParameterNotFound", "Parameter "+clipName(ref)+" not found.")
 }
 
 func clipName(s string) string {
