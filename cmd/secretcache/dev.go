@@ -18,6 +18,7 @@ import (
 
 	"github.com/secretcache/secretcache/agent"
 	"github.com/secretcache/secretcache/smtest"
+	"github.com/secretcache/secretcache/ssmtest"
 )
 
 // Demo secrets of --dev. The values are fake and printed nowhere.
@@ -38,6 +39,9 @@ type devMode struct {
 	names   []string
 	seeded  string // where the secrets came from
 	regions []string
+
+	ssm        *ssmtest.Server // the Parameter Store emulator (parameters.go)
+	paramsFrom string          // where its parameters came from
 }
 
 // startDev starts the emulator, seeds it, and points cfg at it.
@@ -160,6 +164,7 @@ func (d *devMode) banner(w io.Writer, a *agent.Agent) {
 	if aa := a.AdminAddr(); aa != "" {
 		fmt.Fprintf(w, "  status    http://%s/   (metrics at /metrics, health at /health/secrets)\n", aa)
 	}
+	d.parameterBanner(w, api, hdr) // parameters.go
 	fmt.Fprintf(w, "  token     %s\n\n", d.token)
 	fmt.Fprintf(w, "Try:\n")
 	fmt.Fprintf(w, "  curl -s -H '%s' '%s/secretsmanager/get?secretId=%s'\n", hdr, api, first)
