@@ -42,10 +42,10 @@ func TestAgentDevParameters(t *testing.T) {
 	wait()
 
 	for doc, want := range map[string]string{
-		`{"/x": 5}`:                                  `parameter "/x": want a string`,
+		`{"/x": 5}`: `parameter "/x": want a string`,
 		`{"/x": {"type": "Bad", "value": "secretv"}}`: `parameter "/x": type must be`,
-		`{"bad name": "secretv"}`:                    `parameter "bad name"`,
-		`[1,`:                                        "invalid JSON",
+		`{"bad name": "secretv"}`:                     `parameter "bad name"`,
+		`[1,`:                                         "invalid JSON",
 	} {
 		bad := filepath.Join(dir, "bad.json")
 		_ = os.WriteFile(bad, []byte(doc), 0o600)
