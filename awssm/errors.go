@@ -24,18 +24,9 @@ func fromClass(c awsfail.Class) class {
 	return class{kind: c.Kind, failover: c.Failover, breaker: c.Breaker, excluded: c.Excluded}
 }
 
-func (c class) awsfail() awsfail.Class {
-	return awsfail.Class{Kind: c.kind, Failover: c.failover, Breaker: c.breaker, Excluded: c.excluded}
-}
-
-// classify maps an error of the SDK (or of the source itself) to a core kind
-// and decides failover and breaker accounting (awsfail.Classify with the
-// codes of Secrets Manager). parent is the caller's context.
-func classify(parent context.Context, err error) class {
-	return fromClass(awsfail.Classify(parent, err, smCodes))
-}
-
-// classifyAWS is classify as awsfail takes it.
+// classifyAWS maps an error of the SDK (or of the source itself) to a core
+// kind and decides failover and breaker accounting (awsfail.Classify with
+// the codes of Secrets Manager). parent is the caller's context.
 func classifyAWS(parent context.Context, err error) awsfail.Class {
 	return awsfail.Classify(parent, err, smCodes)
 }
