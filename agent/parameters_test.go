@@ -151,6 +151,9 @@ func TestParametersEndpoint(t *testing.T) {
 	if s.Params == nil || s.Params.OK == 0 || s.Params.Failed == 0 || s.Requests.OK != 0 || len(s.Params.Cached) == 0 {
 		t.Fatalf("status: secrets %+v parameters %+v", s.Requests, s.Params)
 	}
+	if _, page := e.adminGet("/"); !strings.Contains(page, "<h2>Parameter Store</h2>") || !strings.Contains(page, "<code>/app/url</code>") || strings.Contains(page, "hunter2") {
+		t.Fatal("status page lacks the Parameter Store section, or shows a value")
+	}
 	_, metrics := e.adminGet("/metrics")
 	if !strings.Contains(metrics, `secretcache_agent_parameter_requests_total{result="ok"}`) || !strings.Contains(metrics, "secretcache_agent_parameters_cached") {
 		t.Fatal("parameter metrics missing")
