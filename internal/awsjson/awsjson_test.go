@@ -10,7 +10,7 @@ import (
 func TestRegionFromRequest(t *testing.T) {
 	for auth, want := range map[string]string{
 		"AWS4-HMAC-SHA256 Credential=AKID/20260101/sa-east-1/ssm/aws4_request, SignedHeaders=host": "sa-east-1",
-		"AWS4-HMAC-SHA256 Credential=AKID/20260101/BAD REGION/ssm/aws4_request":                     "",
+		"AWS4-HMAC-SHA256 Credential=AKID/20260101/BAD REGION/ssm/aws4_request":                    "",
 		"Basic abc": "",
 		"":          "",
 	} {
