@@ -135,7 +135,7 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	}
 	defer closeLog()
 	for _, name := range ignored {
-		log.Warn("ignoring a Parameter Store setting: the agent serves Secrets Manager only", "env", name)
+		log.Warn("ignoring a Lambda extension setting the agent does not use", "env", name)
 	}
 	opts := []agent.Option{agent.WithLogger(log), agent.WithLookupEnv(c.lookupEnv)}
 	traceOpts, flushTraces, err := c.agentTracing(ctx, cfg, log)
