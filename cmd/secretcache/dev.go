@@ -164,13 +164,14 @@ func (d *devMode) banner(w io.Writer, a *agent.Agent) {
 	if aa := a.AdminAddr(); aa != "" {
 		fmt.Fprintf(w, "  status    http://%s/   (metrics at /metrics, health at /health/secrets)\n", aa)
 	}
-	d.parameterBanner(w, api, hdr) // parameters.go
+	d.parameterBanner(w, api, hdr, false) // parameters.go
 	fmt.Fprintf(w, "  token     %s\n\n", d.token)
 	fmt.Fprintf(w, "Try:\n")
 	fmt.Fprintf(w, "  curl -s -H '%s' '%s/secretsmanager/get?secretId=%s'\n", hdr, api, first)
 	if first == "demo/db" {
 		fmt.Fprintf(w, "  curl -s -H '%s' -H 'Accept: text/plain' '%s/v1/demo/db?field=password'\n", hdr, api)
 	}
+	d.parameterBanner(w, api, hdr, true)
 	fmt.Fprintf(w, "  AWS_TOKEN=%s %s get %s --agent-url %s\n\n", d.token, selfCommand(), first, api)
 	fmt.Fprintf(w, "Stop with Ctrl-C.\n")
 	if f, ok := w.(*os.File); ok {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/secretcache/secretcache/agent"
 	"github.com/secretcache/secretcache/ssmtest"
@@ -45,14 +46,17 @@ func startDevParameters(d *devMode, region, file, flag string) (agent.Option, er
 	return agent.WithParameterAWSConfig(srv.AWSConfig(region)), nil
 }
 
-// parameterBanner prints the Parameter Store emulator's line and a request.
-func (d *devMode) parameterBanner(w io.Writer, api, hdr string) {
+// parameterBanner prints the Parameter Store emulator's line (try false)
+// or a request for its first parameter (try true).
+func (d *devMode) parameterBanner(w io.Writer, api, hdr string, try bool) {
 	if d.ssm == nil {
 		return
 	}
 	names := d.ssm.Names("")
-	fmt.Fprintf(w, "  parameters %s (%s), %d parameters: %v\n", d.ssm.URL, d.paramsFrom, len(names), firstN(names, 8))
-	if len(names) > 0 {
-		fmt.Fprintf(w, "  curl -s -H '%s' '%s/systemsmanager/parameters/get?name=%s&withDecryption=true'\n", hdr, api, names[0])
+	switch {
+	case !try:
+		fmt.Fprintf(w, "  parameters %s (%s), %d parameters: %s\n", d.ssm.URL, d.paramsFrom, len(names), strings.Join(firstN(names, 8), ", "))
+	case len(names) > 0:
+		fmt.Fprintf(w, "  curl -s -H '%s' '%s/systemsmanager/parameters/get?name=%s&withDecryption=true'\n", hdr, api, names[len(names)-1])
 	}
 }
