@@ -196,7 +196,12 @@ func (a *Agent) setupParameters(o *options) error {
 		if err != nil {
 			return fmt.Errorf("agent: parameters: %w", err)
 		}
+		maxStale := time.Duration(a.cfg.MaxStaleSeconds) * time.Second // as the secrets'
+		if !a.cfg.IgnoreTransientErrors {
+			maxStale = 0
+		}
 		cache, err := secretcache.New(src, secretcache.WithTTL(ttl), secretcache.WithMaxEntries(a.cfg.CacheSize),
+			secretcache.WithMaxStale(maxStale),
 			secretcache.WithRefreshAhead(a.cfg.RefreshAhead), secretcache.WithFetchTimeout(timeout),
 			secretcache.WithLogger(a.log))
 		if err != nil {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,5 +292,51 @@ func TestParametersPythonClient(t *testing.T) {
 		if strings.Contains(errb.String(), "pw-v") {
 			t.Errorf("%v: a value on stderr", c.args)
 		}
+	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Parameter Store failing: 502 with the AWS agent's ConnectionError, a
+// warning naming the parameter and never a value, and a cached value kept
+// within max_stale.
+func TestParametersBackendDown(t *testing.T) {
+	ssm := ssmtest.NewServer()
+	t.Cleanup(ssm.Close)
+	mustPut(t, ssm, "/down/pw", ssmtest.TypeSecureString, "value-never-logged")
+	var logs lockedBuf
+	e := newEnv(t, envOpt{
+		cfg: func(c *Config) { c.Parameters.TTLSeconds = 1; c.FetchTimeoutMS = 2000 },
+		opts: []Option{WithParameterAWSConfig(ssm.AWSConfig("")),
+			WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))},
+	})
+	if st, d, _ := paramGet(t, e, "name=/down/pw&withDecryption=true"); st != 200 || d.Parameter.Value != "value-never-logged" {
+		t.Fatal(st)
+	}
+	ssm.SetFault("", "", ssmtest.Fault{ErrorCode: "InternalServerError"})
+	if st, _, body := paramGet(t, e, "name=/down/other&withDecryption=true"); st != 500 || !strings.Contains(body, "InternalServerError") {
+		t.Errorf("uncached while down: %d %s", st, body)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the TTL: stale, kept within max_stale
+	if st, d, _ := paramGet(t, e, "name=/down/pw&withDecryption=true"); st != 200 || d.Parameter.Value != "value-never-logged" {
+		t.Errorf("stale value not served: %d", st)
+	}
+	if !strings.Contains(logs.String(), "parameter request failed") || strings.Contains(logs.String(), "value-never-logged") {
+		t.Errorf("logs: %s", logs.String())
 	}
 }
