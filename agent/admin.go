@@ -33,7 +33,8 @@ type Status struct {
 	Entries   []StatusEntry              `json:"entries"`
 	Breakers  []secretcache.BreakerState `json:"breakers,omitempty"`
 	Prefetch  PrefetchStatus             `json:"prefetch"`
-	Links     []string                   `json:"-"` // other admin endpoints, for the page
+	Params    *ParameterStatus           `json:"parameters,omitempty"` // the Parameter Store endpoint, apart (parameters.go)
+	Links     []string                   `json:"-"`                    // other admin endpoints, for the page
 }
 
 // RequestCounts counts the API's answers since start.
@@ -87,6 +88,7 @@ func (a *Agent) Status() Status {
 	a.mu.Lock()
 	st.Prefetch = a.prefetch
 	a.mu.Unlock()
+	st.Params = a.parameterStatus()
 	cached := map[string]string{}
 	for e := range a.cache.Entries() {
 		k := refKey(e.Ref)
@@ -235,6 +237,9 @@ code{font-size:.95em}
 <h2>Prefetch</h2>
 {{with .Prefetch}}{{if .Started.IsZero}}<p>none configured{{if not $.Ready}} or still waiting{{end}}.</p>{{else}}<p>{{.Fetched}} of {{.IDs}} secrets fetched in {{.Attempts}} round(s).{{if .Error}} <span class="bad">{{.Error}}</span>{{end}}</p>
 {{if .Failed}}<table><tr><th>secret</th><th>error</th></tr>{{range $id, $kind := .Failed}}<tr><td><code>{{$id}}</code></td><td class="bad">{{$kind}}</td></tr>{{end}}</table>{{end}}{{end}}{{end}}
+{{with .Params}}<h2>Parameter Store</h2>
+<p>{{if .Caching}}TTL {{dur .TTL}}{{else}}<span class="bad">caching off</span>{{end}} &middot; served {{.OK}} &middot; failed {{.Failed}} &middot; {{.Stats.Entries}} cached, {{.Stats.BackendCalls}} backend calls{{if not .Prefetch.Started.IsZero}} &middot; prefetch {{.Prefetch.Fetched}} of {{.Prefetch.IDs}}{{end}}</p>
+{{if .Cached}}<p>{{range .Cached}}<code>{{.}}</code> {{end}}</p>{{end}}{{end}}
 <p><small>JSON: <a href="/status.json">/status.json</a> &middot; readiness: <a href="/ready">/ready</a>{{range $.Links}} &middot; <a href="{{.}}">{{.}}</a>{{end}}</small></p>
 </body></html>
 `))

@@ -46,6 +46,7 @@ type Agent struct {
 	adminLn  net.Listener
 	prefetch PrefetchStatus
 	fl       fleetRun // [fleet] and [events] (fleet.go)
+	params   *params  // [parameters]: the Parameter Store endpoint (parameters.go)
 }
 
 // New validates cfg and builds the agent: the token, the source (AWS
@@ -118,6 +119,9 @@ func (a *Agent) build(ctx context.Context, o *options, warnings []string) error 
 		return err
 	}
 	a.api = newAPI(a.cfg, a.cache, newTokenChecker(token, a.cfg.SSRFHeaders), a.hosts, a.hits, &a.ready, a.log)
+	if err := a.setupParameters(o); err != nil { // parameters.go
+		return err
+	}
 	a.apiH = a.apiHandler(o)
 	a.conns = newConnTracker(a.cfg.MaxConn, max(a.api.timeout, 2*a.api.fetchTimeout))
 	metrics, err := a.setupMonitoring()

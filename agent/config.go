@@ -74,6 +74,8 @@ type Config struct {
 	Events             EventsConfig `toml:"events"`               // [events]: SQS change events
 	Tracing            bool         `toml:"tracing"`              // OpenTelemetry spans over OTLP/HTTP (also OTEL_TRACES_EXPORTER=otlp)
 	TracingSecretNames bool         `toml:"tracing_secret_names"` // secret ids in span attributes (never values)
+
+	Parameters ParametersConfig `toml:"parameters"` // [parameters]: the Parameter Store endpoint (parameters.go)
 }
 
 // DefaultConfig returns the defaults, the one home of each: the AWS agent's
@@ -92,6 +94,7 @@ func DefaultConfig() Config {
 		CacheEnabled: true, FetchTimeoutMS: 10000,
 		RequestTimeoutSeconds: 61, ShutdownSeconds: 10,
 		LogFormat: "text", LogFile: defaultLogFile,
+		Parameters: defaultParameters(),
 	}
 }
 
@@ -245,7 +248,7 @@ func (c *Config) Validate() error {
 // Check is Validate that also returns warnings about accepted settings that
 // have no effect.
 func (c *Config) Check() (warnings []string, err error) {
-	for _, check := range []func() error{c.checkAPI, c.checkAddrs, c.checkRegions, c.checkValues} {
+	for _, check := range []func() error{c.checkAPI, c.checkAddrs, c.checkRegions, c.checkValues, c.checkParameters} {
 		if err := check(); err != nil {
 			return nil, err
 		}

@@ -281,7 +281,7 @@ func TestLambdaEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.HTTPPort != 2999 || c.CacheSize != 50 || c.MaxBackendConns != 3 || c.LogLevel != "debug" ||
-		c.TTLSeconds != 120 || c.FetchTimeoutMS != 1500 || !c.Caching() || !slices.Equal(ignored, []string{"SSM_PARAMETER_STORE_TTL"}) {
+		c.TTLSeconds != 120 || c.FetchTimeoutMS != 1500 || !c.Caching() || len(ignored) != 0 || c.Parameters.TTLSeconds != 30 {
 		t.Errorf("after Lambda env: %+v ignored %v", c, ignored)
 	}
 	for _, kv := range [][]string{{envLambdaCacheSize, "0"}, {envLambdaCacheEnabled, "false"}, {envLambdaTTL, "0"}} {

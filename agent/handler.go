@@ -64,6 +64,7 @@ type api struct {
 	misdirected  atomic.Uint64 // 421 answers
 	servedOK     atomic.Uint64 // 200 answers with a secret
 	servedFailed atomic.Uint64 // error answers for a secret read
+	params       *params       // the Parameter Store side, nil when off (parameters.go)
 }
 
 // newAPI builds the API handler of cfg over cache.
@@ -96,6 +97,7 @@ var endpoints = []endpoint{
 	{"/ping", true, func(_ *api, w http.ResponseWriter, r *http.Request) { servePing(w, r) }},
 	{"/ready", true, func(s *api, w http.ResponseWriter, _ *http.Request) { writeReady(w, s.ready.Load()) }},
 	{getPath, false, (*api).serveGet},
+	{paramPath, false, (*api).serveParameter}, // parameters.go
 }
 
 // getPath is the AWS agent's query-style endpoint.

@@ -11,6 +11,8 @@ const (
 	envLambdaLogLevel      = "PARAMETERS_SECRETS_EXTENSION_LOG_LEVEL"
 	envLambdaTTL           = "SECRETS_MANAGER_TTL"
 	envLambdaTimeoutMillis = "SECRETS_MANAGER_TIMEOUT_MILLIS"
+	envLambdaSSMTTL        = "SSM_PARAMETER_STORE_TTL"
+	envLambdaSSMTimeout    = "SSM_PARAMETER_STORE_TIMEOUT_MILLIS"
 )
 
 // lambdaVars are the extension's variables, in the order they apply, each
@@ -55,20 +57,24 @@ var lambdaVars = []struct {
 		}
 		return nil
 	}},
+	{envLambdaSSMTTL, "parameters.ttl_seconds", intKey(func(c *Config) *int { return &c.Parameters.TTLSeconds }, 0, lambdaMaxParamTTL).set},
+	{envLambdaSSMTimeout, "parameters.timeout_ms", intKey(func(c *Config) *int { return &c.Parameters.TimeoutMS }, 0, 300000).set},
 }
 
-// ignoredLambdaVars are the extension's Parameter Store settings: the agent
-// serves Secrets Manager only.
-var ignoredLambdaVars = []string{"SSM_PARAMETER_STORE_TTL", "SSM_PARAMETER_STORE_TIMEOUT_MILLIS"}
+// ignoredLambdaVars are the extension's variables the agent sees but does
+// not apply (none since the Parameter Store endpoint, parameters.go).
+var ignoredLambdaVars = []string{}
 
 // ApplyLambdaEnv applies the AWS Parameters and Secrets Lambda Extension's
 // environment variables, read through lookup (os.LookupEnv in production):
 // the port (1-65535), cache enabled (true/false), cache size (0-1000, 0 turns
 // caching off), max connections to AWS (>= 1), log level, Secrets Manager
-// TTL (0-300 s, 0 turns caching off) and timeout (ms, 0 = default). A bad
-// value returns a *ConfigError naming the variable and its allowed range.
-// It returns the names of variables it saw but ignores (Parameter Store
-// settings), for the caller to log.
+// TTL (0-300 s, 0 turns caching off) and timeout (ms, 0 = default), and
+// Parameter Store's TTL (SSM_PARAMETER_STORE_TTL, 0-300 s, parameters.ttl_seconds)
+// and timeout (SSM_PARAMETER_STORE_TIMEOUT_MILLIS, ms, 0 = fetch_timeout_ms).
+// A bad value returns a *ConfigError naming the variable and its allowed
+// range. It returns the names of variables it saw but ignores, for the
+// caller to log.
 func (c *Config) ApplyLambdaEnv(lookup func(string) (string, bool)) (ignored []string, err error) {
 	get := func(name string) (string, bool) {
 		v, ok := lookup(name)

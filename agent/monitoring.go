@@ -96,7 +96,8 @@ func (a *Agent) collectors() []prometheus.Collector {
 			return 0
 		}),
 	}
-	cs = append(cs, a.fleetCollectors()...) // fleet.go
+	cs = append(cs, a.fleetCollectors()...)     // fleet.go
+	cs = append(cs, a.parameterCollectors()...) // parameters.go
 	for i, reason := range closedReasonNames {
 		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Namespace: monitor.DefaultNamespace, Subsystem: "agent", Name: "connections_closed_total",

@@ -22,6 +22,7 @@ type options struct {
 	cacheOpts []secretcache.Option
 	hosts     []string
 	tracing   Tracing
+	paramAWS  *aws.Config // WithParameterAWSConfig (parameters.go)
 }
 
 // WithSource makes the agent read from src instead of AWS Secrets Manager

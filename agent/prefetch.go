@@ -37,6 +37,7 @@ const (
 // batches, retries transient failures, then marks the agent ready.
 func (a *Agent) runPrefetch(ctx context.Context) {
 	defer a.ready.Store(true)
+	defer a.prefetchParameters(ctx) // parameters.go; before ready
 	if !a.cfg.Caching() || (len(a.cfg.Prefetch) == 0 && len(a.cfg.PrefetchPrefix) == 0) {
 		return
 	}

@@ -58,7 +58,7 @@ func TestPathPrefixKeepsApartFromEndpoints(t *testing.T) {
 		}
 	}
 	_, allowed := checkPrefix("/v1/")
-	if want := "must be a path of its own, like /v1/ (not /, /ping, /ready or a prefix of /secretsmanager/get)"; allowed != want {
+	if want := "must be a path of its own, like /v1/ (not /, /ping, /ready, /systemsmanager/parameters/get or a prefix of /secretsmanager/get)"; allowed != want {
 		t.Errorf("rule %q, want %q", allowed, want)
 	}
 }

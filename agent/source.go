@@ -23,6 +23,8 @@ type AWSInfo struct {
 	Region      string // the primary region
 	RegionFrom  string // where it came from
 	Credentials string // where the credentials come from, or why they are not resolved yet
+
+	base *aws.Config // the SDK configuration the source was built on, for the Parameter Store source
 }
 
 // ErrNoCredentials is the error of New when validate_credentials is on and
@@ -117,6 +119,7 @@ func newAWSSource(ctx context.Context, cfg Config, awsCfg *aws.Config, log *slog
 	if err != nil {
 		return nil, info, fmt.Errorf("agent: %w", err)
 	}
+	info.base = &base
 	return src, info, nil
 }
 

@@ -53,7 +53,7 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	octx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	octx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	b := &batchRun{s: s, ctx: octx, parent: ctx, refs: refs, out: out, sem: make(chan struct{}, batchWorkers)}
 	b.plan(s.batchOn())
@@ -263,18 +263,18 @@ func (a *batchAnswer) result(i int, ref secretcache.Ref, now time.Time) (r secre
 func (s *Source) batchCall(ids []string) attempt[*batchAnswer] {
 	return func(ctx context.Context, r *region) (*batchAnswer, error) {
 		const op = "BatchGetSecretValue"
-		a := &batchAnswer{region: r.name, ids: ids, sent: make([]string, len(ids)), copies: map[string]int{}}
+		a := &batchAnswer{region: r.Name, ids: ids, sent: make([]string, len(ids)), copies: map[string]int{}}
 		for i, id := range ids {
-			a.sent[i] = inRegion(id, r.name, s.names)
+			a.sent[i] = inRegion(id, r.Name, s.names)
 		}
 		in := &secretsmanager.BatchGetSecretValueInput{SecretIdList: slices.Clone(a.sent)}
 		seen := map[string]bool{}
 		for page := 0; ; page++ {
 			start := time.Now()
-			out, err := r.client.BatchGetSecretValue(ctx, in)
+			out, err := r.Client.BatchGetSecretValue(ctx, in)
 			if err != nil {
-				err = newCallError(op, r.name, err)
-				s.observe(ctx, op, r.name, start, err)
+				err = newCallError(op, r.Name, err)
+				s.observe(ctx, op, r.Name, start, err)
 				return nil, err
 			}
 			var perr error
@@ -283,11 +283,11 @@ func (s *Source) batchCall(ids []string) attempt[*batchAnswer] {
 				// merits (batch): report what was wrong with it.
 				rid := requestID(out.ResultMetadata)
 				s.log.Warn("awssm: refused part of a BatchGetSecretValue answer; any secret it leaves in doubt is read again alone",
-					"region", r.name, "request_id", rid, "problems", why)
-				perr = refused("", op, r.name, rid, fmt.Sprintf("%d of %d entries: %s", len(why),
+					"region", r.Name, "request_id", rid, "problems", why)
+				perr = refused("", op, r.Name, rid, fmt.Sprintf("%d of %d entries: %s", len(why),
 					len(out.SecretValues)+len(out.Errors), strings.Join(why[:min(len(why), 3)], "; ")))
 			}
-			s.observe(ctx, op, r.name, start, perr)
+			s.observe(ctx, op, r.Name, start, perr)
 			tok := aws.ToString(out.NextToken)
 			// A token seen before or more pages than ids: stop; what is
 			// missing is read one by one.

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/secretcache/secretcache"
+	"github.com/secretcache/secretcache/internal/awsfail"
 	"github.com/secretcache/secretcache/internal/clip"
 )
 
@@ -32,10 +32,10 @@ const maxPrefix = 512
 // secretcache.Describer and secretcache.BreakerReporter, and is safe for
 // concurrent use.
 type Source struct {
-	cfg     config
-	log     *slog.Logger
-	regions []*region
-	names   []string // the regions' names, for inRegion
+	cfg   config
+	log   *slog.Logger
+	set   *awsfail.Set[*secretsmanager.Client]
+	names []string // the regions' names, for inRegion
 
 	batchOffUntil atomic.Int64 // unix nanos: single gets until then
 	batchWarned   atomic.Bool
@@ -65,84 +65,41 @@ func New(cfg aws.Config, opts ...Option) (*Source, error) {
 			return nil, err
 		}
 	}
-	if !c.regionsSet {
-		if cfg.Region == "" {
-			return nil, errors.New("awssm: no region: set aws.Config.Region or use WithRegions")
-		}
-		if err := checkRegion(cfg.Region); err != nil {
-			return nil, err
-		}
-		c.primary = cfg.Region
+	names, err := c.Resolve(cfg)
+	if err != nil {
+		return nil, err
 	}
-	names := append([]string{c.primary}, c.replicas...)
-	for r := range c.endpoints {
-		if !slices.Contains(names, r) {
-			return nil, fmt.Errorf("awssm: endpoint given for region %q, which is not in the region list %q", r, names)
-		}
-	}
-	s := &Source{cfg: c, log: c.logger}
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	if worst := time.Duration(c.maxAttempts) * c.attemptTimeout; len(names) > 1 && worst >= c.timeout {
-		s.log.Warn("awssm: a region that does not answer can use up the whole timeout before failover; "+
-			"lower the attempts or the attempt timeout, or raise the timeout",
-			"max_attempts", c.maxAttempts, "attempt_timeout", c.attemptTimeout, "timeout", c.timeout)
-	}
+	s := &Source{cfg: c, log: c.Logger}
+	clients := make([]*secretsmanager.Client, len(names))
 	for i, name := range names {
-		client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		clients[i] = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
 			o.Region = name
-			if ep, ok := c.endpoints[name]; ok {
-				o.BaseEndpoint = aws.String(ep)
+			if ep := c.Endpoint(name); ep != nil {
+				o.BaseEndpoint = ep
 			}
-			o.Retryer = s.newRetryer()
+			o.Retryer = c.Retryer()
 			o.RetryMaxAttempts = 0 // else the SDK wraps our retryer with cfg's
-			o.APIOptions = append(slices.Clip(o.APIOptions), s.stackOptions()...)
+			o.APIOptions = append(slices.Clip(o.APIOptions), awsfail.StackOptions(c.AttemptTimeout)...)
 			if c.tracerProvider != nil {
 				o.TracerProvider = c.tracerProvider
 			}
 		})
-		s.regions = append(s.regions, s.newRegion(name, i == 0, client))
 	}
+	s.set = awsfail.NewSet(c.Config(classifyAWS), names, clients)
 	s.names = names
 	return s, nil
 }
 
-// newRetryer returns a region's own retryer: the SDK's standard retryer
-// (exponential backoff with full jitter, a retry quota), or its adaptive
-// mode, which adds client-side rate limiting.
-func (s *Source) newRetryer() aws.Retryer {
-	std := func(o *retry.StandardOptions) {
-		o.MaxAttempts = s.cfg.maxAttempts
-		o.BaseDelay = s.cfg.backoffBase
-		o.MaxBackoff = s.cfg.backoffMax
-	}
-	if s.cfg.adaptive {
-		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-			o.StandardOptions = append(o.StandardOptions, std)
-		})
-	}
-	return retry.NewStandard(std)
-}
-
 // Regions returns the failover list: the primary region first.
 func (s *Source) Regions() []string {
-	out := make([]string, len(s.regions))
-	for i, r := range s.regions {
-		out[i] = r.name
-	}
-	return out
+	return s.set.Names()
 }
 
 // Breakers reports the circuit breaker of each region, the primary first:
 // its state ("closed", "open", "half-open"), its consecutive transient
 // failures, the kind of the last one and when the state last changed.
 func (s *Source) Breakers() []secretcache.BreakerState {
-	out := make([]secretcache.BreakerState, len(s.regions))
-	for i, r := range s.regions {
-		out[i] = r.state()
-	}
-	return out
+	return s.set.Breakers()
 }
 
 // Fetch reads one secret version with GetSecretValue: ref.ID is a name, a
@@ -172,7 +129,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	octx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	octx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	return failover(s, octx, ctx, ref.ID, s.getCall(ref))
 }
@@ -180,7 +137,7 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 	return func(ctx context.Context, r *region) (*secretcache.Secret, error) {
 		const op = "GetSecretValue"
-		sent := inRegion(ref.ID, r.name, s.names)
+		sent := inRegion(ref.ID, r.Name, s.names)
 		in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(sent)}
 		if ref.VersionID != "" {
 			in.VersionId = aws.String(ref.VersionID)
@@ -189,17 +146,17 @@ func (s *Source) getCall(ref secretcache.Ref) attempt[*secretcache.Secret] {
 			in.VersionStage = aws.String(ref.VersionStage)
 		}
 		start := time.Now()
-		out, err := r.client.GetSecretValue(ctx, in)
+		out, err := r.Client.GetSecretValue(ctx, in)
 		if err != nil {
-			err = newCallError(op, r.name, err)
-			s.observe(ctx, op, r.name, start, err)
+			err = newCallError(op, r.Name, err)
+			s.observe(ctx, op, r.Name, start, err)
 			return nil, err
 		}
 		sec, why := accept(ref, sent, getAnswer(out), time.Now())
 		if why != "" {
-			err = refused(ref.ID, op, r.name, requestID(out.ResultMetadata), why)
+			err = refused(ref.ID, op, r.Name, requestID(out.ResultMetadata), why)
 		}
-		s.observe(ctx, op, r.name, start, err)
+		s.observe(ctx, op, r.Name, start, err)
 		return sec, err
 	}
 }
@@ -219,7 +176,7 @@ func (s *Source) ListNames(ctx context.Context, prefix string) ([]string, error)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	octx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	octx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	names, err := failover(s, octx, ctx, prefix, s.listCall(prefix))
 	var se *secretcache.Error
@@ -235,7 +192,7 @@ func (s *Source) listCall(prefix string) attempt[[]string] {
 		if prefix != "" {
 			in.Filters = []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}}
 		}
-		p := secretsmanager.NewListSecretsPaginator(r.client, in, func(o *secretsmanager.ListSecretsPaginatorOptions) {
+		p := secretsmanager.NewListSecretsPaginator(r.Client, in, func(o *secretsmanager.ListSecretsPaginatorOptions) {
 			o.StopOnDuplicateToken = true
 		})
 		seen := map[string]bool{}
@@ -244,9 +201,9 @@ func (s *Source) listCall(prefix string) attempt[[]string] {
 			start := time.Now()
 			out, err := p.NextPage(ctx)
 			if err != nil {
-				err = newCallError("ListSecrets", r.name, err)
+				err = newCallError("ListSecrets", r.Name, err)
 			}
-			s.observe(ctx, "ListSecrets", r.name, start, err)
+			s.observe(ctx, "ListSecrets", r.Name, start, err)
 			if err != nil {
 				return nil, err
 			}

@@ -1,13 +1,10 @@
 package smtest
 
 import (
-	"time"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/secretcache/secretcache/internal/awsjson"
 )
 
 // AWSConfig returns an SDK configuration for this server: the region
@@ -16,18 +13,7 @@ import (
 // backoffs of at most 20ms and no retry quota, so that tests of retries
 // stay fast and deterministic.
 func (srv *Server) AWSConfig(region string) aws.Config {
-	return aws.Config{
-		Region:       srv.resolveRegion(region),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint: aws.String(srv.URL),
-		Retryer: func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxBackoff = 20 * time.Millisecond
-				o.Backoff = retry.NewExponentialJitterBackoff(20 * time.Millisecond)
-				o.RateLimiter = ratelimit.None
-			})
-		},
-	}
+	return awsjson.ClientConfig(srv.resolveRegion(region), srv.URL)
 }
 
 // Client returns a Secrets Manager client for this server in region

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/secretcache/secretcache"
-	"github.com/secretcache/secretcache/internal/awsname"
+	"github.com/secretcache/secretcache/internal/awsjson"
 	"github.com/secretcache/secretcache/internal/clip"
 )
 
@@ -251,46 +251,18 @@ func (srv *Server) logRequest(ctx context.Context, op, region string, status int
 		slog.Int("status", status), slog.Duration("duration", time.Since(start)))
 }
 
-// regionFromRequest reads the region from the SigV4 credential scope of
-// the Authorization header (or of a presigned X-Amz-Credential query
-// parameter): Credential=AKID/20260101/us-west-2/secretsmanager/aws4_request.
-func regionFromRequest(r *http.Request) string {
-	cred := ""
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		if _, after, ok := strings.Cut(auth, "Credential="); ok {
-			cred = after
-			if i := strings.IndexAny(cred, ", "); i >= 0 {
-				cred = cred[:i]
-			}
-		}
-	} else {
-		cred = r.URL.Query().Get("X-Amz-Credential")
-	}
-	parts := strings.Split(cred, "/")
-	if len(parts) < 3 || awsname.CheckRegion(parts[2]) != nil {
-		return ""
-	}
-	return parts[2]
-}
+// regionFromRequest reads the region of a signed request (see
+// awsjson.RegionFromRequest).
+func regionFromRequest(r *http.Request) string { return awsjson.RegionFromRequest(r) }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = 500
-		b = []byte(`{"__type":"InternalServiceError","message":"smtest: cannot encode response"}`)
-	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { awsjson.WriteJSON(w, status, v) }
 
 func writeError(w http.ResponseWriter, e *APIError) {
 	status := e.Status
 	if status == 0 {
 		status = statusForCode(e.Code)
 	}
-	w.Header().Set("X-Amzn-Errortype", e.Code)
-	writeJSON(w, status, map[string]string{"__type": e.Code, "message": e.Message, "Message": e.Message})
+	awsjson.WriteError(w, status, e.Code, e.Message)
 }
 
 // Calls reports how many requests the server received for op in region

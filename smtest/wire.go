@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/secretcache/secretcache/internal/awsjson"
 )
 
 // opFunc runs one API operation on a raw JSON body.
@@ -93,14 +95,8 @@ func decodeBody(body []byte, in any) error {
 	return nil
 }
 
-// epoch marshals a time as AWS JSON protocols do: seconds since the epoch
-// as a JSON number with a fraction.
-type epoch time.Time
-
-func (e epoch) MarshalJSON() ([]byte, error) {
-	t := time.Time(e)
-	return strconv.AppendFloat(nil, float64(t.UnixMilli())/1000, 'f', -1, 64), nil
-}
+// epoch marshals a time as AWS JSON protocols do (awsjson.Epoch).
+type epoch = awsjson.Epoch
 
 // obj is a response object; put skips empty values so that absent members
 // are not sent, as AWS does.

@@ -23,7 +23,7 @@ type agentFlags struct {
 	logFormat, prefetch, prefetchPrefix, allowedHosts *string
 	port, ttl, maxConn                                *string
 	check, dev                                        *bool
-	devSecrets                                        *string
+	devSecrets, devParameters                         *string
 	devExitAfter                                      *time.Duration
 }
 
@@ -51,6 +51,7 @@ func newAgentFlags() *agentFlags {
 		check:          fs.Bool("check", false, "run every check of a start (configuration, token, region, credentials), print the configuration as applied (never the token), and exit"),
 		dev:            fs.Bool("dev", false, "run on a built-in Secrets Manager emulator with demo secrets: no AWS account needed"),
 		devSecrets:     fs.String("dev-secrets", "", "with --dev, seed the emulator from this JSON `file` ({\"name\": \"value\" or {object}})"),
+		devParameters:  fs.String("dev-parameters", "", "with --dev, seed the Parameter Store emulator from this JSON `file` ({\"name\": \"value\" or {\"type\": \"SecureString\", \"value\": ...}})"),
 		devExitAfter:   fs.Duration("dev-exit-after", 0, "with --dev, stop cleanly after this `duration` (for demos and CI)"),
 	}
 }
@@ -134,7 +135,7 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 	}
 	defer closeLog()
 	for _, name := range ignored {
-		log.Warn("ignoring a Parameter Store setting: the agent serves Secrets Manager only", "env", name)
+		log.Warn("ignoring a Lambda extension setting the agent does not use", "env", name)
 	}
 	opts := []agent.Option{agent.WithLogger(log), agent.WithLookupEnv(c.lookupEnv)}
 	traceOpts, flushTraces, err := c.agentTracing(ctx, cfg, log)
@@ -150,6 +151,12 @@ func (c *cli) agent(ctx context.Context, args []string) int {
 		}
 		defer dev.srv.Close()
 		opts = append(opts, agent.WithAWSConfig(dev.srv.AWSConfig(cfg.PrimaryRegion())), agent.WithToken(dev.token))
+		popt, err := startDevParameters(dev, cfg.PrimaryRegion(), *f.devParameters, set["dev-parameters"]) // parameters.go
+		if err != nil {
+			return c.fatal("agent", exitUsage, err)
+		}
+		defer dev.ssm.Close()
+		opts = append(opts, popt)
 	}
 	// As a Lambda extension, register first, so that a failure to start is
 	// reported to Lambda.
@@ -178,8 +185,8 @@ func (c *cli) agentArgs(f *agentFlags, args []string) (set flagSources, code int
 	switch {
 	case code >= 0:
 		return nil, code
-	case !*f.dev && (set.has("dev-secrets") || set.has("dev-exit-after")):
-		return nil, c.usageErr("agent", "--dev-secrets and --dev-exit-after need --dev")
+	case !*f.dev && (set.has("dev-secrets") || set.has("dev-parameters") || set.has("dev-exit-after")):
+		return nil, c.usageErr("agent", "--dev-secrets, --dev-parameters and --dev-exit-after need --dev")
 	case *f.devExitAfter < 0:
 		return nil, c.usageErr("agent", "%s %s: must be a duration of 0 or more, such as 30s", set["dev-exit-after"], *f.devExitAfter)
 	}

@@ -65,7 +65,7 @@ func TestMessages(t *testing.T) {
 		{tok, []string{"agent", "--check=maybe"}, exitUsage, "secretcache agent: --check maybe: must be true or false"},
 		{tok, []string{"agent", "--dev", "--dev-exit-after", "soon"}, exitUsage, "secretcache agent: --dev-exit-after soon: must be a duration such as 300ms, 15s, 2m or 1h"},
 		{tok, []string{"agent", "--dev", "--dev-exit-after", "-1s"}, exitUsage, "secretcache agent: --dev-exit-after -1s: must be a duration of 0 or more, such as 30s"},
-		{tok, []string{"agent", "--dev-secrets", badSeed}, exitUsage, "secretcache agent: --dev-secrets and --dev-exit-after need --dev"},
+		{tok, []string{"agent", "--dev-secrets", badSeed}, exitUsage, "secretcache agent: --dev-secrets, --dev-parameters and --dev-exit-after need --dev"},
 		{tok, []string{"agent", "stray"}, exitUsage, `secretcache agent: unexpected argument "stray": the agent takes flags only`},
 		{map[string]string{"AWS_TOKEN": testToken, "SECRETCACHE_DEV": "yes"}, []string{"agent"}, exitUsage, "secretcache agent: SECRETCACHE_DEV=yes: must be true or false"},
 		{map[string]string{"AWS_TOKEN": testToken, "SECRETCACHE_PORT": "99999"}, []string{"agent"}, exitUsage, "secretcache agent: SECRETCACHE_PORT=99999 (http_port): must be an integer from 0 to 65535"},

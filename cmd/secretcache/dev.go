@@ -18,6 +18,7 @@ import (
 
 	"github.com/secretcache/secretcache/agent"
 	"github.com/secretcache/secretcache/smtest"
+	"github.com/secretcache/secretcache/ssmtest"
 )
 
 // Demo secrets of --dev. The values are fake and printed nowhere.
@@ -38,6 +39,9 @@ type devMode struct {
 	names   []string
 	seeded  string // where the secrets came from
 	regions []string
+
+	ssm        *ssmtest.Server // the Parameter Store emulator (parameters.go)
+	paramsFrom string          // where its parameters came from
 }
 
 // startDev starts the emulator, seeds it, and points cfg at it.
@@ -160,12 +164,14 @@ func (d *devMode) banner(w io.Writer, a *agent.Agent) {
 	if aa := a.AdminAddr(); aa != "" {
 		fmt.Fprintf(w, "  status    http://%s/   (metrics at /metrics, health at /health/secrets)\n", aa)
 	}
+	d.parameterBanner(w, api, hdr, false) // parameters.go
 	fmt.Fprintf(w, "  token     %s\n\n", d.token)
 	fmt.Fprintf(w, "Try:\n")
 	fmt.Fprintf(w, "  curl -s -H '%s' '%s/secretsmanager/get?secretId=%s'\n", hdr, api, first)
 	if first == "demo/db" {
 		fmt.Fprintf(w, "  curl -s -H '%s' -H 'Accept: text/plain' '%s/v1/demo/db?field=password'\n", hdr, api)
 	}
+	d.parameterBanner(w, api, hdr, true)
 	fmt.Fprintf(w, "  AWS_TOKEN=%s %s get %s --agent-url %s\n\n", d.token, selfCommand(), first, api)
 	fmt.Fprintf(w, "Stop with Ctrl-C.\n")
 	if f, ok := w.(*os.File); ok {
