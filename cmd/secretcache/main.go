@@ -61,6 +61,7 @@ func commands() []command {
 	return []command{
 		{"agent", "serve secrets over HTTP, compatible with the AWS Secrets Manager Agent", (*cli).agent, (*cli).agentHelp},
 		{"get", "print one secret value (from a running agent, or from AWS with --direct)", (*cli).get, (*cli).getHelp},
+		{"exec", "run a program with secrets in its environment; restart it when they change", (*cli).exec, (*cli).execHelp},
 		{"emulator", "run a local AWS Secrets Manager emulator for tests in any language", (*cli).emulator, (*cli).emulatorHelp},
 		{"report", "print the monitoring report of a running agent", (*cli).report, (*cli).reportHelp},
 		{"version", "print the version", (*cli).version, (*cli).versionHelp},
