@@ -74,6 +74,8 @@ type Config struct {
 	Events             EventsConfig `toml:"events"`               // [events]: SQS change events
 	Tracing            bool         `toml:"tracing"`              // OpenTelemetry spans over OTLP/HTTP (also OTEL_TRACES_EXPORTER=otlp)
 	TracingSecretNames bool         `toml:"tracing_secret_names"` // secret ids in span attributes (never values)
+
+	Templates []TemplateConfig `toml:"template"` // [[template]]: files rendered from secrets (templates.go)
 }
 
 // DefaultConfig returns the defaults, the one home of each: the AWS agent's
@@ -245,7 +247,7 @@ func (c *Config) Validate() error {
 // Check is Validate that also returns warnings about accepted settings that
 // have no effect.
 func (c *Config) Check() (warnings []string, err error) {
-	for _, check := range []func() error{c.checkAPI, c.checkAddrs, c.checkRegions, c.checkValues} {
+	for _, check := range []func() error{c.checkAPI, c.checkAddrs, c.checkRegions, c.checkValues, c.checkTemplates} {
 		if err := check(); err != nil {
 			return nil, err
 		}
