@@ -235,6 +235,13 @@ func TestExecFollowsAgentRotation(t *testing.T) {
 			pid, _ = strconv.Atoi(strings.Fields(strings.TrimPrefix(l, "start pid="))[0])
 		}
 	}
+	// The values are in the program's /proc/PID/environ, not exec's.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err == nil && !strings.Contains(string(b), "T_PW=pw-two\x00") {
+		t.Errorf("the program's environ lacks the value")
+	}
+	if b, err := os.ReadFile("/proc/self/environ"); err == nil && strings.Contains(string(b), "pw-") {
+		t.Errorf("exec's own environ holds a value")
+	}
 	syscall.Kill(pid, syscall.SIGUSR1)
 	select {
 	case code := <-done:
@@ -248,5 +255,31 @@ func TestExecFollowsAgentRotation(t *testing.T) {
 		if strings.Contains(errb.String(), v) {
 			t.Errorf("a value in exec's log:\n%s", errb.String())
 		}
+	}
+}
+
+// As a process of its own, exec forwards the signals it gets and exits
+// with the program's code (SIGUSR1 makes the helper exit 7).
+func TestExecProcessForwardsSignals(t *testing.T) {
+	h := execHelper(t)
+	log := filepath.Join(t.TempDir(), "events")
+	cmd, _, errb := mainProcess(t, t.TempDir(), nil, "exec", "--dev", "--env", "T_K=demo/api-key", "--", h, "-log", log)
+	waitLog(t, log, "start", 1)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, log, "signal hangup", 1)
+	cmd.Process.Signal(syscall.SIGINT)
+	waitLog(t, log, "signal interrupt", 1)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("exec did not exit after its program; stderr %s", errb.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit %d; want the program's 0; stderr %s", code, errb.String())
+	}
+	if strings.Contains(errb.String(), "demo-api-key") {
+		t.Errorf("a value on stderr: %s", errb.String())
 	}
 }
