@@ -222,7 +222,9 @@ func TestRotationRewritesOnceAtomically(t *testing.T) {
 			if _, err := srv.PutSecretValue("", "app/db", `{"password":"new-pw-2"}`); err != nil {
 				t.Fatal(err)
 			}
-			c.Invalidate("app/db") // what a refresh finding a new version does
+			if _, err := c.Refresh(ctx, "app/db"); err != nil { // what refresh-ahead does at the end of the TTL
+				t.Fatal(err)
+			}
 		}
 		changed, err := f.Render(ctx, render.CacheSource(c))
 		if err != nil {
