@@ -202,6 +202,11 @@ func TestRestartOnlyOnRealChange(t *testing.T) {
 	second := ft.next(t)
 	r.changes <- []string{"T_A=1", "T_B=5"}
 	last := ft.next(t)
+	// Polls that find the same pending environment do not restart the
+	// wait (else a splay longer than the poll would never end).
+	r.changes <- []string{"T_B=5", "T_A=1"}
+	r.changes <- []string{"T_A=1", "T_B=5"}
+	ft.none(t, 100*time.Millisecond)
 	for _, tr := range []timerReq{first, second, last} {
 		if tr.d != 9*time.Second {
 			t.Errorf("waits %v; want debounce 2s + splay 7s", tr.d)

@@ -73,8 +73,9 @@ var stopSignals = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT}
 // A value on changes is a whole new environment: when it differs from the
 // one the child runs with (order does not matter), the supervisor waits the
 // debounce plus a random splay (a newer change starts the wait again), then
-// restarts or signals the child as its Mode says. An equal one cancels a
-// pending change. Signals received on signals are sent to the child's
+// restarts or signals the child as its Mode says. The same pending
+// environment sent again (a poll that found nothing new) does not restart
+// the wait; one equal to the running environment cancels a pending change. Signals received on signals are sent to the child's
 // process group. When ctx ends the child gets SIGTERM, then SIGKILL after
 // the kill timeout. Run returns an error (and code 1 or 127) only when a
 // child cannot be started; a second Run is refused.
@@ -128,6 +129,9 @@ func (s *Supervisor) Run(ctx context.Context, changes <-chan []string, signals <
 				}
 				pending, fire = nil, nil
 				continue
+			}
+			if pending != nil && sameEnv(env, pending) {
+				continue // the change already waits: the same again does not restart the wait
 			}
 			pending = env
 			wait := s.cfg.debounce
