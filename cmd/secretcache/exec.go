@@ -88,7 +88,7 @@ func newExecFlags() *execFlags {
 	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
 	f := &execFlags{
 		fs:           fs,
-		src:          addSourceFlags(fs),
+		src:          addSourceFlags(fs, true),
 		config:       fs.String("config", "", "TOML `file` with an [exec] table (the same settings; flags win)"),
 		signal:       fs.String("signal", "SIGTERM", "`signal` sent to the program's process group on a change: SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2"),
 		onChange:     fs.String("on-change", "restart", "`what` a change does: restart (signal, wait --kill-timeout, SIGKILL, start again with the new values) or signal (only send --signal, for programs that reload by themselves)"),
@@ -98,7 +98,7 @@ func newExecFlags() *execFlags {
 		splay:        fs.Duration("splay", 0, "a random extra wait, from 0 to this `duration`, before acting on a change"),
 		env:          &envFlag{},
 	}
-	fs.Var(f.env, "env", "`NAME=ID[#FIELD]`: set variable NAME to secret ID, or to its JSON key FIELD (repeat it)")
+	fs.Var(f.env, "env", "set a variable to a secret: `NAME=ID[#FIELD]` (#FIELD: one key of a JSON secret); repeat it for more")
 	return f
 }
 

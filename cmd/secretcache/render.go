@@ -29,7 +29,7 @@ func newRenderFlags() *renderFlags {
 	fs := flag.NewFlagSet("render", flag.ContinueOnError)
 	return &renderFlags{
 		fs:             fs,
-		src:            addSourceFlags(fs),
+		src:            addSourceFlags(fs, false),
 		template:       fs.String("template", "", "the template `file` (Go text/template; see help render)"),
 		out:            fs.String("out", "", "the destination `file`, replaced atomically"),
 		mode:           fs.String("mode", "0600", "the destination's permission bits, in `octal`"),

@@ -162,17 +162,25 @@ type sourceFlags struct {
 	interval, maxStale, timeout  *time.Duration
 }
 
-func addSourceFlags(fs *flag.FlagSet) *sourceFlags {
-	return &sourceFlags{
+// addSourceFlags adds the source flags to fs; following adds those of a
+// command that reads again (--interval, --max-stale).
+func addSourceFlags(fs *flag.FlagSet, following bool) *sourceFlags {
+	f := &sourceFlags{
 		agentURL:   fs.String("agent-url", "http://127.0.0.1:2773", "the agent to ask (`URL`), with the token of AWS_TOKEN (or AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN)"),
 		direct:     fs.Bool("direct", false, "read AWS Secrets Manager directly (AWS SDK credentials) instead of an agent"),
 		region:     fs.String("region", "", "with --direct, the AWS `region` (default from the AWS SDK)"),
 		dev:        fs.Bool("dev", false, "read the embedded Secrets Manager emulator with the demo secrets (as agent --dev): no AWS account needed"),
 		devSecrets: fs.String("dev-secrets", "", "with --dev, seed the emulator from this JSON `file` ({\"name\": \"value\" or {object}})"),
-		interval:   fs.Duration("interval", time.Minute, "how often values are read again (the TTL of this process's cache; through an agent, how often it is polled), at least 1s"),
-		maxStale:   fs.Duration("max-stale", 15*time.Minute, "how long past --interval a value is still used while reads fail"),
 		timeout:    fs.Duration("timeout", 15*time.Second, "give up on one read after this `duration`"),
+		interval:   new(time.Duration),
+		maxStale:   new(time.Duration),
 	}
+	*f.interval, *f.maxStale = time.Minute, 15*time.Minute
+	if following {
+		fs.DurationVar(f.interval, "interval", time.Minute, "how often values are read again (the TTL of this process's cache; through an agent, how often it is polled), at least 1s")
+		fs.DurationVar(f.maxStale, "max-stale", 15*time.Minute, "how long past --interval a value is still used while reads fail")
+	}
+	return f
 }
 
 // check validates the source flags; the error is a usage error.
