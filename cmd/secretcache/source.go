@@ -16,7 +16,6 @@ import (
 	"github.com/secretcache/secretcache/awssm"
 	"github.com/secretcache/secretcache/internal/agentjson"
 	"github.com/secretcache/secretcache/internal/awsname"
-	"github.com/secretcache/secretcache/smtest"
 )
 
 // The three places get, exec and render read secrets from: a running agent
@@ -140,9 +139,8 @@ func directSource(ctx context.Context, region string, timeout time.Duration) (se
 // devSource starts the embedded Secrets Manager seeded as "agent --dev"
 // seeds it (file, or the demo secrets) and returns a source on it.
 func devSource(file string, set flagSources) (secretcache.Source, func(), error) {
-	srv := smtest.NewServer(smtest.WithDefaultRegion(devRegion))
-	if _, err := seedDev(srv, devRegion, file, set); err != nil {
-		srv.Close()
+	srv, _, err := newDevServer(devRegion, file, set)
+	if err != nil {
 		return nil, nil, err
 	}
 	src, err := awssm.New(srv.AWSConfig(devRegion))
