@@ -69,6 +69,15 @@ func TestDefaultFromEnvironment(t *testing.T) {
 	if _, err := quick.GetField(ctx, "prod/key", "x"); !errors.Is(err, secretcache.ErrNotJSON) || strings.Contains(err.Error(), "k-quick") {
 		t.Errorf("field of a plain secret: %v", err)
 	}
+	// Hostile ids and keys: the cache's own checks, as errors.
+	for _, id := range []string{"", "a b", strings.Repeat("x", 5000), "bad\x00id"} {
+		if _, err := quick.GetString(ctx, id); !errors.Is(err, secretcache.ErrInvalidRequest) {
+			t.Errorf("GetString(%.20q): %v; want ErrInvalidRequest", id, err)
+		}
+	}
+	if _, err := quick.GetField(ctx, "prod/db", ""); !errors.Is(err, secretcache.ErrInvalidRequest) {
+		t.Errorf("empty key: %v", err)
+	}
 	if prev := quick.SetDefault(nil); prev != c1 {
 		t.Error("SetDefault did not return the default it replaced")
 	} else {

@@ -35,7 +35,8 @@ func WithMode(m fs.FileMode) WriteOption {
 }
 
 // WithDirMode sets the permission bits of directories WriteFile creates
-// (default 0700); existing directories are left as they are.
+// (default 0700, less the process's umask); existing directories are left
+// as they are.
 func WithDirMode(m fs.FileMode) WriteOption {
 	return func(c *writeConfig) error {
 		if m&^fs.ModePerm != 0 {
