@@ -283,3 +283,23 @@ func TestExecProcessForwardsSignals(t *testing.T) {
 		t.Errorf("a value on stderr: %s", errb.String())
 	}
 }
+
+// exec as PID 1 of a new PID namespace (a container) reaps orphans by
+// default and still exits with its program's code: the helper leaves 3
+// orphans, counts the zombies Z after 400ms and exits 40+Z.
+func TestExecReapsAsPID1(t *testing.T) {
+	if _, err := exec.LookPath("unshare"); err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true: needs root and unshare (euid %d, %v)", os.Geteuid(), err)
+		}
+		t.Skip("needs root and unshare")
+	}
+	h := execHelper(t)
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", os.Args[0],
+		"exec", "--dev", "--env", "T_K=demo/api-key", "--", h, "-orphans", "3", "-sleep", "400ms")
+	cmd.Env = append(os.Environ(), "SECRETCACHE_TEST_RUN_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 40 {
+		t.Errorf("exit %d (%v), want 40 (no zombie); output %s", code, err, out)
+	}
+}
