@@ -6,8 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/secretcache/secretcache"
@@ -123,26 +121,16 @@ func parsePerms(s string, def fs.FileMode) (fs.FileMode, bool) {
 	if s == "" {
 		return def, true
 	}
-	n, err := strconv.ParseUint(s, 8, 32)
-	return fs.FileMode(n), err == nil && n <= 0o777
+	m, err := render.ParseMode(s)
+	return m, err == nil
 }
 
 func parseOwner(s string) (uid, gid int, ok bool) {
 	if s == "" {
 		return -1, -1, true
 	}
-	u, g, hasG := strings.Cut(s, ":")
-	uid, err := strconv.Atoi(u)
-	if err != nil || uid < 0 {
-		return 0, 0, false
-	}
-	gid = -1
-	if hasG {
-		if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
-			return 0, 0, false
-		}
-	}
-	return uid, gid, true
+	uid, gid, err := render.ParseOwner(s)
+	return uid, gid, err == nil
 }
 
 // templateFile builds the render.File of t, reading and parsing its source.

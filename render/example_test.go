@@ -115,3 +115,23 @@ func ExamplePropertiesEscape() {
 	fmt.Println(render.PropertiesEscape("a=b:c é"))
 	// Output: a\=b\:c \u00e9
 }
+
+func ExampleParseMode() {
+	m, err := render.ParseMode("0640")
+	fmt.Println(m, err)
+	_, err = render.ParseMode("0999")
+	fmt.Println(err)
+	// Output:
+	// -rw-r----- <nil>
+	// want octal permission bits such as 0600 or 0640
+}
+
+func ExampleParseOwner() {
+	fmt.Println(render.ParseOwner("1000:33"))
+	fmt.Println(render.ParseOwner("1000"))
+	fmt.Println(render.ParseOwner("www-data"))
+	// Output:
+	// 1000 33 <nil>
+	// 1000 -1 <nil>
+	// 0 0 want UID or UID:GID, numbers
+}

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/secretcache/secretcache"
@@ -93,14 +90,14 @@ func (c *cli) render(ctx context.Context, args []string) int {
 		v    *string
 		opt  func(fs.FileMode) render.WriteOption
 	}{{"mode", f.mode, render.WithMode}, {"dir-mode", f.dirMode, render.WithDirMode}} {
-		n, err := strconv.ParseUint(*m.v, 8, 32)
-		if err != nil || n > 0o777 {
-			return c.usageErr("render", "%s %s: want octal permission bits such as 0600", orFlag(set, m.name), showValue(*m.v))
+		mode, err := render.ParseMode(*m.v)
+		if err != nil {
+			return c.usageErr("render", "%s %s: %v", orFlag(set, m.name), showValue(*m.v), err)
 		}
-		opts = append(opts, m.opt(fs.FileMode(n)))
+		opts = append(opts, m.opt(mode))
 	}
 	if *f.owner != "" {
-		uid, gid, err := parseOwner(*f.owner)
+		uid, gid, err := render.ParseOwner(*f.owner)
 		if err != nil {
 			return c.usageErr("render", "%s %s: %v", orFlag(set, "owner"), showValue(*f.owner), err)
 		}
@@ -156,21 +153,4 @@ func loadTemplate(path string) (*render.Template, error) {
 		return nil, fmt.Errorf("template %s: %v", clip.String(path, 256), err)
 	}
 	return render.Parse(path, string(b))
-}
-
-// parseOwner reads UID or UID:GID (numbers).
-func parseOwner(s string) (uid, gid int, err error) {
-	u, g, hasG := strings.Cut(s, ":")
-	bad := errors.New("want UID or UID:GID, numbers")
-	uid, err = strconv.Atoi(u)
-	if err != nil || uid < 0 {
-		return 0, 0, bad
-	}
-	gid = -1
-	if hasG {
-		if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
-			return 0, 0, bad
-		}
-	}
-	return uid, gid, nil
 }
