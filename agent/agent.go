@@ -15,6 +15,7 @@ import (
 
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/monitor"
+	"github.com/secretcache/secretcache/render"
 )
 
 // Agent is the secretcache sidecar: an HTTP server compatible with the AWS
@@ -47,6 +48,8 @@ type Agent struct {
 	prefetch PrefetchStatus
 	fl       fleetRun // [fleet] and [events] (fleet.go)
 	params   *params  // [parameters]: the Parameter Store endpoint (parameters.go)
+
+	templates []*render.File // [[template]] (templates.go)
 }
 
 // New validates cfg and builds the agent: the token, the source (AWS
@@ -116,6 +119,9 @@ func (a *Agent) build(ctx context.Context, o *options, warnings []string) error 
 		return fmt.Errorf("agent: %w", err)
 	}
 	if err := a.startEvents(ctx); err != nil { // fleet.go
+		return err
+	}
+	if a.templates, err = loadTemplates(a.cfg); err != nil { // templates.go
 		return err
 	}
 	a.api = newAPI(a.cfg, a.cache, newTokenChecker(token, a.cfg.SSRFHeaders), a.hosts, a.hits, &a.ready, a.log)
@@ -304,6 +310,7 @@ func (a *Agent) Serve(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { a.conns.run(stopBackground) })
 	bg.Go(func() { a.pruneLoop(stopBackground) })
+	bg.Go(func() { a.runTemplates(stopBackground) }) // templates.go
 	defer func() { close(stopBackground); bg.Wait() }()
 	servers := []*http.Server{apiSrv}
 	errc := make(chan error, 2)

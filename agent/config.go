@@ -76,6 +76,7 @@ type Config struct {
 	TracingSecretNames bool         `toml:"tracing_secret_names"` // secret ids in span attributes (never values)
 
 	Parameters ParametersConfig `toml:"parameters"` // [parameters]: the Parameter Store endpoint (parameters.go)
+	Templates  []TemplateConfig `toml:"template"`   // [[template]]: files rendered from secrets (templates.go)
 }
 
 // DefaultConfig returns the defaults, the one home of each: the AWS agent's
@@ -248,7 +249,7 @@ func (c *Config) Validate() error {
 // Check is Validate that also returns warnings about accepted settings that
 // have no effect.
 func (c *Config) Check() (warnings []string, err error) {
-	for _, check := range []func() error{c.checkAPI, c.checkAddrs, c.checkRegions, c.checkValues, c.checkParameters} {
+	for _, check := range []func() error{c.checkAPI, c.checkAddrs, c.checkRegions, c.checkValues, c.checkParameters, c.checkTemplates} {
 		if err := check(); err != nil {
 			return nil, err
 		}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -204,4 +205,22 @@ func newReq(ctx context.Context, url string) (*http.Request, error) {
 	}
 	req.Header.Set("X-Aws-Parameters-Secrets-Token", testToken)
 	return req, nil
+}
+
+// lockedBuf is a log sink that tests read while the agent writes.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

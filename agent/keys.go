@@ -278,7 +278,8 @@ var keys = []key{
 	{"prefetch", listKey(func(c *Config) *[]string { return &c.Prefetch }, 10000, anyItem)},
 	{"allowed_hosts", listKey(func(c *Config) *[]string { return &c.AllowedHosts }, MaxAllowedHosts, listItem{validAllowedHost, "DNS names or IP addresses without port (Host values answered besides loopback)"})},
 	{"fleet", tableKey("fleet")}, {"events", tableKey("events")}, // fleet.go
-	{"parameters", parametersKey}, // parameters.go
+	{"parameters", parametersKey},         // parameters.go
+	{"template", rule{set: templatesKey}}, // templates.go
 	{"prefetch_prefix", listKey(func(c *Config) *[]string { return &c.PrefetchPrefix }, 100, anyItem)},
 	{"prefetch_jitter_seconds", floatKey(func(c *Config) *float64 { return &c.PrefetchJitterSeconds }, 0, 300, false)},
 	{"cache_enabled", boolKey(func(c *Config) *bool { return &c.CacheEnabled })},

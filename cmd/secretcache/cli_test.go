@@ -47,8 +47,8 @@ func TestMessages(t *testing.T) {
 		code int
 		want string
 	}{
-		{nil, []string{"bogus"}, exitUsage, `secretcache: unknown command "bogus"; the commands are agent, get, emulator, report, version, help`},
-		{nil, []string{"help", "bogus"}, exitUsage, `secretcache help: unknown command "bogus"; the commands are agent, get, emulator, report, version, help`},
+		{nil, []string{"bogus"}, exitUsage, `secretcache: unknown command "bogus"; the commands are agent, get, exec, render, emulator, report, version, help`},
+		{nil, []string{"help", "bogus"}, exitUsage, `secretcache help: unknown command "bogus"; the commands are agent, get, exec, render, emulator, report, version, help`},
 		{nil, []string{"version", "x"}, exitUsage, `secretcache version: takes no arguments (got "x")`},
 		{tok, []string{"agent", "--bogus"}, exitUsage, "secretcache agent: unknown flag --bogus\nRun \"secretcache help agent\" for the flags.\n"},
 		{tok, []string{"agent", "-prot", "1"}, exitUsage, "secretcache agent: unknown flag --prot; did you mean --port?"},

@@ -57,9 +57,7 @@ func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set flagSources, log *s
 		return nil, err
 	}
 	primary := cfg.PrimaryRegion()
-	d.srv = smtest.NewServer(smtest.WithDefaultRegion(primary))
-	if d.seeded, err = seedDev(d.srv, primary, *f.devSecrets, set); err != nil {
-		d.srv.Close()
+	if d.srv, d.seeded, err = newDevServer(primary, *f.devSecrets, set); err != nil {
 		return nil, err
 	}
 	d.names = seededNames(d.srv, primary, *f.devSecrets)
@@ -82,6 +80,19 @@ func (c *cli) startDev(cfg *agent.Config, f *agentFlags, set flagSources, log *s
 		cfg.AdminAddr = "127.0.0.1:0"
 	}
 	return d, nil
+}
+
+// newDevServer starts the embedded Secrets Manager of --dev with region as
+// its default, seeded by seedDev; agent --dev, exec --dev and render --dev
+// start it so.
+func newDevServer(region, file string, set flagSources) (*smtest.Server, string, error) {
+	srv := smtest.NewServer(smtest.WithDefaultRegion(region))
+	seeded, err := seedDev(srv, region, file, set)
+	if err != nil {
+		srv.Close()
+		return nil, "", err
+	}
+	return srv, seeded, nil
 }
 
 // newToken returns a random 256-bit token in hex, as the AWS agent's

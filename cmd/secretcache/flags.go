@@ -77,7 +77,7 @@ func (c *cli) parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), 
 			return fail("--%s needs a value (%s)", name, what)
 		}
 		if err := fs.Set(name, value); err != nil {
-			return fail("--%s %s: %s", name, showValue(value), accepts(f))
+			return fail("--%s %s: %s", name, showValue(value), acceptsErr(f, err))
 		}
 		set[name] = "--" + name
 	}
@@ -89,7 +89,7 @@ func (c *cli) parseFlags(fs *flag.FlagSet, args []string, help func(io.Writer), 
 		env := envName(f.Name)
 		if v, ok := c.lookupEnv(env); ok && v != "" {
 			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Sprintf("%s=%s: %s", env, showValue(v), accepts(f))
+				envErr = fmt.Sprintf("%s=%s: %s", env, showValue(v), acceptsErr(f, err))
 				return
 			}
 			set[f.Name] = env
@@ -115,6 +115,19 @@ func (c *cli) parseFlagsOnly(fs *flag.FlagSet, args []string, help func(io.Write
 func isBoolFlag(f *flag.Flag) bool {
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
+}
+
+// explainingValue is a flag value whose Set errors say what it accepts
+// (the --env of exec); acceptsErr shows them as they are.
+type explainingValue interface{ explainsErrors() }
+
+// acceptsErr says what the value of f may be: err itself for an
+// explainingValue, else accepts.
+func acceptsErr(f *flag.Flag, err error) string {
+	if _, ok := f.Value.(explainingValue); ok {
+		return err.Error()
+	}
+	return accepts(f)
 }
 
 // accepts says what the value of f may be, from its type.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/secretcache/secretcache"
 	"github.com/secretcache/secretcache/agent"
-	"github.com/secretcache/secretcache/awssm"
 	"github.com/secretcache/secretcache/internal/agentjson"
 	"github.com/secretcache/secretcache/internal/clip"
 )
@@ -124,16 +123,9 @@ func (c *cli) fail(id string, code int, format string, args ...any) int {
 }
 
 func (c *cli) getFromAgent(ctx context.Context, f *getFlags, id string) int {
-	// Warnings only: the token file is usually readable by its group by
-	// design, and get has nothing to add about it.
-	warnOnly := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	token, _, err := agent.LoadToken(agent.DefaultConfig().SSRFEnvVariables, c.lookupEnv, warnOnly)
+	a, err := c.newAgentClient(*f.agentURL)
 	if err != nil {
-		return c.fail(id, exitUsage, "%v (the agent's token, to send it)", err)
-	}
-	base, err := url.Parse(*f.agentURL)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return c.fail(id, exitUsage, "--agent-url %s: must be an http(s) URL such as http://127.0.0.1:2773", showValue(*f.agentURL))
+		return c.fail(id, exitUsage, "%v", err)
 	}
 	q := url.Values{"secretId": {id}}
 	if *f.stage != "" {
@@ -148,35 +140,23 @@ func (c *cli) getFromAgent(ctx context.Context, f *getFlags, id string) int {
 	if *f.refresh {
 		q.Set("refreshNow", "true")
 	}
-	u := strings.TrimRight(base.String(), "/") + "/secretsmanager/get?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	status, body, code, err := a.get(ctx, q, !*f.json)
 	if err != nil {
-		return c.fail(id, exitUsage, "%v", err)
+		return c.fail(id, code, "%v", err)
 	}
-	req.Header.Set("X-Aws-Parameters-Secrets-Token", token)
-	if !*f.json {
-		req.Header.Set("Accept", "text/plain")
-	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		return c.fail(id, exitUnavailable, "cannot reach the agent at %s (is it running?): %v", base.Host, redactURL(err))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxValueBytes+1))
-	if err != nil {
-		return c.fail(id, exitUnavailable, "reading the answer: %v", err)
-	}
-	if len(body) > maxValueBytes {
-		return c.fail(id, exitError, "the answer is over %d bytes", maxValueBytes)
-	}
-	if resp.StatusCode == http.StatusOK {
+	if status == http.StatusOK {
 		if _, err := c.stdout.Write(body); err != nil {
 			return c.fail(id, exitError, "writing the value: %v", err)
 		}
 		return exitOK
 	}
-	return c.agentError(id, resp.StatusCode, body)
+	code, msg := classifyAgentError(status, body)
+	return c.fail(id, code, "%s", msg)
+}
+
+// slogWarnOnly is a logger of warnings and errors on w.
+func slogWarnOnly(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // redactURL drops the query (it holds the id, harmless, but also keeps the
@@ -189,8 +169,9 @@ func redactURL(err error) error {
 	return err
 }
 
-// agentError maps an error answer of the agent to a message and exit code.
-func (c *cli) agentError(id string, status int, body []byte) int {
+// classifyAgentError maps an error answer of the agent to the exit code of
+// get and a message (the agent's, which never holds a value).
+func classifyAgentError(status int, body []byte) (code int, msg string) {
 	var e struct {
 		Type    string `json:"__type"`
 		Message string `json:"message"`
@@ -199,13 +180,13 @@ func (c *cli) agentError(id string, status int, body []byte) int {
 		msg := clip.String(strings.TrimSpace(string(body)), 200)
 		switch status {
 		case http.StatusForbidden:
-			return c.fail(id, exitDenied, "the agent refused the token (403 %s): set AWS_TOKEN to the agent's token", msg)
+			return exitDenied, fmt.Sprintf("the agent refused the token (403 %s): set AWS_TOKEN to the agent's token", msg)
 		case http.StatusTooManyRequests, http.StatusServiceUnavailable:
-			return c.fail(id, exitUnavailable, "the agent is busy (%d %s)", status, msg)
+			return exitUnavailable, fmt.Sprintf("the agent is busy (%d %s)", status, msg)
 		case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestURITooLong:
-			return c.fail(id, exitUsage, "bad request (%d %s)", status, msg)
+			return exitUsage, fmt.Sprintf("bad request (%d %s)", status, msg)
 		}
-		return c.fail(id, exitError, "HTTP %d %s", status, msg)
+		return exitError, fmt.Sprintf("HTTP %d %s", status, msg)
 	}
 	text := e.Type
 	if e.Message != "" {
@@ -213,32 +194,28 @@ func (c *cli) agentError(id string, status int, body []byte) int {
 	}
 	switch e.Type {
 	case "ResourceNotFoundException":
-		return c.fail(id, exitNotFound, "%s", text)
+		return exitNotFound, text
 	case "InvalidRequestException":
 		if strings.Contains(strings.ToLower(e.Message), "delet") {
-			return c.fail(id, exitNotFound, "%s", text)
+			return exitNotFound, text
 		}
-		return c.fail(id, exitUsage, "%s", text)
+		return exitUsage, text
 	case "InvalidParameterException", "ValidationException":
-		return c.fail(id, exitUsage, "%s", text)
+		return exitUsage, text
 	case "AccessDeniedException", "DecryptionFailure", "UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException":
-		return c.fail(id, exitDenied, "%s", text)
+		return exitDenied, text
 	case agent.CodeFieldNotFound, agent.CodeSecretNotJSON, agent.CodeSecretIsBinary:
-		return c.fail(id, exitField, "%s", text)
+		return exitField, text
 	}
 	if status >= 500 || status == http.StatusTooManyRequests || e.Type == "ThrottlingException" {
-		return c.fail(id, exitUnavailable, "%s", text)
+		return exitUnavailable, text
 	}
-	return c.fail(id, exitError, "%s", text)
+	return exitError, text
 }
 
 // getDirect reads AWS Secrets Manager without an agent.
 func (c *cli) getDirect(ctx context.Context, f *getFlags, id string) int {
-	awsCfg, err := agent.LoadAWSConfig(ctx, *f.region)
-	if err != nil {
-		return c.fail(id, exitUsage, "%v", err)
-	}
-	src, err := awssm.New(awsCfg, awssm.WithTimeout(*f.timeout))
+	src, err := directSource(ctx, *f.region, *f.timeout)
 	if err != nil {
 		return c.fail(id, exitUsage, "%v", err)
 	}

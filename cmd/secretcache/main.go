@@ -6,6 +6,8 @@
 //	secretcache agent [flags]      serve secrets over loopback HTTP (AWS agent API)
 //	secretcache agent --dev        the same on a built-in emulator: no AWS account needed
 //	secretcache get ID [flags]     print one secret value, for scripts
+//	secretcache exec [flags] -- C  run C with secrets in its environment, restart it on a change
+//	secretcache render [flags]     render a template with secrets into a file, atomically
 //	secretcache emulator [flags]   a local Secrets Manager for tests in any language
 //	secretcache report [flags]     the monitoring report of a running agent
 //	secretcache version            the version
@@ -61,6 +63,8 @@ func commands() []command {
 	return []command{
 		{"agent", "serve secrets over HTTP, compatible with the AWS Secrets Manager Agent", (*cli).agent, (*cli).agentHelp},
 		{"get", "print one secret value (from a running agent, or from AWS with --direct)", (*cli).get, (*cli).getHelp},
+		{"exec", "run a program with secrets in its environment; restart it when they change", (*cli).exec, (*cli).execHelp},
+		{"render", "render a template with secrets into a file, atomically", (*cli).render, (*cli).renderHelp},
 		{"emulator", "run a local AWS Secrets Manager emulator for tests in any language", (*cli).emulator, (*cli).emulatorHelp},
 		{"report", "print the monitoring report of a running agent", (*cli).report, (*cli).reportHelp},
 		{"version", "print the version", (*cli).version, (*cli).versionHelp},

@@ -1,11 +1,15 @@
 // Package agentjson writes the JSON bodies of the AWS Secrets Manager Agent
 // byte for byte: a secret's GetSecretValue object and an error's
-// {"__type", "message"}. It is the one home of that format for the agent
-// and "secretcache get --json"; it does no HTTP and keeps no state.
+// {"__type", "message"}, and reads a secret's object back (ParseSecret, for
+// "secretcache exec" and "render" through an agent). It is the one home of
+// that format for the agent and the CLI; it does no HTTP and keeps no state.
 package agentjson
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -162,4 +166,57 @@ func AppendError(b []byte, code, msg string) []byte {
 	b = append(b, `, "message":`...)
 	b = AppendString(b, msg)
 	return append(b, '}')
+}
+
+// wireSecret is the GetSecretValue JSON of AppendSecret, read back.
+type wireSecret struct {
+	ARN           *string  `json:"ARN"`
+	Name          *string  `json:"Name"`
+	VersionID     *string  `json:"VersionId"`
+	SecretString  *string  `json:"SecretString"`
+	SecretBinary  *string  `json:"SecretBinary"`
+	VersionStages []string `json:"VersionStages"`
+	CreatedDate   any      `json:"CreatedDate"`
+}
+
+// ParseSecret reads a GetSecretValue JSON answer (the agent's, or AWS's)
+// into a Secret. CreatedDate may be epoch seconds as a number or a string.
+// It fails on malformed JSON, on an answer with neither or both of
+// SecretString and SecretBinary, and on bad base64; the error never quotes
+// the body.
+func ParseSecret(body []byte) (*secretcache.Secret, error) {
+	var w wireSecret
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, errors.New("the answer is not GetSecretValue JSON")
+	}
+	s := &secretcache.Secret{VersionStages: w.VersionStages}
+	for dst, src := range map[*string]*string{&s.ARN: w.ARN, &s.Name: w.Name, &s.VersionID: w.VersionID} {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	switch {
+	case (w.SecretString == nil) == (w.SecretBinary == nil):
+		return nil, errors.New("the answer has neither or both of SecretString and SecretBinary")
+	case w.SecretString != nil:
+		s.String = *w.SecretString
+	default:
+		b, err := base64.StdEncoding.DecodeString(*w.SecretBinary)
+		if err != nil {
+			return nil, errors.New("the answer's SecretBinary is not base64")
+		}
+		s.Binary = b
+	}
+	var epoch float64
+	switch d := w.CreatedDate.(type) {
+	case float64:
+		epoch = d
+	case string:
+		epoch, _ = strconv.ParseFloat(d, 64)
+	}
+	if epoch > 0 {
+		sec, frac := math.Modf(epoch)
+		s.CreatedDate = time.Unix(int64(sec), int64(math.Round(frac*1e3))*1e6).UTC()
+	}
+	return s, nil
 }

@@ -3,6 +3,7 @@ package agentjson
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -82,4 +83,22 @@ func ExampleAppendSecret() {
 	fmt.Println(string(AppendSecret(nil, s)))
 	// Output:
 	// {"ARN":"arn:aws:secretsmanager:us-west-2:123456789012:secret:MyTest-NhBWsc","Name":"MyTest","VersionId":"5767290c-d089-49ed-b97c-17086f8c9d79","SecretString":"hunter2","VersionStages":["AWSCURRENT"],"CreatedDate":"1569534789.046"}
+}
+
+func TestParseSecretRoundTrip(t *testing.T) {
+	for _, s := range []*secretcache.Secret{
+		{ARN: "arn:aws:secretsmanager:us-east-1:1:secret:a-AbCdEf", Name: "a", VersionID: "v1", VersionStages: []string{"AWSCURRENT"}, String: "x\"\n\u00e9", CreatedDate: time.Unix(1569534789, 46e6).UTC()},
+		{Name: "b", Binary: []byte{0, 1, 2}},
+	} {
+		got, err := ParseSecret(AppendSecret(nil, s))
+		if err != nil || got.Name != s.Name || got.ARN != s.ARN || got.VersionID != s.VersionID || got.String != s.String ||
+			string(got.Binary) != string(s.Binary) || !got.CreatedDate.Equal(s.CreatedDate) || len(got.VersionStages) != len(s.VersionStages) {
+			t.Errorf("round trip of %v: %v, %v", s, got, err)
+		}
+	}
+	for _, bad := range []string{"", "nope", `{"Name":"a"}`, `{"SecretString":"a","SecretBinary":"AA=="}`, `{"SecretBinary":"%%%"}`} {
+		if _, err := ParseSecret([]byte(bad)); err == nil || strings.Contains(err.Error(), "%%%") {
+			t.Errorf("ParseSecret(%q): %v", bad, err)
+		}
+	}
 }
