@@ -384,8 +384,7 @@ func (c *cli) envError(err error) int {
 	if !ok {
 		code = exitError
 	}
-	fmt.Fprintf(c.stderr, "secretcache exec: %v; the program was not started\n", err)
-	return code
+	return c.fatal("exec", code, fmt.Errorf("%w; the program was not started", err))
 }
 
 // buildEnv reads every secret of specs and returns base without the

@@ -105,7 +105,7 @@ func TestExecMissingSecretNeverStarts(t *testing.T) {
 		want string
 	}{
 		{[]string{"T_PW=demo/db#password", "T_X=demo/nope"}, exitNotFound, "$T_X (secret demo/nope): "},
-		{[]string{"T_PW=demo/db#nokey"}, exitField, `$T_PW (secret demo/db, field nokey): secretcache: field "demo/db": JSON key missing: no key "nokey"; the program was not started`},
+		{[]string{"T_PW=demo/db#nokey"}, exitField, `$T_PW (secret demo/db, field nokey): field "demo/db": JSON key missing: no key "nokey"; the program was not started`},
 		{[]string{"T_PW=demo/api-key#k"}, exitField, "$T_PW (secret demo/api-key, field k)"},
 	} {
 		args := []string{"exec", "--dev"}

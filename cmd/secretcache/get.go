@@ -273,8 +273,7 @@ func (c *cli) kindError(id string, err error) int {
 	if !ok {
 		code = exitError
 	}
-	fmt.Fprintf(c.stderr, "secretcache get: %v\n", err)
-	return code
+	return c.fatal("get", code, err)
 }
 
 // kindExits is the exit code of get for each error kind of the cache

@@ -179,9 +179,12 @@ func (c *cli) usageErr(cmd, format string, args ...any) int {
 	return c.fatal(cmd, exitUsage, fmt.Errorf(format, args...))
 }
 
-// fatal reports err as "secretcache CMD: message" and returns code. A
-// message that already starts with the command's name ("agent: ...", from
-// the agent package) does not repeat it.
+// fatal reports err as "secretcache CMD: message" and returns code, the
+// one home of the commands' error lines. A message that already starts
+// with the command's name ("agent: ...", from the agent package) does not
+// repeat it, and the cache's own "secretcache: " prefix (of a
+// *secretcache.Error, at the start or inside a wrapping error) is said
+// once, by the line's.
 func (c *cli) fatal(cmd string, code int, err error) int {
 	msg := err.Error()
 	for {
@@ -191,6 +194,7 @@ func (c *cli) fatal(cmd string, code int, err error) int {
 		}
 		msg = rest
 	}
+	msg = strings.Replace(msg, "secretcache: ", "", 1)
 	fmt.Fprintf(c.stderr, "secretcache %s: %s\n", cmd, msg)
 	return code
 }

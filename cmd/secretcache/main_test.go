@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -467,6 +468,29 @@ func TestSignals(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Fatalf("%v: still running", sig)
+		}
+	}
+}
+
+// An error line names the command once and the cache's own prefix once:
+// no "secretcache exec: ... secretcache: get ..." nor "render: render:".
+func TestFatalSaysEachPrefixOnce(t *testing.T) {
+	inner := &secretcache.Error{Op: "get", ID: "demo/nope", Kind: secretcache.ErrNotFound}
+	for _, tc := range []struct {
+		cmd  string
+		err  error
+		want string
+	}{
+		{"get", inner, `secretcache get: get "demo/nope": secret not found` + "\n"},
+		{"exec", fmt.Errorf("$PW (secret demo/nope): %w; the program was not started", inner),
+			`secretcache exec: $PW (secret demo/nope): get "demo/nope": secret not found; the program was not started` + "\n"},
+		{"render", fmt.Errorf("render: render: t:1: error calling secret: %w", inner),
+			`secretcache render: t:1: error calling secret: get "demo/nope": secret not found` + "\n"},
+	} {
+		var errb bytes.Buffer
+		c := &cli{stderr: &errb}
+		if code := c.fatal(tc.cmd, 3, tc.err); code != 3 || errb.String() != tc.want {
+			t.Errorf("%s: code %d, line %q; want %q", tc.cmd, code, errb.String(), tc.want)
 		}
 	}
 }
