@@ -25,6 +25,21 @@ func (c *Cache) Refresh(ctx context.Context, id string, opts ...GetOption) (*Sec
 	return e.secret(), nil
 }
 
+// forcedKey marks the context of a Refresh's fetch (Forced).
+type forcedKey struct{}
+
+// Forced reports whether a Source's Fetch runs for Refresh (ok): a caller
+// found the cached value refused (a login refused after a rotation, say),
+// or was told it changed, and asks for the backend's answer now. after is
+// when the value the cache holds was read from its origin (zero: it holds
+// none). A source that relays earlier reads (a shared cache such as
+// package fleet) may answer with a read made after it, never with that one
+// or an older one.
+func Forced(ctx context.Context) (after time.Time, ok bool) {
+	v, ok := ctx.Value(forcedKey{}).(time.Time)
+	return v, ok
+}
+
 func (c *Cache) refresh(ctx context.Context, id string, opts []GetOption) (*entry, error) {
 	o := applyOptions(opts)
 	key, err := c.makeKey(id, &o)
@@ -103,7 +118,11 @@ func (c *Cache) runForced(ctx context.Context, cancel context.CancelFunc, key st
 		if c.closed.Load() {
 			f.err = &Error{Kind: ErrClosed}
 		} else {
-			fctx, end := ctx, noEnd
+			var after time.Time
+			if e, ok := c.store.GetIfPresent(key); ok && e.hasValue() {
+				after = time.Unix(0, e.fetchedAt)
+			}
+			fctx, end := context.WithValue(ctx, forcedKey{}, after), noEnd
 			if c.cfg.tracer != nil {
 				fctx, end = c.cfg.tracer.Start(ctx, TraceRefresh, []Ref{c.refOf(key)})
 			}

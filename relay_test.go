@@ -132,3 +132,94 @@ func TestRefreshRoundsAreInKeyOrder(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A relayed answer read from its origin before the cached value, of another
+// version, does not roll the cache back (a host read v2 directly while the
+// shared cache still held v1), and Refresh answers with the newer value.
+func TestRelayedOlderVersionDoesNotRollBack(t *testing.T) {
+	clk := newClock()
+	var mu sync.Mutex
+	answer := &secretcache.Secret{Name: "a", VersionID: "v2", String: "two"}
+	src := secretcache.SourceFunc(func(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return answer.Clone(), nil
+	})
+	c, err := secretcache.New(src, secretcache.WithClock(clk), secretcache.WithTTL(time.Minute), secretcache.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if v, err := c.GetString(ctx, "a"); err != nil || v != "two" {
+		t.Fatal(v, err)
+	}
+	mu.Lock()
+	answer = &secretcache.Secret{Name: "a", VersionID: "v1", String: "one", FetchedAt: clk.Now().Add(-time.Second)}
+	mu.Unlock()
+	clk.Advance(time.Second)
+	s, err := c.Refresh(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.VersionID != "v2" {
+		t.Errorf("Refresh answered %s, an older read of another version", s.VersionID)
+	}
+	if v, _ := c.GetString(ctx, "a"); v != "two" {
+		t.Errorf("the cache rolled back to %q", v)
+	}
+	// A relayed answer read after the cached value is taken.
+	mu.Lock()
+	answer = &secretcache.Secret{Name: "a", VersionID: "v3", String: "three", FetchedAt: clk.Now()}
+	mu.Unlock()
+	if s, err := c.Refresh(ctx, "a"); err != nil || s.VersionID != "v3" {
+		t.Errorf("Refresh: %v %v", s, err)
+	}
+}
+
+// Refresh tells the source its fetch is forced, and since when the
+// cache's value dates.
+func TestForcedTellsTheSource(t *testing.T) {
+	clk := newClock()
+	type seen struct {
+		forced bool
+		after  time.Time
+	}
+	var got []seen
+	var mu sync.Mutex
+	src := secretcache.SourceFunc(func(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
+		after, ok := secretcache.Forced(ctx)
+		mu.Lock()
+		got = append(got, seen{ok, after})
+		mu.Unlock()
+		return &secretcache.Secret{Name: ref.ID, String: "v"}, nil
+	})
+	c, err := secretcache.New(src, secretcache.WithClock(clk), secretcache.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	t0 := clk.Now()
+	if _, err := c.Get(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if _, err := c.Refresh(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Refresh(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []seen{{false, time.Time{}}, {true, t0}, {true, time.Time{}}}
+	if len(got) != len(want) {
+		t.Fatalf("fetches %v", got)
+	}
+	for i := range want {
+		if got[i].forced != want[i].forced || !got[i].after.Equal(want[i].after) {
+			t.Errorf("fetch %d: forced %v after %v; want %v %v", i, got[i].forced, got[i].after, want[i].forced, want[i].after)
+		}
+	}
+}

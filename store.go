@@ -82,7 +82,11 @@ func (c *Cache) fetchAndStore(ctx context.Context, key string, ttl time.Duration
 		return nil, err
 	}
 	e := c.newEntry(key, s, c.clockNano(), ttl, seq)
-	c.install(e, gen, nil)
+	if !c.install(e, gen, nil) {
+		if cur, ok := c.store.GetIfPresent(key); ok && olderVersion(e, cur) {
+			return cur, nil // the cache holds a version read later: that is the answer
+		}
+	}
 	return e, nil
 }
 
@@ -148,6 +152,15 @@ func relayedAge(s *Secret, now int64, ttl time.Duration, ahead int64) int64 {
 	return min(max(now-s.FetchedAt.UnixNano(), 0), max(limit, 0))
 }
 
+// olderVersion reports whether e holds another version than cur, read
+// from its origin before cur was: a relayed answer (Secret.FetchedAt) older
+// than what the cache holds, which must not roll the cache back (a host
+// that read a new version directly while the shared cache still held the
+// old one).
+func olderVersion(e, cur *entry) bool {
+	return cur.hasValue() && e.fetchedAt < cur.fetchedAt && e.val.versionID != cur.val.versionID
+}
+
 // install stores e unless the cache was closed or key's generation is no
 // longer gen, unless the stored entry came from a fetch that started later
 // than e's, or, with expect set, unless the stored entry is no longer
@@ -157,7 +170,8 @@ func (c *Cache) install(e *entry, gen uint64, expect *entry) bool {
 	ok := false
 	c.invMu.RLock()
 	c.store.Compute(e.key, func(cur *entry, found bool) (*entry, otter.ComputeOp) {
-		if c.closed.Load() || c.genOf(e.key) != gen || (expect != nil && cur != expect) || (found && cur.seq > e.seq) {
+		if c.closed.Load() || c.genOf(e.key) != gen || (expect != nil && cur != expect) || (found && cur.seq > e.seq) ||
+			(found && olderVersion(e, cur)) {
 			return cur, otter.CancelOp
 		}
 		ok = true

@@ -129,8 +129,12 @@ func (s *Source) Breakers() []secretcache.BreakerState {
 		Failures: int(c.ConsecutiveFailures)})
 }
 
+// entryKey is the Redis key of ref's entry. Its HMAC is a hash tag, so
+// that on a Redis Cluster the entry and its lease (leaseKey) live in one
+// slot, on one node: a pipeline that writes an entry and then releases its
+// lease runs in that order.
 func (s *Source) entryKey(ref secretcache.Ref) string {
-	return "scf:e:" + s.kr.name("entry", s.cfg.group, ref.ID, ref.VersionStage, ref.VersionID)
+	return "scf:e:{" + s.kr.name("entry", s.cfg.group, ref.ID, ref.VersionStage, ref.VersionID) + "}"
 }
 
 // olderKeys returns ref's Redis keys under the keyring's other keys: during
@@ -139,7 +143,7 @@ func (s *Source) entryKey(ref secretcache.Ref) string {
 func (s *Source) olderKeys(ref secretcache.Ref) []string {
 	var out []string
 	for _, id := range s.older {
-		out = append(out, "scf:e:"+s.kr.nameWith(id, "entry", s.cfg.group, ref.ID, ref.VersionStage, ref.VersionID))
+		out = append(out, "scf:e:{"+s.kr.nameWith(id, "entry", s.cfg.group, ref.ID, ref.VersionStage, ref.VersionID)+"}")
 	}
 	return out
 }
@@ -193,6 +197,7 @@ const (
 	hit
 	down
 	aging // a hit past half its max age: served, and refreshed with a batch's misses
+	gone  // (wait) the lease was released and the entry deleted: the origin refused the secret
 )
 
 // get reads and opens the entry of ref at key (and under the older keys of
@@ -230,18 +235,26 @@ func (s *Source) check(ref secretcache.Ref, b []byte) (*secretcache.Secret, outc
 // Fetch reads ref from Redis; on a miss one host of the fleet takes a lease
 // and reads the origin, the others wait for its write (at most the lease
 // wait, then they read the origin). An entry that does not open, or is
-// older than the max age, is a miss. Errors are the origin's, unchanged.
+// older than the max age, is a miss. For a forced fetch (Cache.Refresh,
+// secretcache.Forced) only an entry read from the origin after the
+// caller's value counts: a refused login is not answered with the value
+// that was refused, and a burst of hosts refreshing at once still costs
+// one origin read. Errors are the origin's, unchanged.
 func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	after, _ := secretcache.Forced(ctx) // zero: any entry
+	usable := func(sec *secretcache.Secret, st outcome) bool {
+		return (st == hit || st == aging) && sec.FetchedAt.After(after)
+	}
 	key := s.entryKey(ref)
 	sec, st := s.get(ctx, ref, key)
-	switch st {
-	case hit, aging:
+	switch {
+	case usable(sec, st):
 		s.n.hits.Add(1)
 		return sec, nil
-	case down:
+	case st == down:
 		return s.direct(ctx, ref)
 	}
 	s.n.misses.Add(1)
@@ -253,14 +266,14 @@ func (s *Source) Fetch(ctx context.Context, ref secretcache.Ref) (*secretcache.S
 		defer s.release(ctx, key, tok)
 		// Another host may have written and released between our GET and
 		// our SET NX: look again before calling the origin.
-		if sec, st := s.get(ctx, ref, key); st == hit || st == aging {
+		if sec, st := s.get(ctx, ref, key); usable(sec, st) {
 			s.n.hits.Add(1)
 			s.n.waits.Add(1)
 			return sec, nil
 		}
 		return s.fill(ctx, ref, key)
 	}
-	sec, st = s.wait(ctx, ref, key, time.Time{})
+	sec, st = s.wait(ctx, ref, key, after)
 	switch st {
 	case hit, aging:
 		s.n.hits.Add(1)
@@ -292,8 +305,11 @@ func (s *Source) direct(ctx context.Context, ref secretcache.Ref) (*secretcache.
 func (s *Source) fill(ctx context.Context, ref secretcache.Ref, key string) (*secretcache.Secret, error) {
 	at := s.cfg.clock.Now()
 	sec, err := s.direct(ctx, ref)
-	if err == nil && sec != nil {
+	switch {
+	case err == nil && sec != nil:
 		s.write(ctx, ref, key, sec, originTime(sec, at))
+	case secretcache.IsPermanent(err):
+		s.publish(ctx, nil, []string{key}, nil, nil) // a deleted or revoked secret leaves the fleet too
 	}
 	return sec, err
 }
@@ -308,7 +324,7 @@ func originTime(sec *secretcache.Secret, at time.Time) time.Time {
 }
 
 func (s *Source) write(ctx context.Context, ref secretcache.Ref, key string, sec *secretcache.Secret, at time.Time) {
-	s.publish(ctx, []answer{{ref, key, sec, at}}, nil, nil)
+	s.publish(ctx, []answer{{ref, key, sec, at}}, nil, nil, nil)
 }
 
 // answer is an origin answer to write to Redis.
@@ -319,10 +335,12 @@ type answer struct {
 	at  time.Time // of the origin read
 }
 
-// publish writes answers to Redis and then releases the leases of keys
-// (toks: their tokens), in one pipeline: a host waiting on a lease sees the
-// entry as soon as the lease is gone.
-func (s *Source) publish(ctx context.Context, answers []answer, keys, toks []string) {
+// publish writes answers to Redis, deletes the entries drop (secrets the
+// origin refused for good), then releases the leases of keys (toks: their
+// tokens), in one pipeline: a host waiting on a lease sees the entry, or
+// its absence, as soon as the lease is gone. An entry and its lease share
+// a slot (entryKey), so this order holds on a Redis Cluster too.
+func (s *Source) publish(ctx context.Context, answers []answer, drop, keys, toks []string) {
 	type set struct {
 		key string
 		b   []byte
@@ -341,13 +359,16 @@ func (s *Source) publish(ctx context.Context, answers []answer, keys, toks []str
 			sets = append(sets, set{a.key, b, ttl})
 		}
 	}
-	if len(sets) == 0 && len(keys) == 0 {
+	if len(sets) == 0 && len(drop) == 0 && len(keys) == 0 {
 		return
 	}
 	if _, err := redisDo(context.WithoutCancel(ctx), s, func(ctx context.Context) (struct{}, error) {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, w := range sets {
 				p.Set(ctx, w.key, w.b, w.ttl)
+			}
+			for _, k := range drop {
+				p.Del(ctx, k) // one key a command: keys of a batch are in different slots
 			}
 			for i, k := range keys {
 				releaseScript.Eval(ctx, p, []string{leaseKey(k)}, toks[i])
@@ -378,17 +399,18 @@ func (s *Source) lease(ctx context.Context, key string) (tok string, got bool, e
 	return tok, got, err
 }
 
-// leaseMany tries to take the leases of keys in one pipeline. Redis runs
-// a client's pipeline without interleaving another client's commands (on
-// each node of a cluster), so of hosts asking for the same batch at the
-// same moment one takes all of it: the fleet reads it in one origin call.
+// leaseMany tries to take the leases of keys in one transaction
+// (MULTI/EXEC): on one Redis, of hosts asking for the same batch at the
+// same moment one takes all of it, and the fleet reads it in one origin
+// call. A Redis Cluster runs one transaction per slot, so there the hosts
+// may split a batch between them: more origin calls, never a wrong value.
 func (s *Source) leaseMany(ctx context.Context, keys []string) (toks []string, got []bool, err error) {
 	toks = make([]string, len(keys))
 	for i := range toks {
 		toks[i] = newToken()
 	}
 	got, err = redisDo(ctx, s, func(ctx context.Context) ([]bool, error) {
-		cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			for i, k := range keys {
 				p.SetNX(ctx, leaseKey(k), toks[i], s.cfg.leaseTTL)
 			}
@@ -407,7 +429,11 @@ func (s *Source) leaseMany(ctx context.Context, keys []string) (toks []string, g
 		return out, nil
 	})
 	if err != nil {
+		// Redis may have taken some of the leases before the answer was
+		// lost (a timeout, one node of a cluster failing): give back any
+		// that are ours, so that no host waits on them.
 		s.n.fallbacks.Add(1)
+		s.publish(ctx, nil, nil, keys, toks)
 	}
 	return toks, got, err
 }
@@ -510,9 +536,12 @@ func (s *Source) waitMany(ctx context.Context, refs []secretcache.Ref, keys []st
 			}
 			vals, err := s.getMany(ctx, rk)
 			for n, j := range released {
-				if err != nil {
+				switch {
+				case err != nil:
 					sts[j] = down
-				} else {
+				case vals[n] == nil:
+					sts[j] = gone // the holder deleted it: the origin refused the secret
+				default:
 					newer(j, vals[n])
 				}
 			}
@@ -604,23 +633,33 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 		served[i] = out[i].Secret
 	}
 	if len(leased) > 0 {
-		still := s.recheck(ctx, refs, keys, leased, out, served)
-		at := s.cfg.clock.Now()
-		s.originBatch(ctx, refs, still, out)
-		var fresh []answer
-		for _, i := range still {
-			switch sec := served[i]; {
-			case out[i].Err == nil && out[i].Secret != nil:
-				fresh = append(fresh, answer{refs[i], keys[i], out[i].Secret, originTime(out[i].Secret, at)})
-			case sec != nil && secretcache.IsTransient(out[i].Err):
-				out[i] = secretcache.Result{Secret: sec}
-			}
-		}
 		lk, lt := make([]string, len(leased)), make([]string, len(leased))
 		for n, i := range leased {
 			lk[n], lt[n] = keys[i], tok[i]
 		}
-		s.publish(ctx, fresh, lk, lt)
+		published := false
+		defer func() { // an origin that panics must not leave the fleet's leases held
+			if !published {
+				s.publish(ctx, nil, nil, lk, lt)
+			}
+		}()
+		still := s.recheck(ctx, refs, keys, leased, out, served)
+		at := s.cfg.clock.Now()
+		s.originBatch(ctx, refs, still, out)
+		var fresh []answer
+		var drop []string
+		for _, i := range still {
+			switch sec := served[i]; {
+			case out[i].Err == nil && out[i].Secret != nil:
+				fresh = append(fresh, answer{refs[i], keys[i], out[i].Secret, originTime(out[i].Secret, at)})
+			case secretcache.IsPermanent(out[i].Err):
+				drop = append(drop, keys[i]) // deleted or revoked: no host may serve it any more
+			case sec != nil:
+				out[i] = secretcache.Result{Secret: sec} // a transient failure: the aging value stands
+			}
+		}
+		s.publish(ctx, fresh, drop, lk, lt)
+		published = true
 	}
 	if len(waiters) == 0 {
 		return out
@@ -642,7 +681,7 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 				s.n.hits.Add(1)
 			}
 			out[i].Secret = secs[n]
-		case served[i] != nil: // the aging value stands: the holder did not write in time
+		case served[i] != nil && st != gone: // the aging value stands: the holder did not write in time
 		case st == down:
 			direct = append(direct, i)
 		default:
@@ -660,7 +699,7 @@ func (s *Source) FetchBatch(ctx context.Context, refs []secretcache.Ref) []secre
 				fresh = append(fresh, answer{refs[i], keys[i], out[i].Secret, originTime(out[i].Secret, at)})
 			}
 		}
-		s.publish(ctx, fresh, nil, nil)
+		s.publish(ctx, fresh, nil, nil, nil)
 	}
 	return out
 }
