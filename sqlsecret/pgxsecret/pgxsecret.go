@@ -6,7 +6,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,6 +31,9 @@ func Configure(conn *sqlsecret.Connector, cfg *pgxpool.Config) error {
 		return invalid("nil Connector")
 	case cfg == nil:
 		return invalid("nil pgxpool.Config")
+	}
+	if err := tcpTLS(cfg.ConnConfig); err != nil {
+		return invalid("the pool's connection string: " + err.Error())
 	}
 	prev := cfg.BeforeConnect
 	cfg.BeforeConnect = func(ctx context.Context, cc *pgx.ConnConfig) error {
@@ -89,6 +95,10 @@ func login(ctx context.Context, conn *sqlsecret.Connector, cc *pgx.ConnConfig) e
 		return err
 	}
 	retarget(cc, db)
+	// pgx's connect needs no password (the replay answers it), and the
+	// connection's Config() must not carry one: a copy of it would log in
+	// again without the TLS that the login already did.
+	cc.Password = ""
 	// pgx's connect gets the logged-in connection; anything else dials
 	// (cancel requests go to the connection's address).
 	dial, handed := cancelDial(cc.DialFunc, hc.TLSConfig, cc.SSLNegotiation == "direct"), atomic.Bool{}
@@ -103,6 +113,40 @@ func login(ctx context.Context, conn *sqlsecret.Connector, cc *pgx.ConnConfig) e
 	// What the login checked is not checked again over no authentication.
 	cc.TLSConfig, cc.Fallbacks, cc.AfterNetConnect, cc.ValidateConnect = nil, nil, nil, nil
 	cc.SSLCertMode, cc.ChannelBinding, cc.RequireAuth = "disable", "disable", ""
+	return nil
+}
+
+// tcpPlaceholder stands for the secret's host while the TLS settings of a
+// connection string are worked out; retarget names the real one.
+const tcpPlaceholder = "secret-host.invalid"
+
+// tcpTLS gives cc the TLS settings its connection string asks for on a TCP
+// host when pgx parsed them for a Unix socket: with no host named, pgx's
+// default host is a socket directory, for which it drops TLS. The secret's
+// host is a TCP host: without this, sslmode=verify-full would log in to it
+// in plaintext, with no certificate check.
+func tcpTLS(cc *pgx.ConnConfig) error {
+	if !strings.HasPrefix(cc.Host, "/") {
+		return nil
+	}
+	s := cc.ConnString()
+	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return err
+		}
+		q := u.Query()
+		q.Del("host")
+		u.Host, u.RawQuery = tcpPlaceholder, q.Encode()
+		s = u.String()
+	} else {
+		s += " host=" + tcpPlaceholder
+	}
+	re, err := pgconn.ParseConfig(s)
+	if err != nil {
+		return err
+	}
+	cc.TLSConfig, cc.Fallbacks = re.TLSConfig, re.Fallbacks
 	return nil
 }
 
@@ -152,6 +196,18 @@ func cancelDial(dial pgconn.DialFunc, tlsConfig *tls.Config, direct bool) pgconn
 		if err != nil {
 			return nil, err
 		}
+		// pgconn watches ctx only once the dial returns: bound the TLS
+		// set-up by it here, so a stalled server does not hold a goroutine
+		// and a socket for ever.
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		}
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+		defer func() {
+			if stop() {
+				_ = conn.SetDeadline(time.Time{})
+			}
+		}()
 		if !direct {
 			if err := sslRequest(conn); err != nil {
 				_ = conn.Close()

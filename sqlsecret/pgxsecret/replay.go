@@ -10,7 +10,8 @@ import (
 )
 
 // greet encodes what the server said once it accepted the login of hc
-// (AuthenticationOk, its parameters, the cancel key, ReadyForQuery), for
+// (AuthenticationOk, its parameters, the cancel key if it sent one,
+// ReadyForQuery), for
 // pgx's own connect to read again.
 func greet(hc *pgconn.HijackedConn) ([]byte, error) {
 	b, err := (&pgproto3.AuthenticationOk{}).Encode(nil)
@@ -22,8 +23,10 @@ func greet(hc *pgconn.HijackedConn) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if b, err = (&pgproto3.BackendKeyData{ProcessID: hc.PID, SecretKey: hc.SecretKey}).Encode(b); err != nil {
-		return nil, err
+	if len(hc.SecretKey) > 0 { // a server (or pooler) may send none: do not invent one
+		if b, err = (&pgproto3.BackendKeyData{ProcessID: hc.PID, SecretKey: hc.SecretKey}).Encode(b); err != nil {
+			return nil, err
+		}
 	}
 	return (&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus}).Encode(b)
 }

@@ -3,10 +3,15 @@ package pgxsecret
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // The startup message may come in pieces and be followed by more in the
@@ -56,5 +61,33 @@ func TestReplayConn(t *testing.T) {
 	}
 	if err := rc.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The greeting replays what the server sent: a BackendKeyData only when it
+// sent one (a pooler may not), else pgx would fail to decode an empty key.
+func TestGreetingWithoutCancelKey(t *testing.T) {
+	for _, key := range [][]byte{nil, {1, 2, 3, 4}} {
+		b, err := greet(&pgconn.HijackedConn{PID: 7, SecretKey: key, TxStatus: 'I',
+			ParameterStatuses: map[string]string{"server_version": "15"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fe := pgproto3.NewFrontend(bytes.NewReader(b), io.Discard)
+		var kinds []string
+		for {
+			m, err := fe.Receive()
+			if err != nil {
+				t.Fatalf("key %v: the greeting does not decode: %v", key, err)
+			}
+			kinds = append(kinds, fmt.Sprintf("%T", m))
+			if _, ok := m.(*pgproto3.ReadyForQuery); ok {
+				break
+			}
+		}
+		hasKey := slices.Contains(kinds, "*pgproto3.BackendKeyData")
+		if hasKey != (key != nil) {
+			t.Errorf("key %v: messages %v", key, kinds)
+		}
 	}
 }
