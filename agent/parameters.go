@@ -182,8 +182,11 @@ func (a *Agent) setupParameters(o *options) error {
 		if timeout < ssmparam.DefaultAttemptTimeout {
 			opts = append(opts, ssmparam.WithAttemptTimeout(timeout))
 		}
+		// The primary region only: Parameter Store does not replicate, and a
+		// parameter of the same name in a failover region of the secrets is
+		// another parameter (often that region's own configuration).
 		if len(a.cfg.Regions) > 0 {
-			opts = append(opts, ssmparam.WithRegions(a.cfg.Regions[0], a.cfg.Regions[1:]...))
+			opts = append(opts, ssmparam.WithRegions(a.cfg.Regions[0]))
 		}
 		if !decrypt {
 			opts = append(opts, ssmparam.WithoutDecryption())

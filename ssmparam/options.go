@@ -32,11 +32,18 @@ type config struct {
 	tracerProvider tracing.TracerProvider
 }
 
-func defaultConfig() config { return config{Settings: awsfail.DefaultSettings("ssmparam")} }
+func defaultConfig() config {
+	c := config{Settings: awsfail.DefaultSettings("ssmparam")}
+	c.Independent = true // Parameter Store does not replicate
+	return c
+}
 
 // WithRegions sets the ordered failover list: the primary region first, then
 // the others, tried in the order given (Parameter Store does not replicate:
-// the same parameters must exist in each). Without it the source uses the
+// use it only when you keep the same parameters in each). While the primary
+// fails, another region's answer is served, but its "not found" or "access
+// denied" is a transient failure, not the truth about the parameter: a
+// cached value is kept (within max stale), never dropped. Without it the source uses the
 // aws.Config's Region alone. An empty, malformed or repeated name, or more
 // than 16 in all, makes New fail.
 func WithRegions(primary string, others ...string) Option {

@@ -350,13 +350,18 @@ func TestFailover(t *testing.T) {
 	if len(b) != 2 || b[0].State != "open" || !b[0].Primary || b[1].State != "closed" {
 		t.Fatalf("breakers %+v", b)
 	}
-	// A permanent error does not fail over.
-	srv.ClearFaults()
+	// While the primary's breaker is open, another region's "not found" is
+	// not the truth about the parameter (regions hold separate
+	// parameters): it is a transient failure, so a cached value is kept.
 	_, err := src.Fetch(ctx, secretcache.Ref{ID: "/f/none"})
-	wantKind(t, err, secretcache.ErrNotFound)
+	wantKind(t, err, secretcache.ErrUnavailable)
+	if strings.Contains(err.Error(), "/f/x") {
+		t.Errorf("error names another parameter: %v", err)
+	}
+	srv.ClearFaults()
 	mu.Lock()
 	defer mu.Unlock()
-	if seen["GetParameter us-east-1 unavailable"] != 2 || seen["GetParameter us-west-2 "] != 4 {
+	if seen["GetParameter us-east-1 unavailable"] != 2 || seen["GetParameter us-west-2 "] != 4 || seen["GetParameter us-west-2 not_found"] != 1 {
 		t.Fatalf("observed %v", seen)
 	}
 	if got := src.Regions(); len(got) != 2 || got[0] != "us-east-1" {

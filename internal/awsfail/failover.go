@@ -23,6 +23,13 @@ type Config struct {
 	Logger         *slog.Logger
 	// Classify maps a failed call's error to a Class (see Classify).
 	Classify func(parent context.Context, err error) Class
+	// Independent: the regions hold separate data (Parameter Store does not
+	// replicate), so a permanent answer of a region other than the primary
+	// (not found, denied) says nothing of the parameter asked for: it
+	// counts as that region failing, transiently, and never replaces or
+	// drops what the cache holds. Secrets Manager replicas are the same
+	// secret: for them a permanent answer of any region stands.
+	Independent bool
 }
 
 // Region is one entry of the failover list: a client and its breaker.
@@ -217,7 +224,7 @@ func Run[C, T any](s *Set[C], ctx, parent context.Context, id string, call Attem
 			for _, h := range halfOpen {
 				probe(s, h, call)
 			}
-			return v, err
+			return v, s.replicaAnswer(r, id, err)
 		}
 		lastErr = err
 	}
@@ -231,7 +238,7 @@ func Run[C, T any](s *Set[C], ctx, parent context.Context, id string, call Attem
 			continue
 		}
 		if err == nil || !c.Failover {
-			return v, err
+			return v, s.replicaAnswer(r, id, err)
 		}
 		lastErr = err
 	}
@@ -246,6 +253,17 @@ func Run[C, T any](s *Set[C], ctx, parent context.Context, id string, call Attem
 		lastErr = &secretcache.Error{Op: "fetch", ID: id, Kind: secretcache.ErrUnavailable, Err: cause}
 	}
 	return zero, lastErr
+}
+
+// replicaAnswer is the error a permanent answer err of region r makes:
+// itself, unless the regions are independent and r is not the primary:
+// then it is a transient failure, naming the region and the kind only.
+func (s *Set[C]) replicaAnswer(r *Region[C], id string, err error) error {
+	if err == nil || r.Primary || !s.cfg.Independent {
+		return err
+	}
+	return &secretcache.Error{Op: "fetch", ID: id, Kind: secretcache.ErrUnavailable,
+		Err: fmt.Errorf("the primary region failed, and %s answered %s: its parameters are not the primary's", r.Name, secretcache.KindName(err))}
 }
 
 // probe calls r in the background if its breaker lets a probe through (one

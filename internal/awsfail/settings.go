@@ -35,6 +35,7 @@ const (
 // an error prefixed with Service, never panics.
 type Settings struct {
 	Service        string // error and log prefix: "awssm", "ssmparam"
+	Independent    bool   // the regions hold separate data (Config.Independent)
 	Primary        string
 	Replicas       []string
 	RegionsSet     bool
@@ -232,7 +233,7 @@ func (c *Settings) Retryer() aws.Retryer {
 // Config returns the Set's Config of the settings, with classify.
 func (c *Settings) Config(classify func(parent context.Context, err error) Class) Config {
 	return Config{Service: c.Service, BreakerFails: c.BreakerFails, BreakerOpenFor: c.BreakerOpenFor,
-		Timeout: c.Timeout, Logger: c.Logger, Classify: classify}
+		Timeout: c.Timeout, Logger: c.Logger, Classify: classify, Independent: c.Independent}
 }
 
 // Observe reports one API call of region to the observers: op, the time
