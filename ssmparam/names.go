@@ -203,7 +203,8 @@ func checkLabel(l string) error {
 
 // sameParameter reports whether an answer naming name and arn can be the
 // parameter id names (selector ignored): by name, by ARN, or by the name
-// inside the ARN.
+// inside the ARN; an id that is an ARN takes only an answer with that ARN
+// (or with none).
 func sameParameter(id, name, arn string) bool {
 	base := baseName(id)
 	if name == "" && arn == "" {
@@ -216,6 +217,12 @@ func sameParameter(id, name, arn string) bool {
 		return true // a reference answered with the secret's name (moto does)
 	}
 	if strings.HasPrefix(base, "arn:") {
+		// Asked by ARN: an answer's own ARN must be that one (another
+		// account's or region's parameter of the same name is another
+		// parameter); only an answer without an ARN is matched by name.
+		if arn != "" {
+			return false // base == arn was checked above
+		}
 		return nameOfARN(base) == name
 	}
 	return arn != "" && nameOfARN(arn) == base

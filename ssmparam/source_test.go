@@ -426,3 +426,28 @@ func TestSecretsManagerReference(t *testing.T) {
 	_, err = plain.Fetch(ctx, secretcache.Ref{ID: id})
 	wantKind(t, err, secretcache.ErrInvalidRequest)
 }
+
+// Asked by ARN, the answer must carry that ARN: another account's or
+// region's parameter of the same name is never served for it.
+func TestARNOfAnotherAccountIsNotServed(t *testing.T) {
+	srv := ssmtest.NewServer()
+	defer srv.Close()
+	put(t, srv, "", "flag", "String", "ours")
+	c, err := secretcache.New(newSource(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for _, id := range []string{
+		"arn:aws:ssm:us-east-1:999999999999:parameter/flag", // another account
+		"arn:aws:ssm:eu-west-1:123456789012:parameter/flag", // another region
+	} {
+		if v, err := c.GetString(ctx, id); err == nil {
+			t.Errorf("%s: served %q, our account's parameter", id, v)
+		}
+	}
+	if v, err := c.GetString(ctx, "arn:aws:ssm:us-east-1:123456789012:parameter/flag"); err != nil || v != "ours" {
+		t.Errorf("our own ARN: %q, %v", v, err)
+	}
+}
