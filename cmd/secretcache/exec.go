@@ -206,17 +206,27 @@ func (f *execFlags) applyConfig(path string, set flagSources) error {
 		}
 	}
 	e := cf.Exec
-	if !set.has("env") {
-		names := make([]string, 0, len(e.Env))
-		for n := range e.Env {
-			names = append(names, n)
+	// [exec.env] and --env (or SECRETCACHE_ENV) add up; for a name both
+	// declare, the flag wins. Never only one of them: the program must
+	// not start without a variable the file declares.
+	declared := make(map[string]bool, len(f.env.specs))
+	for _, sp := range f.env.specs {
+		declared[sp.name] = true
+	}
+	names := make([]string, 0, len(e.Env))
+	for n := range e.Env {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if strings.Contains(n, "=") {
+			return fmt.Errorf("--config %s: [exec.env] key %q: want a variable name (letters, digits and _)", path, clip.String(n, 64))
 		}
-		slices.Sort(names)
-		for _, n := range names {
-			sp, err := parseEnvSpec(n + "=" + e.Env[n])
-			if err != nil {
-				return fmt.Errorf("--config %s: [exec.env] %v", path, err)
-			}
+		sp, err := parseEnvSpec(n + "=" + e.Env[n])
+		if err != nil {
+			return fmt.Errorf("--config %s: [exec.env] %v", path, err)
+		}
+		if !declared[sp.name] {
 			f.env.specs = append(f.env.specs, sp)
 		}
 	}

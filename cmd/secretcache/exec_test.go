@@ -171,6 +171,20 @@ func TestExecConfigFile(t *testing.T) {
 	if code != 0 || !strings.HasSuffix(readLog(log), " env=T_A=demo-api-key-0123456789,T_B=app\n") {
 		t.Errorf("exit %d, child saw %q, stderr %q", code, readLog(log), errs)
 	}
+	// --env adds to [exec.env] (and wins for a name both declare): the file's
+	// variables are never dropped because a flag declares others.
+	log2 := filepath.Join(t.TempDir(), "events")
+	code, _, errs = runCLI(context.Background(), nil, "exec", "--dev", "--config", cfg, "--env", "T_A=demo/db#username",
+		"--env", "T_C=demo/db#username", "--", h, "-log", log2, "-env-prefix", "", "-exit", "0")
+	if code != 0 || !strings.HasSuffix(readLog(log2), " env=T_A=app,T_B=app,T_C=app\n") {
+		t.Errorf("with --env: exit %d, child saw %q, stderr %q", code, readLog(log2), errs)
+	}
+	// A key that is not a variable name is refused, not split at its '='.
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[exec.env]\n\"A=B\" = \"x\"\n"), 0o600)
+	if code, _, errs := runCLI(context.Background(), nil, "exec", "--dev", "--config", bad, "--", "true"); code != exitUsage || !strings.Contains(errs, `key "A=B"`) {
+		t.Errorf("key with '=': exit %d, %q", code, errs)
+	}
 }
 
 // Through a running agent: a new value restarts the program once with the
