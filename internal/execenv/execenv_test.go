@@ -401,3 +401,29 @@ func (w *lockedWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+// A restart leaves nothing of the old program's group running on the old
+// values: a worker that ignores SIGTERM is killed once the program exits.
+func TestRestartKillsTheOldGroup(t *testing.T) {
+	ft := newFakeTimers()
+	r := start(t, []string{"T_A=1"}, []string{"-straggler"}, execenv.WithDebounce(0), execenv.WithTimers(ft.after, nil))
+	log := r.wait(t, "start", 1)
+	var pid int
+	for _, line := range strings.Split(log, "\n") {
+		if _, err := fmt.Sscanf(line, "straggler pid=%d", &pid); err == nil {
+			break
+		}
+	}
+	if pid == 0 || syscall.Kill(pid, 0) != nil {
+		t.Fatalf("no straggler running (log %q)", log)
+	}
+	r.changes <- []string{"T_A=2"}
+	ft.next(t).c <- time.Now() // the debounce
+	ft.next(t)                 // the kill timeout, never fired: the program exits on SIGTERM
+	r.wait(t, "start", 2)
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old program's worker %d still runs after the restart", pid)
+		}
+	}
+}

@@ -105,6 +105,12 @@ func (s *Supervisor) Run(ctx context.Context, changes <-chan []string, signals <
 		select {
 		case code := <-ch.done:
 			if restarting && !stopping {
+				// What is left of the old program's group (a worker that
+				// ignored the signal) must not run on beside the new one,
+				// on the old values.
+				if err := syscall.Kill(-ch.pid, syscall.SIGKILL); err == nil {
+					log.Info("exec: killed what was left of the old program's process group", "pgid", ch.pid)
+				}
 				restarting, kill = false, nil
 				cur, pending = pending, nil
 				if ch, err = s.start(cur); err != nil {

@@ -23,6 +23,7 @@ func main() {
 	ignoreTerm := flag.Bool("ignore-term", false, "ignore SIGTERM")
 	orphans := flag.Int("orphans", 0, "leave this many orphans that exit after 50ms, then count zombies")
 	sleep := flag.Duration("sleep", 0, "with -orphans: exit after this long")
+	straggler := flag.Bool("straggler", false, "start a child in the group that ignores SIGTERM and lives 30s")
 	flag.Parse()
 	logf := func(format string, a ...any) {
 		if *logFile == "" {
@@ -37,6 +38,11 @@ func main() {
 	}
 	if os.Getenv("HELPER_ROLE") == "orphan" {
 		time.Sleep(50 * time.Millisecond)
+		return
+	}
+	if os.Getenv("HELPER_ROLE") == "straggler" {
+		signal.Ignore(syscall.SIGTERM)
+		time.Sleep(30 * time.Second)
 		return
 	}
 	if os.Getenv("HELPER_ROLE") == "spawner" {
@@ -56,6 +62,18 @@ func main() {
 	sort.Strings(env)
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGINT)
+	if *straggler {
+		self, err := os.Executable() // argv[0] is a bare name here
+		if err != nil {
+			os.Exit(96)
+		}
+		cmd := exec.Command(self)
+		cmd.Env = append(os.Environ(), "HELPER_ROLE=straggler")
+		if err := cmd.Start(); err != nil {
+			os.Exit(97)
+		}
+		logf("straggler pid=%d", cmd.Process.Pid)
+	}
 	logf("start pid=%d pgid=%d env=%s", os.Getpid(), syscall.Getpgrp(), strings.Join(env, ","))
 	if *exit >= 0 {
 		os.Exit(*exit)
