@@ -146,8 +146,12 @@ Exit codes: the program's; before it started, 2 for bad flags and the codes
 of get (3 not found, 4 denied, 5 unavailable, 6 field) for a secret that
 could not be read, 127 when COMMAND cannot be started.
 
+The program runs in a process group of its own, in the background of a
+terminal: exec is for services, not for programs that read the terminal
+(for those: PGPASSWORD=$(secretcache get prod/db --field password) psql).
+
 Examples:
-  secretcache exec --env PGPASSWORD=prod/db#password -- psql -h db app
+  secretcache exec --env PGPASSWORD=prod/db#password -- ./worker --queue jobs
   secretcache exec --direct --signal SIGHUP --on-change signal --env TOKEN=prod/token -- ./server
   secretcache exec --dev --env PW=demo/db#password -- sh -c 'echo ${#PW} bytes'
 `)
