@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -342,10 +343,16 @@ func (c *cli) exec(ctx context.Context, args []string) int {
 	return code
 }
 
+// unwrapExecErr drops what names the program again (an *exec.Error, a
+// *fs.PathError of the lookup): the line names it once.
 func unwrapExecErr(err error) error {
 	var ee *exec.Error
 	if errors.As(err, &ee) {
-		return ee.Err
+		err = ee.Err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
 	}
 	return err
 }

@@ -157,7 +157,7 @@ func TestExecUsage(t *testing.T) {
 		}
 	}
 	code, _, errs := runCLI(context.Background(), nil, "exec", "--dev", "--env", "A=demo/api-key", "--", "/nonexistent/prog")
-	if code != 127 || !strings.Contains(errs, "/nonexistent/prog") {
+	if code != 127 || !strings.Contains(errs, "/nonexistent/prog") || strings.Count(errs, "/nonexistent/prog") != 1 {
 		t.Errorf("missing program: %d %q", code, errs)
 	}
 }
