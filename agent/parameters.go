@@ -130,7 +130,7 @@ func WithParameterAWSConfig(cfg aws.Config) Option {
 // params is the agent's Parameter Store side.
 type params struct {
 	decrypted, plain *secretcache.Cache // withDecryption=true / false
-	src              *ssmparam.Source   // the decrypting source, for its breakers
+	src, plainSrc    *ssmparam.Source   // their sources, for their breakers
 	caching          bool
 	timeout          time.Duration
 	ok, failed       atomic.Uint64
@@ -177,8 +177,9 @@ func (a *Agent) setupParameters(o *options) error {
 		ttl = time.Second // caching is off: reads go through Refresh
 	}
 	for _, decrypt := range []bool{true, false} {
-		opts := []ssmparam.Option{ssmparam.WithLogger(a.log), ssmparam.WithTimeout(timeout),
-			ssmparam.WithCallObserver(a.mon.ObserveCall)}
+		// No call observer: the monitor's success rate and latency are the
+		// secrets'; the parameters' health is their breakers and prefetch.
+		opts := []ssmparam.Option{ssmparam.WithLogger(a.log), ssmparam.WithTimeout(timeout)}
 		if timeout < ssmparam.DefaultAttemptTimeout {
 			opts = append(opts, ssmparam.WithAttemptTimeout(timeout))
 		}
@@ -214,7 +215,7 @@ func (a *Agent) setupParameters(o *options) error {
 		if decrypt {
 			p.decrypted, p.src = cache, src
 		} else {
-			p.plain = cache
+			p.plain, p.plainSrc = cache, src
 		}
 	}
 	a.params = p
@@ -316,13 +317,39 @@ func (p *params) health(context.Context) monitor.ComponentHealth {
 	st := monitor.ComponentHealth{Status: monitor.StatusHealthy, Details: map[string]any{
 		"ok": p.ok.Load(), "failed": p.failed.Load(), "cached": p.decrypted.Stats().Entries,
 	}}
+	var open []string
+	for _, b := range p.breakers() {
+		if b.State != "closed" {
+			open = append(open, b.Name+" "+b.State)
+		}
+	}
 	switch {
+	case len(open) > 0:
+		st.Status, st.Message = monitor.StatusDegraded, "Parameter Store breaker not closed: "+strings.Join(open, ", ")
 	case pf.Error != "":
 		st.Status, st.Message = monitor.StatusDegraded, "parameters prefetch: "+pf.Error
 	case len(pf.Failed) > 0:
 		st.Status, st.Message = monitor.StatusDegraded, fmt.Sprintf("parameters prefetch: %d parameters not fetched", len(pf.Failed))
 	}
 	return st
+}
+
+// breakers are those of both sources (decrypting and not), each named so.
+func (p *params) breakers() []secretcache.BreakerState {
+	var out []secretcache.BreakerState
+	for _, src := range []struct {
+		s    *ssmparam.Source
+		kind string
+	}{{p.src, ""}, {p.plainSrc, " (without decryption)"}} {
+		if src.s == nil {
+			continue
+		}
+		for _, b := range src.s.Breakers() {
+			b.Name += src.kind
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // parameterStatus is the status page's section, nil when the endpoint is off.
@@ -332,7 +359,7 @@ func (a *Agent) parameterStatus() *ParameterStatus {
 		return nil
 	}
 	st := &ParameterStatus{Caching: p.caching, TTL: time.Duration(a.cfg.Parameters.TTLSeconds) * time.Second,
-		OK: p.ok.Load(), Failed: p.failed.Load(), Stats: p.decrypted.Stats(), Breakers: p.src.Breakers()}
+		OK: p.ok.Load(), Failed: p.failed.Load(), Stats: p.decrypted.Stats(), Breakers: p.breakers()}
 	for e := range p.decrypted.Entries() {
 		st.Cached = append(st.Cached, e.Ref.String())
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -320,5 +321,17 @@ func TestParametersBackendDown(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "parameter request failed") || strings.Contains(logs.String(), "value-never-logged") {
 		t.Errorf("logs: %s", logs.String())
+	}
+	// Parameter Store's failures are the parameters' health, not the
+	// secrets': the monitor's window of backend calls holds none of them.
+	h := e.a.mon.Health(context.Background())
+	if h.Perf.Failures != 0 {
+		t.Errorf("the secrets' health counts %d failed Parameter Store calls", h.Perf.Failures)
+	}
+	for i := range 10 { // enough failures to open a breaker
+		paramGet(t, e, fmt.Sprintf("name=/down/more-%d&withDecryption=true", i))
+	}
+	if c := e.a.mon.Health(context.Background()).Components["parameters"]; c.Status != "degraded" || !strings.Contains(c.Message, "breaker") {
+		t.Errorf("parameters component with Parameter Store down: %+v", c)
 	}
 }
