@@ -131,6 +131,11 @@ func WithParameterAWSConfig(cfg aws.Config) Option {
 type params struct {
 	decrypted, plain *secretcache.Cache // withDecryption=true / false
 	src, plainSrc    *ssmparam.Source   // their sources, for their breakers
+	// secure holds the names seen to be SecureStrings (or to need KMS),
+	// which a withDecryption=false read takes from plain directly. It
+	// grows with the names asked for, as the caches do (bounded by them in
+	// practice: names are checked before they get here).
+	secure sync.Map
 	caching          bool
 	timeout          time.Duration
 	ok, failed       atomic.Uint64
@@ -486,16 +491,28 @@ func (s *api) serveParameter(w http.ResponseWriter, r *http.Request) {
 		}
 		return c.Get(ctx, q.name, opts...)
 	}
-	sec, err := read(p.decrypted)
-	var typ string
-	if err == nil {
-		typ, _ = ssmparam.TypeOf(sec.VersionStages)
-	}
-	switch {
-	case err == nil && typ == "SecureString" && !q.decrypt:
+	// A String parameter is cached once, in the decrypting cache, for both
+	// withDecryption values. A name known to be a SecureString is read
+	// without decryption straight from the plain cache when the caller
+	// asks for none: no second call and no KMS Decrypt each TTL.
+	var sec *secretcache.Secret
+	var err error
+	if _, secure := p.secure.Load(q.name); secure && !q.decrypt {
 		sec, err = read(p.plain)
-	case err != nil && !q.decrypt && (errors.Is(err, secretcache.ErrDecryption) || errors.Is(err, secretcache.ErrAccessDenied)):
-		sec, err = read(p.plain)
+	} else {
+		sec, err = read(p.decrypted)
+		var typ string
+		if err == nil {
+			typ, _ = ssmparam.TypeOf(sec.VersionStages)
+		}
+		switch {
+		case err == nil && typ == "SecureString" && !q.decrypt:
+			p.secure.Store(q.name, true)
+			sec, err = read(p.plain)
+		case err != nil && !q.decrypt && (errors.Is(err, secretcache.ErrDecryption) || errors.Is(err, secretcache.ErrAccessDenied)):
+			p.secure.Store(q.name, true) // without kms:Decrypt: read it plain from now on
+			sec, err = read(p.plain)
+		}
 	}
 	if err != nil {
 		s.writeParamError(w, r, q, err)
