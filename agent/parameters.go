@@ -135,10 +135,10 @@ type params struct {
 	// which a withDecryption=false read takes from plain directly. It
 	// grows with the names asked for, as the caches do (bounded by them in
 	// practice: names are checked before they get here).
-	secure sync.Map
-	caching          bool
-	timeout          time.Duration
-	ok, failed       atomic.Uint64
+	secure     sync.Map
+	caching    bool
+	timeout    time.Duration
+	ok, failed atomic.Uint64
 
 	mu       sync.Mutex
 	prefetch PrefetchStatus
