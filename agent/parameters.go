@@ -595,6 +595,10 @@ func paramBody(sec *secretcache.Secret, q paramQuery, value string) ([]byte, err
 	case q.label != "":
 		sel := ":" + q.label
 		pa.Selector = &sel
+	default: // a selector in the name (name=/app/flag:3), as AWS shows it
+		if sel := ssmparam.SelectorOf(q.name); sel != "" {
+			pa.Selector = &sel
+		}
 	}
 	return json.Marshal(&a)
 }

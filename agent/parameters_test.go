@@ -86,6 +86,10 @@ func TestParametersEndpoint(t *testing.T) {
 	if st, d, body = paramGet(t, e, "name=/app/url&version=1"); st != 200 || d.Parameter.Value != "https://db.test" || *d.Parameter.Selector != ":1" {
 		t.Fatalf("version=1: %d %s", st, body)
 	}
+	// A selector in the name is shown as AWS shows it.
+	if st, d, body = paramGet(t, e, "name=/app/url:1"); st != 200 || d.Parameter.Selector == nil || *d.Parameter.Selector != ":1" {
+		t.Errorf("selector in the name: %d %s", st, body)
+	}
 	if st, d, body = paramGet(t, e, "name=/app/url&label=stable"); st != 200 || d.Parameter.Version != 1 || *d.Parameter.Selector != ":stable" {
 		t.Fatalf("label: %d %s", st, body)
 	}

@@ -193,3 +193,9 @@ func ExampleTypeOf() {
 	fmt.Println(ssmparam.TypeOf([]string{"stable", ssmparam.TypeStagePrefix + "SecureString", ssmparam.DataTypeStagePrefix + "text"}))
 	// Output: SecureString text
 }
+
+// SelectorOf gives the selector an id carries, as Parameter Store shows it.
+func ExampleSelectorOf() {
+	fmt.Printf("%q %q %q\n", ssmparam.SelectorOf("/app/flag:3"), ssmparam.SelectorOf("/app/flag:stable"), ssmparam.SelectorOf("/app/flag"))
+	// Output: ":3" ":stable" ""
+}

@@ -242,6 +242,15 @@ func nameOfARN(arn string) string {
 	return n
 }
 
+// SelectorOf returns the selector id carries, as Parameter Store's answers
+// show it (":3", ":label"), or "" when it carries none.
+func SelectorOf(id string) string {
+	if _, sel, ok := splitSelector(id); ok {
+		return ":" + sel
+	}
+	return ""
+}
+
 // NameOf returns the parameter name id refers to, without a selector and,
 // for an ARN, without the ARN prefix.
 func NameOf(id string) string {
