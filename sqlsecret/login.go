@@ -15,12 +15,21 @@ import (
 // matching ErrAuth), with the next ones, as described at Connector, and
 // returns the credentials try accepted. It counts in Stats as a Connect
 // would; try's calls count as attempts. It fails as Connect does, and
-// for a nil try with secretcache.ErrInvalidRequest. The result holds the
+// for a nil try, or for a Connector made with WithParam, WithConfig or
+// WithMySQLConfig (they shape Connect's connections; a pool of its own is
+// configured on its own), with secretcache.ErrInvalidRequest. The result holds the
 // password: give it to the driver, never to a log.
 func (c *Connector) Login(ctx context.Context, try func(context.Context, creds.Database) error) (creds.Database, error) {
 	if try == nil {
 		return creds.Database{}, &secretcache.Error{Op: "sqlsecret", ID: c.id, Kind: secretcache.ErrInvalidRequest,
 			Err: errors.New("nil login function")}
+	}
+	if c.extra != "" || c.cfg.configure != nil || c.cfg.mysqlConfigure != nil {
+		// They shape the connections Connect makes; a pool of its own has
+		// its own configuration. Dropping them silently could drop
+		// sslmode=verify-full.
+		return creds.Database{}, &secretcache.Error{Op: "sqlsecret", ID: c.id, Kind: secretcache.ErrInvalidRequest,
+			Err: errors.New("WithParam, WithConfig and WithMySQLConfig shape database/sql connections only: set them on the pool's own configuration (pgxpool.Config)")}
 	}
 	cand, err := c.current(ctx)
 	if err == nil {

@@ -217,13 +217,28 @@ func TestBadInput(t *testing.T) {
 	if _, err := pgxsecret.NewPool(context.Background(), nil, nil); !errors.Is(err, secretcache.ErrInvalidRequest) {
 		t.Fatal(err)
 	}
+	// Connector options that shape database/sql connections are refused,
+	// not silently dropped (sslmode=verify-full would be lost).
+	withParam, err := sqlsecret.New(f.cache, "db", sqlsecret.WithParam("sslmode", "verify-full"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg, _ := pgxpool.ParseConfig("sslmode=disable")
+	ppool, err := pgxsecret.NewPool(context.Background(), withParam, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ppool.Close()
+	if err := ppool.Ping(context.Background()); !errors.Is(err, secretcache.ErrInvalidRequest) || !strings.Contains(err.Error(), "WithParam") {
+		t.Fatalf("a Connector with WithParam: %v", err)
+	}
 	// A MySQL secret: refused before any login.
 	leak := password()
 	d := f.secret("app", leak)
 	d.Engine = "mysql"
 	f.src.set("AWSCURRENT", "v1", d)
 	pool, _ := f.pool(t, "sslmode=disable")
-	err := pool.Ping(context.Background())
+	err = pool.Ping(context.Background())
 	if !errors.Is(err, secretcache.ErrInvalidRequest) || !strings.Contains(err.Error(), "MySQL") || strings.Contains(err.Error(), leak) {
 		t.Fatal(err)
 	}
