@@ -129,14 +129,18 @@ func TestParseBadInput(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	ok := creds.Database{Host: "h", Username: "u", Password: "p"}
-	if err := ok.Validate(); err != nil {
-		t.Fatal(err)
+	for _, host := range []string{"h", "db.example.com", "10.0.0.1", "::1", "fd00::5", "/var/run/postgresql"} {
+		ok := creds.Database{Host: host, Username: "u", Password: "p"}
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%s: %v", host, err)
+		}
 	}
 	bad := []creds.Database{
 		{Username: "u", Password: "pw-value"},
 		{Host: "a b", Username: "u", Password: "pw-value"},
 		{Host: "a,b", Username: "u", Password: "pw-value"},
+		{Host: "db.example.com:5433", Username: "u", Password: "pw-value"}, // a port in the host
+		{Host: "[::1]", Username: "u", Password: "pw-value"},
 		{Host: "h\n", Username: "u", Password: "pw-value"},
 		{Host: "h", Password: "pw-value"},
 		{Host: "h", Username: "u\x00", Password: "pw-value"},

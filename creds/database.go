@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -82,8 +83,10 @@ func (d Database) Validate() error {
 	switch {
 	case d.Host == "":
 		return invalid(op, "host", "empty")
-	case len(d.Host) > 255 || badText(d.Host) || strings.ContainsAny(d.Host, " ,"):
+	case len(d.Host) > 255 || badText(d.Host) || strings.ContainsAny(d.Host, " ,[]"):
 		return invalid(op, "host", "not a single host name, address or socket directory")
+	case strings.Contains(d.Host, ":") && !strings.HasPrefix(d.Host, "/") && net.ParseIP(d.Host) == nil:
+		return invalid(op, "host", "holds a ':' but is not an IPv6 address: give the port in the port field")
 	case d.Port < 0 || d.Port > 65535:
 		return invalid(op, "port", "not in 0..65535")
 	case d.Username == "":
