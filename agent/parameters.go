@@ -463,8 +463,8 @@ func parseParamQuery(raw string) (q paramQuery, msg string) {
 // read through the decrypting cache; a SecureString asked for without
 // decryption is read again through the other cache, so that its ciphertext
 // is served as the extension serves it (and a String parameter is cached
-// once for both). When the decrypting read is refused (no kms:Decrypt) the
-// plain cache answers.
+// once for both), and from then on straight from the other cache. When the
+// decrypting read is refused (no kms:Decrypt) the plain cache answers.
 func (s *api) serveParameter(w http.ResponseWriter, r *http.Request) {
 	p := s.params
 	if p == nil {
@@ -473,6 +473,7 @@ func (s *api) serveParameter(w http.ResponseWriter, r *http.Request) {
 	}
 	q, msg := parseParamQuery(r.URL.RawQuery)
 	if msg != "" {
+		p.failed.Add(1) // counted as the extension's other 400s are
 		writeText(w, http.StatusBadRequest, msg)
 		return
 	}
