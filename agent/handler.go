@@ -226,11 +226,11 @@ type query struct {
 	hasField             bool
 }
 
-// parseQuery parses the query string as the AWS agent does: pairs split on
-// '&', form-decoded ('+' is a space), the last of repeated parameters wins,
-// empty pairs are skipped, and an unknown parameter is an error. It returns
-// the 400 message for a bad query.
-func parseQuery(raw string, withID bool) (q query, msg string) {
+// eachParam calls fn with each key and value of the query raw, as the AWS
+// agent reads a query: pairs split on '&', form-decoded ('+' is a space),
+// empty pairs skipped. It returns the first message fn returns, or the
+// decoding error's; "" when all is well.
+func eachParam(raw string, fn func(k, v string) string) string {
 	for raw != "" {
 		var pair string
 		pair, raw, _ = strings.Cut(raw, "&")
@@ -241,12 +241,41 @@ func parseQuery(raw string, withID bool) (q query, msg string) {
 		k, err1 := unescape(k)
 		v, err2 := unescape(v)
 		if err1 != nil || err2 != nil {
-			return q, "invalid percent-encoding in query"
+			return "invalid percent-encoding in query"
 		}
+		if msg := fn(k, v); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+// boolParam reads a query's true/1 or false/0 (any case).
+func boolParam(v string) (b, ok bool) {
+	switch strings.ToLower(v) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// unknownParam is the message for a query key no endpoint takes.
+func unknownParam(k string) string {
+	return "unknown parameter: " + clip.String(strings.ToValidUTF8(k, "?"), 128)
+}
+
+// parseQuery parses the query string as the AWS agent does: pairs split on
+// '&', form-decoded ('+' is a space), the last of repeated parameters wins,
+// empty pairs are skipped, and an unknown parameter is an error. It returns
+// the 400 message for a bad query.
+func parseQuery(raw string, withID bool) (q query, msg string) {
+	msg = eachParam(raw, func(k, v string) string {
 		switch k {
 		case "secretId":
 			if !withID {
-				return q, "unknown parameter: secretId"
+				return "unknown parameter: secretId"
 			}
 			q.id = v
 		case "versionId":
@@ -254,22 +283,23 @@ func parseQuery(raw string, withID bool) (q query, msg string) {
 		case "versionStage":
 			q.stage = v
 		case "refreshNow":
-			switch strings.ToLower(v) {
-			case "true", "1":
-				q.refresh = true
-			case "false", "0":
-				q.refresh = false
-			default:
-				return q, "invalid refreshNow value"
+			b, ok := boolParam(v)
+			if !ok {
+				return "invalid refreshNow value"
 			}
+			q.refresh = b
 		case "field":
 			if v == "" || len(v) > MaxFieldBytes {
-				return q, "invalid field value: must be 1 to 1024 bytes"
+				return "invalid field value: must be 1 to 1024 bytes"
 			}
 			q.field, q.hasField = v, true
 		default:
-			return q, "unknown parameter: " + clip.String(strings.ToValidUTF8(k, "?"), 128)
+			return unknownParam(k)
 		}
+		return ""
+	})
+	if msg != "" {
+		return q, msg
 	}
 	return q, ""
 }

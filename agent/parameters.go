@@ -408,18 +408,7 @@ type paramQuery struct {
 // an error): name (required), version (a positive number) or label,
 // withDecryption (true/false, default false as in the extension), field.
 func parseParamQuery(raw string) (q paramQuery, msg string) {
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		if pair == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		k, err1 := unescape(k)
-		v, err2 := unescape(v)
-		if err1 != nil || err2 != nil {
-			return q, "invalid percent-encoding in query"
-		}
+	msg = eachParam(raw, func(k, v string) string {
 		switch k {
 		case "name":
 			q.name = v
@@ -428,22 +417,23 @@ func parseParamQuery(raw string) (q paramQuery, msg string) {
 		case "label":
 			q.label = v
 		case "withDecryption":
-			switch strings.ToLower(v) {
-			case "true", "1":
-				q.decrypt = true
-			case "false", "0":
-				q.decrypt = false
-			default:
-				return q, "invalid withDecryption value: want true or false"
+			b, ok := boolParam(v)
+			if !ok {
+				return "invalid withDecryption value: want true or false"
 			}
+			q.decrypt = b
 		case "field":
 			if v == "" || len(v) > MaxFieldBytes {
-				return q, "invalid field value: must be 1 to 1024 bytes"
+				return "invalid field value: must be 1 to 1024 bytes"
 			}
 			q.field, q.hasField = v, true
 		default:
-			return q, "unknown parameter: " + clip.String(strings.ToValidUTF8(k, "?"), 128)
+			return unknownParam(k)
 		}
+		return ""
+	})
+	if msg != "" {
+		return q, msg
 	}
 	switch {
 	case q.name == "":
