@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"time"
 
@@ -66,16 +65,8 @@ func New(cfg aws.Config, opts ...Option) (*Source, error) {
 	clients := make([]*ssm.Client, len(names))
 	for i, name := range names {
 		clients[i] = ssm.NewFromConfig(cfg, func(o *ssm.Options) {
-			o.Region = name
-			if ep := c.Endpoint(name); ep != nil {
-				o.BaseEndpoint = ep
-			}
-			o.Retryer = c.Retryer()
-			o.RetryMaxAttempts = 0 // else the SDK wraps our retryer with cfg's
-			o.APIOptions = append(slices.Clip(o.APIOptions), awsfail.StackOptions(c.AttemptTimeout)...)
-			if c.tracerProvider != nil {
-				o.TracerProvider = c.tracerProvider
-			}
+			c.SetClient(name, c.tracerProvider, awsfail.ClientFields{Region: &o.Region, BaseEndpoint: &o.BaseEndpoint,
+				Retryer: &o.Retryer, RetryMaxAttempts: &o.RetryMaxAttempts, APIOptions: &o.APIOptions, TracerProvider: &o.TracerProvider})
 		})
 	}
 	s.set = awsfail.NewSet(c.Config(classify), names, clients)

@@ -2,12 +2,14 @@ package awsfail
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go/middleware"
+	"github.com/aws/smithy-go/tracing"
 
 	"github.com/secretcache/secretcache"
 )
@@ -27,6 +29,36 @@ func NewRetryer(maxAttempts int, base, max time.Duration, adaptive bool) aws.Ret
 		})
 	}
 	return retry.NewStandard(std)
+}
+
+// ClientFields points at the fields of an SDK client's options that a
+// source sets: every service's Options struct has them, each under its own
+// type.
+type ClientFields struct {
+	Region           *string
+	BaseEndpoint     **string
+	Retryer          *aws.Retryer
+	RetryMaxAttempts *int
+	APIOptions       *[]func(*middleware.Stack) error
+	TracerProvider   *tracing.TracerProvider
+}
+
+// SetClient sets the options of region's client, the one home of how a
+// source builds its clients: the region and its endpoint, the source's own
+// retryer (RetryMaxAttempts 0, else the SDK wraps it with cfg's), the
+// user agent and attempt timeout (StackOptions) and, when tp is not nil,
+// the tracer provider.
+func (c *Settings) SetClient(region string, tp tracing.TracerProvider, f ClientFields) {
+	*f.Region = region
+	if ep := c.Endpoint(region); ep != nil {
+		*f.BaseEndpoint = ep
+	}
+	*f.Retryer = c.Retryer()
+	*f.RetryMaxAttempts = 0
+	*f.APIOptions = append(slices.Clip(*f.APIOptions), StackOptions(c.AttemptTimeout)...)
+	if tp != nil {
+		*f.TracerProvider = tp
+	}
 }
 
 // StackOptions returns the middleware a source adds to each client: the
