@@ -108,12 +108,20 @@ func ExampleShellQuote() {
 
 func ExampleJSONQuote() {
 	fmt.Println(render.JSONQuote(`a "b"`))
-	// Output: "a \"b\""
+	fmt.Println(render.JSONQuote("\xff"))
+	// Output:
+	// "a \"b\"" <nil>
+	//  jsonQuote: the value is not UTF-8 text
+}
+
+func ExampleYAMLQuote() {
+	fmt.Println(render.YAMLQuote("a \"b\"\u0085\u2028"))
+	// Output: "a \"b\"\x85\u2028" <nil>
 }
 
 func ExamplePropertiesEscape() {
 	fmt.Println(render.PropertiesEscape("a=b:c é"))
-	// Output: a\=b\:c \u00e9
+	// Output: a\=b\:c \u00e9 <nil>
 }
 
 func ExampleParseMode() {
