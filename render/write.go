@@ -68,8 +68,8 @@ func WithOwner(uid, gid int) WriteOption {
 // holds exactly data with the same mode (and owner, when set) it writes
 // nothing and returns false. Missing directories are created (0700 by
 // default; with WithOwner, owned by that owner). An empty path, or a path
-// that is a directory, is refused; on
-// any error path keeps its old content and the temporary file is removed.
+// that is a directory, is refused; on any error path keeps its old content
+// and the temporary file is removed.
 func WriteFile(path string, data []byte, opts ...WriteOption) (changed bool, err error) {
 	c := writeConfig{mode: 0o600, dirMode: 0o700, uid: -1, gid: -1}
 	for _, o := range opts {
