@@ -86,7 +86,7 @@ func TestRenderExitCodes(t *testing.T) {
 		{`{{ index (secretJSON "demo/db") "nokey" }}`, out, nil, exitField},
 		{`{{ (secretJSON "demo/db").nokey }}`, out, nil, exitField},
 		{`{{ secretField "demo/db" "nokey" }}`, out, nil, exitField},
-		{`{{ secret "demo/db" }}`, dir, nil, exitError},                                 // a directory
+		{`{{ secret "demo/db" }}`, dir, nil, exitError},                                  // a directory
 		{`{{ secret "demo/db" }}`, filepath.Join(blocker, "sub", "out"), nil, exitError}, // mkdir fails
 		{`{{ secret "demo/db" }}`, filepath.Join(dir, "out2"), []string{"false"}, exitError},
 	} {
