@@ -163,7 +163,8 @@ func (t *Template) Execute(ctx context.Context, src Source) ([]byte, error) {
 			for _, k := range keys {
 				s, ok := k.(string)
 				if !ok {
-					s = "\x00" // not a string: never literal
+					ourErr, literal = err, false // a number may come from a value
+					return nil, err
 				}
 				names = append(names, s)
 			}
@@ -176,18 +177,18 @@ func (t *Template) Execute(ctx context.Context, src Source) ([]byte, error) {
 	if err := t2.Execute(&buf, nil); err != nil {
 		e := &templateError{read: readErr, key: errors.Is(err, secretcache.ErrKeyMissing)}
 		msg := strings.TrimPrefix(err.Error(), "template: ")
+		loc, action, rest := splitExecError(msg)
+		if strings.HasPrefix(rest, "map has no entry for key ") {
+			e.key = true
+		}
 		if !read {
 			e.msg = msg // nothing was read: the message holds no value
 			return nil, e
 		}
-		loc, action, rest := splitExecError(msg)
 		if loc == "" {
 			loc = clip.String(t.name, 256)
 		}
 		var safe *safeError
-		if strings.HasPrefix(rest, "map has no entry for key ") {
-			e.key = true
-		}
 		switch {
 		case ourErr != nil && literal && errors.Is(err, ourErr):
 			e.msg = loc + action + ": " + strings.TrimPrefix(ourErr.Error(), "render: ")
