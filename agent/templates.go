@@ -76,7 +76,7 @@ func templatesKey(c *Config, name string, v any) error {
 			case "dir_perms":
 				err = str(&t.DirPerms, func(s string) bool { _, ok := parsePerms(s, 0); return ok }, `must be octal permission bits such as "0700"`)
 			case "owner":
-				err = str(&t.Owner, func(s string) bool { _, _, ok := parseOwner(s); return ok }, `must be "UID" or "UID:GID" (numbers)`)
+				err = str(&t.Owner, func(s string) bool { _, _, ok := parseOwner(s); return ok }, `must be "UID" or "UID:GID" (numbers from 0 to 4294967294)`)
 			case "command":
 				var tmp Config
 				err = listKey(func(c *Config) *[]string { return &c.Prefetch }, 256, anyItem).set(&tmp, field, val)

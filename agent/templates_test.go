@@ -43,6 +43,8 @@ destination = "/run/app/env"
 		{"[[template]]\nsource = \"a\"\nperms = \"0999\"", "template[0].perms"},
 		{"[[template]]\nsource = \"a\"\nperms = 600", "template[0].perms"},
 		{"[[template]]\nsource = \"a\"\nowner = \"root\"", "template[0].owner"},
+		{"[[template]]\nsource = \"a\"\nowner = \"4294967295\"", "4294967294"},
+		{"[[template]]\nsource = \"a\"\nowner = \"0:99999999999\"", "template[0].owner"},
 		{"[[template]]\nsource = \"\"", "template[0].source"},
 		{"[[template]]\nsource = \"a\"\ncommand_timeout_seconds = 99999", "template[0].command_timeout_seconds"},
 		{"[[template]]\nsource = \"a\"\ncommand = [\"\"]", "template[0].command"},
