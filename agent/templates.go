@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -75,7 +76,7 @@ func templatesKey(c *Config, name string, v any) error {
 			case "dir_perms":
 				err = str(&t.DirPerms, func(s string) bool { _, ok := parsePerms(s, 0); return ok }, `must be octal permission bits such as "0700"`)
 			case "owner":
-				err = str(&t.Owner, func(s string) bool { _, _, ok := parseOwner(s); return ok }, `must be "UID" or "UID:GID" (numbers)`)
+				err = str(&t.Owner, func(s string) bool { _, _, ok := parseOwner(s); return ok }, `must be "UID" or "UID:GID" (numbers from 0 to 4294967294)`)
 			case "command":
 				var tmp Config
 				err = listKey(func(c *Config) *[]string { return &c.Prefetch }, 256, anyItem).set(&tmp, field, val)
@@ -174,7 +175,11 @@ func loadTemplates(cfg Config) ([]*render.File, error) {
 // runTemplates renders the templates until stop is closed: at once, after
 // every new version the cache finds, and every tenth of the TTL (those
 // reads keep the secrets refreshed ahead). A failed render keeps the old
-// file and is logged once until it succeeds again.
+// file and is logged once until it succeeds again. A command that failed
+// after its file was written is its own state: logged once as such, and
+// run again on every later pass until it succeeds. A command runs for its
+// own command_timeout_seconds (not the fetch timeout of the reads) and is
+// stopped at shutdown.
 func (a *Agent) runTemplates(stop <-chan struct{}) {
 	files := a.templates
 	if len(files) == 0 {
@@ -189,6 +194,9 @@ func (a *Agent) runTemplates(stop <-chan struct{}) {
 		case <-ctx.Done():
 		}
 	}()
+	for _, f := range files {
+		f.Stop = ctx.Done()
+	}
 	kick := make(chan struct{}, 1)
 	remove := a.cache.OnChange(func(secretcache.ChangeEvent) {
 		select {
@@ -203,7 +211,7 @@ func (a *Agent) runTemplates(stop <-chan struct{}) {
 	}
 	readTimeout := max(time.Duration(a.cfg.FetchTimeoutMS)*time.Millisecond, 5*time.Second)
 	src := render.CacheSource(a.cache)
-	failing := make([]bool, len(files))
+	states := make([]templateState, len(files))
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -211,23 +219,16 @@ func (a *Agent) runTemplates(stop <-chan struct{}) {
 			rctx, rcancel := context.WithTimeout(ctx, readTimeout)
 			changed, err := f.Render(rctx, src)
 			rcancel()
-			switch {
-			case err != nil && ctx.Err() != nil:
+			if err != nil && ctx.Err() != nil {
 				return
-			case err != nil:
-				if !failing[i] {
-					a.log.Error("template: render failed; the file keeps its old content", "template", i, "destination", f.Dest, "err", err)
-				}
-				failing[i] = true
-			default:
-				if failing[i] {
-					a.log.Info("template: renders again", "template", i, "destination", f.Dest)
-				}
-				failing[i] = false
-				if changed {
-					a.log.Info("template: wrote", "template", i, "destination", f.Dest)
+			}
+			if err == nil && !changed && states[i].commandFailing {
+				err = f.RunCommand(ctx) // the retry of a command that failed
+				if err != nil && ctx.Err() != nil {
+					return
 				}
 			}
+			a.templateOutcome(i, f, &states[i], changed, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -235,5 +236,49 @@ func (a *Agent) runTemplates(stop <-chan struct{}) {
 		case <-t.C:
 		case <-kick:
 		}
+	}
+}
+
+// templateState is what runTemplates remembers of one template between
+// passes, to log each change of state once.
+type templateState struct {
+	failing        bool // the last render failed: the file keeps its old content
+	commandFailing bool // the file was written but its command failed: retried
+}
+
+// templateOutcome logs the outcome of one pass over template i and
+// updates st. No value is logged: the errors of package render hold none.
+func (a *Agent) templateOutcome(i int, f *render.File, st *templateState, changed bool, err error) {
+	var cerr *render.CommandError
+	switch {
+	case errors.As(err, &cerr):
+		if st.failing {
+			a.log.Info("template: renders again", "template", i, "destination", f.Dest)
+		}
+		st.failing = false
+		if changed {
+			a.log.Info("template: wrote", "template", i, "destination", f.Dest)
+		}
+		if !st.commandFailing {
+			a.log.Error("template: the file was written but its command failed; it runs again on the next passes until it succeeds", "template", i, "destination", f.Dest, "err", err)
+		}
+		st.commandFailing = true
+	case err != nil:
+		if !st.failing {
+			a.log.Error("template: render failed; the file keeps its old content", "template", i, "destination", f.Dest, "err", err)
+		}
+		st.failing = true
+	default:
+		if st.failing {
+			a.log.Info("template: renders again", "template", i, "destination", f.Dest)
+		}
+		st.failing = false
+		if changed {
+			a.log.Info("template: wrote", "template", i, "destination", f.Dest)
+		}
+		if st.commandFailing {
+			a.log.Info("template: the command succeeded", "template", i, "destination", f.Dest)
+		}
+		st.commandFailing = false
 	}
 }

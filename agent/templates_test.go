@@ -43,6 +43,8 @@ destination = "/run/app/env"
 		{"[[template]]\nsource = \"a\"\nperms = \"0999\"", "template[0].perms"},
 		{"[[template]]\nsource = \"a\"\nperms = 600", "template[0].perms"},
 		{"[[template]]\nsource = \"a\"\nowner = \"root\"", "template[0].owner"},
+		{"[[template]]\nsource = \"a\"\nowner = \"4294967295\"", "4294967294"},
+		{"[[template]]\nsource = \"a\"\nowner = \"0:99999999999\"", "template[0].owner"},
 		{"[[template]]\nsource = \"\"", "template[0].source"},
 		{"[[template]]\nsource = \"a\"\ncommand_timeout_seconds = 99999", "template[0].command_timeout_seconds"},
 		{"[[template]]\nsource = \"a\"\ncommand = [\"\"]", "template[0].command"},
@@ -150,5 +152,57 @@ func TestAgentRendersTemplates(t *testing.T) {
 	cfg.Templates[0].Source = filepath.Join(dir, "none")
 	if _, err := New(context.Background(), cfg, append(defaultSource(srv), WithToken("template-test-token-0123"))...); err == nil || !strings.Contains(err.Error(), "template[0].source") {
 		t.Errorf("missing template: %v", err)
+	}
+}
+
+// A command that fails after its file was written is logged as such (not
+// as a failed render) and run again on the next passes until it succeeds.
+func TestAgentRetriesAFailedTemplateCommand(t *testing.T) {
+	srv := smtest.NewServer()
+	defer srv.Close()
+	if _, err := srv.CreateSecret("", "app/cmd", "cmd-secret-value"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "t.tmpl")
+	os.WriteFile(src, []byte(`v={{ secret "app/cmd" }}`), 0o600)
+	dest := filepath.Join(dir, "out")
+	flag, done := filepath.Join(dir, "flag"), filepath.Join(dir, "done")
+	cfg := testConfig()
+	cfg.TTLSeconds = 1 // a pass every second
+	cfg.Templates = []TemplateConfig{{Source: src, Destination: dest,
+		Command: []string{"sh", "-c", "test -f " + flag + " || exit 3; echo x >> " + done}}}
+	var logs lockedBuf
+	a, err := New(context.Background(), cfg, append(defaultSource(srv), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithToken("template-test-token-0123"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan error, 1)
+	go func() { finished <- a.Run(ctx) }()
+	defer func() { cancel(); <-finished }()
+	waitLog := func(s string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), s) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q logged:\n%s", s, logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitLog("its command failed")
+	if b, _ := os.ReadFile(dest); string(b) != "v=cmd-secret-value" {
+		t.Errorf("file %q", b)
+	}
+	os.WriteFile(flag, nil, 0o600)
+	waitLog("template: the command succeeded")
+	time.Sleep(1500 * time.Millisecond) // another pass: no further run
+	l := logs.String()
+	if b, _ := os.ReadFile(done); string(b) != "x\n" {
+		t.Errorf("the command succeeded %q times; want once", b)
+	}
+	if strings.Contains(l, "render failed") || strings.Count(l, "its command failed") != 1 || strings.Contains(l, "cmd-secret-value") {
+		t.Errorf("log:\n%s", l)
 	}
 }

@@ -2,6 +2,7 @@ package render_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -108,12 +109,20 @@ func ExampleShellQuote() {
 
 func ExampleJSONQuote() {
 	fmt.Println(render.JSONQuote(`a "b"`))
-	// Output: "a \"b\""
+	fmt.Println(render.JSONQuote("\xff"))
+	// Output:
+	// "a \"b\"" <nil>
+	//  jsonQuote: the value is not UTF-8 text
+}
+
+func ExampleYAMLQuote() {
+	fmt.Println(render.YAMLQuote("a \"b\"\u0085\u2028"))
+	// Output: "a \"b\"\x85\u2028" <nil>
 }
 
 func ExamplePropertiesEscape() {
 	fmt.Println(render.PropertiesEscape("a=b:c é"))
-	// Output: a\=b\:c \u00e9
+	// Output: a\=b\:c \u00e9 <nil>
 }
 
 func ExampleParseMode() {
@@ -134,4 +143,23 @@ func ExampleParseOwner() {
 	// 1000 33 <nil>
 	// 1000 -1 <nil>
 	// 0 0 want UID or UID:GID, numbers
+}
+
+// A command that failed after its file was written is a *CommandError
+// (the file changed); RunCommand runs it again.
+func ExampleFile_RunCommand() {
+	c := exampleCache()
+	defer c.Close()
+	dir, _ := os.MkdirTemp("", "render")
+	defer os.RemoveAll(dir)
+	t, _ := render.Parse("app.env", "API_KEY={{ secret \"prod/api-key\" }}\n")
+	f := &render.File{Template: t, Dest: filepath.Join(dir, "app.env"), Command: []string{"false"}}
+	changed, err := f.Render(context.Background(), render.CacheSource(c))
+	var ce *render.CommandError
+	fmt.Println(changed, errors.As(err, &ce))
+	f.Command = []string{"true"}
+	fmt.Println(f.RunCommand(context.Background()))
+	// Output:
+	// true true
+	// <nil>
 }

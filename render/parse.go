@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -19,20 +20,35 @@ func ParseMode(s string) (fs.FileMode, error) {
 	return fs.FileMode(n), nil
 }
 
+// MaxID is the largest uid or gid accepted: 4294967295 is chown's "keep"
+// ((uid_t)-1), not a user.
+const MaxID = 1<<32 - 2
+
 // ParseOwner reads "UID" or "UID:GID" (numbers, not names: a container
-// may have no user database). The gid is -1 (keep) when absent.
+// may have no user database). The gid is -1 (keep) when absent. An id
+// above MaxID (4294967294), an overflowing one, a sign and an empty part
+// are refused.
 func ParseOwner(s string) (uid, gid int, err error) {
-	bad := fmt.Errorf("want UID or UID:GID, numbers")
 	u, g, hasG := strings.Cut(s, ":")
-	uid, err = strconv.Atoi(u)
-	if err != nil || uid < 0 {
-		return 0, 0, bad
+	if uid, err = parseID(u); err != nil {
+		return 0, 0, err
 	}
 	gid = -1
 	if hasG {
-		if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
-			return 0, 0, bad
+		if gid, err = parseID(g); err != nil {
+			return 0, 0, err
 		}
 	}
 	return uid, gid, nil
+}
+
+func parseID(s string) (int, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, errors.New("want UID or UID:GID, numbers")
+	}
+	if err != nil || n > MaxID || n > math.MaxInt {
+		return 0, fmt.Errorf("want UID or UID:GID, numbers from 0 to %d", uint64(MaxID))
+	}
+	return int(n), nil
 }

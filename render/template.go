@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"text/template"
@@ -42,13 +45,40 @@ const MaxTemplateBytes = 1 << 20
 // Template is a parsed template. It is safe for concurrent use.
 type Template struct {
 	name string
+	text string // the source, to tell its literals in errors
 	t    *template.Template
 }
 
 // ErrTemplate is the kind of every parse and execution error of a
-// template (errors.Is); the secret errors of a read are joined to it, so
-// that errors.Is(err, secretcache.ErrNotFound) also works.
+// template (errors.Is). An execution error also wraps the read error of the
+// secret that could not be read, so that errors.Is(err,
+// secretcache.ErrNotFound) and errors.As(err, **secretcache.Error) work,
+// and secretcache.ErrKeyMissing when a map key was missing.
 var ErrTemplate = errors.New("render: template failed")
+
+// templateError is a one-line parse or execution error of a template.
+type templateError struct {
+	msg   string
+	cause error // a parse error of text/template (template source only); nil for execution
+	read  error // the read error of a secret, if one failed
+	key   bool  // a missing map key
+}
+
+func (e *templateError) Error() string { return "render: " + e.msg }
+
+func (e *templateError) Unwrap() []error {
+	errs := []error{ErrTemplate}
+	if e.cause != nil {
+		errs = append(errs, e.cause)
+	}
+	if e.read != nil {
+		errs = append(errs, e.read)
+	}
+	if e.key {
+		errs = append(errs, secretcache.ErrKeyMissing)
+	}
+	return errs
+}
 
 // Parse parses text as a template called name (used in errors: a file
 // name, say). An empty or oversized text, a text that is not UTF-8, and a
@@ -58,107 +88,287 @@ func Parse(name, text string) (*Template, error) {
 	case text == "":
 		return nil, fmt.Errorf("render: template %s is empty", clip.String(name, 256))
 	case len(text) > MaxTemplateBytes:
-		return nil, fmt.Errorf("render: template %s is %d bytes; at most %d are accepted", clip.String(name, 256), len(text), MaxTemplateBytes)
+		return nil, fmt.Errorf("render: template %s is over 1 MiB (%d bytes); at most %d bytes are accepted", clip.String(name, 256), MaxTemplateBytes, MaxTemplateBytes)
 	case !utf8.ValidString(text):
 		return nil, fmt.Errorf("render: template %s is not UTF-8 text", clip.String(name, 256))
 	}
-	t, err := template.New(name).Option("missingkey=error").Funcs(funcs(nil, nil, nil)).Parse(text)
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs(nil, nil, nil, nil)).Parse(text)
 	if err != nil {
-		return nil, errors.Join(ErrTemplate, err)
+		return nil, &templateError{msg: strings.TrimPrefix(err.Error(), "template: "), cause: err}
 	}
-	return &Template{name: name, t: t}, nil
+	return &Template{name: name, text: text, t: t}, nil
 }
 
 // Execute runs the template against src and returns the bytes to write.
+//
+// An error never holds a value read, nor anything derived from one: when
+// the execution fails after a secret was read, the message keeps only the
+// template's location and the failing action's source text, and the error
+// of one of this package's functions when every id and key it names is a
+// literal of the template; otherwise it says "template execution failed".
 func (t *Template) Execute(ctx context.Context, src Source) ([]byte, error) {
 	if src == nil {
 		return nil, errors.New("render: nil source")
 	}
-	var seen []string // values read, to keep them out of errors
-	var readErr error
+	var (
+		read    bool  // a value was read
+		readErr error // the read that failed
+		ourErr  error // the error of one of our functions
+		literal bool  // ourErr names only literals of the template
+	)
 	t2, err := t.t.Clone()
 	if err != nil {
-		return nil, errors.Join(ErrTemplate, err)
+		return nil, &templateError{msg: strings.TrimPrefix(err.Error(), "template: ")}
+	}
+	fail := func(err error, names ...string) error {
+		ourErr, literal = err, t.literals(names...)
+		return err
 	}
 	secret := func(id string) (string, error) {
 		v, err := src.GetString(ctx, id)
 		if err != nil {
 			readErr = err
-			return "", err
+			return "", fail(err, id)
 		}
-		seen = append(seen, v)
+		read = true
 		return v, nil
 	}
-	t2.Funcs(funcs(secret, func(id, key string) (string, error) {
+	field := func(id, key string) (string, error) {
 		v, err := src.GetField(ctx, id, key)
 		if err != nil {
 			readErr = err
-			return "", err
+			return "", fail(err, id, key)
 		}
-		seen = append(seen, v)
+		read = true
 		return v, nil
-	}, func(id string) (map[string]any, error) {
+	}
+	secretJSON := func(id string) (map[string]any, error) {
 		v, err := secret(id)
 		if err != nil {
 			return nil, err
 		}
 		var m map[string]any
-		if json.Unmarshal([]byte(v), &m) != nil || m == nil {
+		d := json.NewDecoder(strings.NewReader(v))
+		d.UseNumber() // 123456789 stays 123456789, not 1.23456789e+08
+		if d.Decode(&m) != nil || m == nil || !atEOF(d) {
 			readErr = &secretcache.Error{Op: "secretJSON", ID: id, Kind: secretcache.ErrNotJSON}
-			return nil, readErr
-		}
-		for _, x := range m {
-			if s, ok := x.(string); ok {
-				seen = append(seen, s)
-			}
+			return nil, fail(readErr, id)
 		}
 		return m, nil
-	}))
+	}
+	index := func(item any, keys ...any) (any, error) {
+		v, err := checkedIndex(item, keys...)
+		if err != nil {
+			var names []string
+			for _, k := range keys {
+				s, ok := k.(string)
+				if !ok {
+					ourErr, literal = err, false // a number may come from a value
+					return nil, err
+				}
+				names = append(names, s)
+			}
+			return nil, fail(err, names...)
+		}
+		return v, nil
+	}
+	t2.Funcs(funcs(secret, field, secretJSON, index))
 	var buf bytes.Buffer
 	if err := t2.Execute(&buf, nil); err != nil {
-		msg := err.Error()
-		for _, v := range seen {
-			if len(v) >= 3 && (strings.Contains(msg, v) || strings.Contains(msg, strings.Trim(strconv.Quote(v), `"`))) {
-				msg = fmt.Sprintf("template %s failed (the message of text/template is withheld: it quoted a secret value)", t.name)
-				break
-			}
+		e := &templateError{read: readErr, key: errors.Is(err, secretcache.ErrKeyMissing)}
+		msg := strings.TrimPrefix(err.Error(), "template: ")
+		loc, action, rest := splitExecError(msg)
+		if strings.HasPrefix(rest, "map has no entry for key ") {
+			e.key = true
 		}
-		e := &execError{msg: msg, read: readErr}
+		if !read {
+			e.msg = msg // nothing was read: the message holds no value
+			return nil, e
+		}
+		if loc == "" {
+			loc = clip.String(t.name, 256)
+		}
+		var safe *safeError
+		switch {
+		case ourErr != nil && literal && errors.Is(err, ourErr):
+			e.msg = loc + action + ": " + strings.TrimPrefix(ourErr.Error(), "render: ")
+		case errors.As(err, &safe):
+			e.msg = loc + action + ": " + safe.Error()
+		case e.key && t.missingFieldOK(rest):
+			e.msg = loc + action + ": " + rest
+		default:
+			e.msg = loc + action + ": template execution failed (the message of text/template is withheld: it may quote a secret value)"
+		}
 		return nil, e
 	}
 	return buf.Bytes(), nil
 }
 
-type execError struct {
-	msg  string
-	read error
-}
-
-func (e *execError) Error() string { return "render: " + strings.TrimPrefix(e.msg, "template: ") }
-
-func (e *execError) Unwrap() []error {
-	if e.read != nil {
-		return []error{ErrTemplate, e.read}
+// literals reports whether every s is a string literal of the template's
+// source ("s" or `s`).
+func (t *Template) literals(ss ...string) bool {
+	for _, s := range ss {
+		if !strings.Contains(t.text, strconv.Quote(s)) && (strings.Contains(s, "`") || !strings.Contains(t.text, "`"+s+"`")) {
+			return false
+		}
 	}
-	return []error{ErrTemplate}
+	return true
 }
 
-func funcs(secret func(string) (string, error), field func(string, string) (string, error), secretJSON func(string) (map[string]any, error)) template.FuncMap {
+// missingFieldOK reports whether rest is text/template's message for a
+// missing map key whose name is a field (.name) of the template's source.
+func (t *Template) missingFieldOK(rest string) bool {
+	q, ok := strings.CutPrefix(rest, "map has no entry for key ")
+	if !ok {
+		return false
+	}
+	key, err := strconv.Unquote(q)
+	return err == nil && key != "" && !strings.ContainsAny(key, " \t\n\"`.") && strings.Contains(t.text, "."+key)
+}
+
+// splitExecError splits an execution error of text/template, without its
+// "template: " prefix, into "NAME:LINE:COL" (with an " at <ACTION>" of the
+// template's source when present) and the rest. The parts returned are
+// template source only: when the shape is not the expected one, the
+// location is the text before the first ": " that follows a digit, or "".
+func splitExecError(msg string) (loc, action, rest string) {
+	i := strings.Index(msg, ": executing ")
+	if i < 0 {
+		return "", "", ""
+	}
+	loc = msg[:i]
+	after := msg[i:]
+	j := strings.Index(after, " at <")
+	if j < 0 {
+		return loc, "", ""
+	}
+	ctx := after[j+len(" at <"):]
+	k := strings.Index(ctx, ">: ")
+	if k < 0 {
+		return loc, "", ""
+	}
+	return loc, " at <" + ctx[:k] + ">", ctx[k+len(">: "):]
+}
+
+// checkedIndex is the template's index: like text/template's builtin, but
+// a missing map key is an error naming the key (never a value), and an
+// index out of range of a slice, an array or a string is an error.
+func checkedIndex(item any, keys ...any) (any, error) {
+	v := reflect.ValueOf(item)
+	if !v.IsValid() {
+		return nil, errors.New("index of untyped nil")
+	}
+	for _, k := range keys {
+		for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return nil, errors.New("index of nil")
+			}
+			v = v.Elem()
+		}
+		kv := reflect.ValueOf(k)
+		switch v.Kind() {
+		case reflect.Map:
+			if !kv.IsValid() || !kv.Type().AssignableTo(v.Type().Key()) {
+				if kv.IsValid() && kv.Type().ConvertibleTo(v.Type().Key()) && kv.Kind() == v.Type().Key().Kind() {
+					kv = kv.Convert(v.Type().Key())
+				} else {
+					return nil, fmt.Errorf("index: a key of type %s does not fit a map of %s", typeName(kv), v.Type())
+				}
+			}
+			x := v.MapIndex(kv)
+			if !x.IsValid() {
+				if s, ok := k.(string); ok {
+					return nil, &keyError{key: s}
+				}
+				return nil, &keyError{key: "(not a string)"}
+			}
+			v = x
+		case reflect.Slice, reflect.Array, reflect.String:
+			n, ok := intIndex(kv)
+			if !ok {
+				return nil, fmt.Errorf("index: cannot index a %s with a %s", v.Kind(), typeName(kv))
+			}
+			if n < 0 || n >= int64(v.Len()) {
+				return nil, fmt.Errorf("index: %d out of range", n)
+			}
+			v = v.Index(int(n))
+		case reflect.Invalid:
+			return nil, errors.New("index of nil")
+		default:
+			return nil, fmt.Errorf("index: can't index item of type %s", v.Type())
+		}
+	}
+	if !v.IsValid() || !v.CanInterface() {
+		return nil, nil
+	}
+	return v.Interface(), nil
+}
+
+func typeName(v reflect.Value) string {
+	if !v.IsValid() {
+		return "nil"
+	}
+	return v.Type().String()
+}
+
+func intIndex(v reflect.Value) (int64, bool) {
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return v.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		u := v.Uint()
+		if u > math.MaxInt64 {
+			return -1, true
+		}
+		return int64(u), true
+	}
+	return 0, false
+}
+
+func atEOF(d *json.Decoder) bool {
+	_, err := d.Token()
+	return err == io.EOF
+}
+
+// safeError is an error of this package's functions whose message is
+// fixed (it holds no input).
+type safeError struct{ msg string }
+
+func (e *safeError) Error() string { return e.msg }
+
+var (
+	errBase64 = &safeError{"base64Decode: the text is not standard base64"}
+)
+
+// keyError is a missing map key of index.
+type keyError struct{ key string }
+
+func (e *keyError) Error() string {
+	return fmt.Sprintf("index: no key %s", strconv.Quote(clip.String(e.key, 128)))
+}
+
+func (e *keyError) Unwrap() error { return secretcache.ErrKeyMissing }
+
+func funcs(secret func(string) (string, error), field func(string, string) (string, error), secretJSON func(string) (map[string]any, error), index func(any, ...any) (any, error)) template.FuncMap {
+	if index == nil {
+		index = checkedIndex
+	}
 	return template.FuncMap{
 		"secret":       secret,
 		"secretField":  field,
 		"secretJSON":   secretJSON,
+		"index":        index,
 		"base64Encode": func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) },
 		"base64Decode": func(s string) (string, error) {
 			b, err := base64.StdEncoding.DecodeString(s)
 			if err != nil {
-				return "", errors.New("base64Decode: the text is not standard base64")
+				return "", errBase64
 			}
 			return string(b), nil
 		},
 		"shellQuote":       ShellQuote,
 		"jsonQuote":        JSONQuote,
-		"yamlQuote":        JSONQuote, // a JSON string is a YAML double-quoted scalar
+		"yamlQuote":        YAMLQuote,
 		"propertiesEscape": PropertiesEscape,
 	}
 }
@@ -166,17 +376,69 @@ func funcs(secret func(string) (string, error), field func(string, string) (stri
 // ShellQuote quotes s as one word for a POSIX shell ('...').
 func ShellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// JSONQuote returns s as a JSON string literal (with quotes), which is
-// also a YAML double-quoted scalar. Invalid UTF-8 becomes U+FFFD.
-func JSONQuote(s string) string {
-	b, _ := json.Marshal(s) // a string always marshals
-	return string(b)
+// JSONQuote returns s as a JSON string literal (with quotes). Text that is
+// not UTF-8 is an error (it is not replaced), whose message holds no part
+// of s.
+func JSONQuote(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errJSONUTF8
+	}
+	b, _ := json.Marshal(s) // a valid string always marshals
+	return string(b), nil
+}
+
+var (
+	errJSONUTF8       = &safeError{"jsonQuote: the value is not UTF-8 text"}
+	errYAMLUTF8       = &safeError{"yamlQuote: the value is not UTF-8 text"}
+	errPropertiesUTF8 = &safeError{"propertiesEscape: the value is not UTF-8 text"}
+)
+
+// YAMLQuote returns s as a YAML double-quoted scalar (with quotes), the
+// same text for YAML 1.1 and 1.2 parsers: '"' and '\\' are escaped, and so
+// is every character outside YAML's printable set (C0 controls, DEL, C1
+// controls, U+FFFE, U+FFFF), plus U+0085, U+00A0, U+2028, U+2029 and U+FEFF,
+// which parsers fold, trim or refuse: as \t, \n, \r, \xXX or \uXXXX. Text that is not UTF-8 is an error whose message holds no
+// part of s.
+func YAMLQuote(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errYAMLUTF8
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"', r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r >= 0x20 && r <= 0x7e:
+			b.WriteRune(r)
+		case r <= 0xa0:
+			fmt.Fprintf(&b, `\x%02X`, r)
+		case r == 0x2028, r == 0x2029, r == 0xfeff, r >= 0xd800 && r <= 0xdfff, r == 0xfffe, r == 0xffff:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String(), nil
 }
 
 // PropertiesEscape escapes s as the value of a Java .properties line:
 // backslashes, separators, comment marks, a leading space, line breaks
 // and non-ASCII characters (as \uXXXX, surrogate pairs above U+FFFF).
-func PropertiesEscape(s string) string {
+// Text that is not UTF-8 is an error whose message holds no part of s.
+func PropertiesEscape(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errPropertiesUTF8
+	}
 	var b strings.Builder
 	for i, r := range s {
 		switch {
@@ -204,5 +466,5 @@ func PropertiesEscape(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	return b.String()
+	return b.String(), nil
 }

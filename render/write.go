@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/secretcache/secretcache/internal/clip"
@@ -48,11 +49,13 @@ func WithDirMode(m fs.FileMode) WriteOption {
 }
 
 // WithOwner sets the file's owner and group (chown; needs the right to do
-// it). -1 keeps the process's for that part; below -1 is refused.
+// it), and those of the directories WriteFile creates for it (only those),
+// so that the owner can reach its file. -1 keeps the process's for that
+// part; below -1 or above MaxID is refused.
 func WithOwner(uid, gid int) WriteOption {
 	return func(c *writeConfig) error {
-		if uid < -1 || gid < -1 {
-			return fmt.Errorf("render: owner %d:%d: want ids of 0 or more, or -1 to keep", uid, gid)
+		if uid < -1 || gid < -1 || uid > MaxID || gid > MaxID {
+			return fmt.Errorf("render: owner %d:%d: want ids from 0 to %d, or -1 to keep", uid, gid, uint64(MaxID))
 		}
 		c.uid, c.gid = uid, gid
 		return nil
@@ -64,8 +67,9 @@ func WithOwner(uid, gid int) WriteOption {
 // fsync, rename over path, and fsync of the directory. When path already
 // holds exactly data with the same mode (and owner, when set) it writes
 // nothing and returns false. Missing directories are created (0700 by
-// default). An empty path, or a path that is a directory, is refused; on
-// any error path keeps its old content and the temporary file is removed.
+// default; with WithOwner, owned by that owner). An empty path, or a path
+// that is a directory, is refused; on any error path keeps its old content
+// and the temporary file is removed.
 func WriteFile(path string, data []byte, opts ...WriteOption) (changed bool, err error) {
 	c := writeConfig{mode: 0o600, dirMode: 0o700, uid: -1, gid: -1}
 	for _, o := range opts {
@@ -91,7 +95,7 @@ func WriteFile(path string, data []byte, opts ...WriteOption) (changed bool, err
 		}
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, c.dirMode); err != nil {
+	if err := mkdirs(dir, c); err != nil {
 		return false, fmt.Errorf("render: creating the directory of %s: %w", clip.String(path, 256), err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -133,6 +137,43 @@ func WriteFile(path string, data []byte, opts ...WriteOption) (changed bool, err
 	return true, nil
 }
 
+// mkdirs creates dir and its missing parents with c.dirMode, and gives
+// the ones it created (not those that existed) c's owner.
+func mkdirs(dir string, c writeConfig) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return &fs.PathError{Op: "mkdir", Path: d, Err: errors.New("not a directory")}
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		if err := os.Mkdir(d, c.dirMode); err != nil {
+			if fi, serr := os.Stat(d); serr == nil && fi.IsDir() {
+				continue // made by another process meanwhile: not ours
+			}
+			return err
+		}
+		if c.uid != -1 || c.gid != -1 {
+			if err := os.Lchown(d, c.uid, c.gid); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // File is one template rendered to one destination.
 type File struct {
 	Template *Template
@@ -143,12 +184,40 @@ type File struct {
 	// stderr (never in an error: it could hold a secret).
 	Command        []string
 	CommandTimeout time.Duration
+	// Stop, when set and closed, ends a running command at once (the
+	// agent's shutdown).
+	Stop <-chan struct{}
 }
 
+// CommandError is the error of File.Command: it ran after the file was
+// written (Render returns changed=true with it). It names the program and
+// the destination, never the command's output.
+type CommandError struct {
+	Program, Dest string
+	Err           error         // the exit error, or context.DeadlineExceeded or context.Canceled
+	Timeout       time.Duration // the command's timeout when it fired
+}
+
+func (e *CommandError) Error() string {
+	p := fmt.Sprintf("render: command %s after %s changed", clip.String(e.Program, 128), clip.String(e.Dest, 256))
+	switch {
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		return fmt.Sprintf("%s: timed out after %v (its command timeout)", p, e.Timeout)
+	case errors.Is(e.Err, context.Canceled):
+		return p + ": stopped (cancelled)"
+	}
+	return p + ": " + e.Err.Error()
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
 // Render executes the template against src and writes the result to Dest
-// when it differs. It returns whether the file changed. A failed template
-// leaves Dest as it was; a failed command is reported after the file was
-// written.
+// when it differs. It returns whether the file changed. ctx bounds the
+// reads; the command runs for its own CommandTimeout, not cut short by
+// ctx's deadline (only by an explicit cancellation of ctx or by Stop). A
+// failed template leaves Dest as it was; a failed command is a
+// *CommandError returned with changed=true (the file was written), and
+// RunCommand may retry it.
 func (f *File) Render(ctx context.Context, src Source) (changed bool, err error) {
 	if f.Template == nil {
 		return false, errors.New("render: nil template")
@@ -161,25 +230,56 @@ func (f *File) Render(ctx context.Context, src Source) (changed bool, err error)
 	if err != nil || !changed || len(f.Command) == 0 {
 		return changed, err
 	}
-	return true, f.runCommand(ctx)
+	return true, f.RunCommand(ctx)
 }
 
-func (f *File) runCommand(ctx context.Context) error {
+// RunCommand runs f.Command (nothing when there is none) for
+// f.CommandTimeout (default 30s) and returns nil or a *CommandError.
+// ctx's deadline does not bound it; an explicit cancellation of ctx
+// (context.Canceled) or a close of f.Stop ends it.
+func (f *File) RunCommand(ctx context.Context) error {
+	if len(f.Command) == 0 {
+		return nil
+	}
 	timeout := f.CommandTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, f.Command[0], f.Command[1:]...)
+	var cancelled atomic.Bool
+	stopCancel := func() { cancelled.Store(true); cancel() }
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &CommandError{Program: f.Command[0], Dest: f.Dest, Err: context.Canceled}
+	}
+	unwatch := context.AfterFunc(ctx, func() {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			stopCancel()
+		}
+	})
+	defer unwatch()
+	if f.Stop != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-f.Stop:
+				stopCancel()
+			case <-done:
+			}
+		}()
+	}
+	cmd := exec.CommandContext(cctx, f.Command[0], f.Command[1:]...)
 	cmd.WaitDelay = time.Second
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	err := cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("render: command %s after %s changed: timed out after %v", clip.String(f.Command[0], 128), clip.String(f.Dest, 256), timeout)
-	}
-	if err != nil {
-		return fmt.Errorf("render: command %s after %s changed: %v", clip.String(f.Command[0], 128), clip.String(f.Dest, 256), err)
+	switch {
+	case cancelled.Load():
+		return &CommandError{Program: f.Command[0], Dest: f.Dest, Err: context.Canceled}
+	case cctx.Err() == context.DeadlineExceeded:
+		return &CommandError{Program: f.Command[0], Dest: f.Dest, Err: context.DeadlineExceeded, Timeout: timeout}
+	case err != nil:
+		return &CommandError{Program: f.Command[0], Dest: f.Dest, Err: err}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,9 +60,12 @@ Flags (also settable as SECRETCACHE_<FLAG>):
 `)
 	flagHelp(w, newRenderFlags().fs, nil)
 	fmt.Fprint(w, `
-Exit codes: 0 rendered (or unchanged), 2 bad flags or template, the codes of
-get (3 not found, 4 denied, 5 unavailable, 6 field) for a secret that could
-not be read, 1 for a failed write or command.
+Exit codes: 0 rendered (or unchanged); 2 bad flags, or a template that
+does not parse or fails to execute (a wrong type, say); the codes of get
+(3 not found, 4 denied, 5 unavailable, 6 field) for a secret that could not
+be read; 6 also for a key missing in the template ((secretJSON "ID").KEY,
+index); 1 for a failed write (a directory in the way, no permission) or a
+failed command (it ran after DEST was written: DEST is new).
 
 Example:
   secretcache render --direct --template /etc/app/db.properties.tmpl --out /run/secrets/db.properties
@@ -126,11 +130,7 @@ func (c *cli) render(ctx context.Context, args []string) int {
 	file := &render.File{Template: tmpl, Dest: *f.out, Write: opts, Command: command, CommandTimeout: *f.commandTimeout}
 	changed, err := file.Render(rctx, render.CacheSource(cache))
 	if err != nil {
-		code := exitError
-		if k, ok := kindExits[secretcache.KindOf(err)]; ok {
-			code = k
-		}
-		return c.fatal("render", code, err)
+		return c.fatal("render", renderExit(err), err)
 	}
 	if changed {
 		fmt.Fprintf(c.stderr, "secretcache render: wrote %s\n", clip.String(*f.out, 256))
@@ -138,6 +138,31 @@ func (c *cli) render(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.stderr, "secretcache render: %s unchanged\n", clip.String(*f.out, 256))
 	}
 	return exitOK
+}
+
+// renderExit is the exit code of a failed render: get's codes only for a
+// secret that could not be read (an error of the cache), 6 for a key or
+// field missing in the template's data, 2 for any other template error,
+// and 1 for a failed write or command.
+func renderExit(err error) int {
+	var cmdErr *render.CommandError
+	var readErr *secretcache.Error
+	switch {
+	case errors.As(err, &cmdErr):
+		return exitError
+	case errors.As(err, &readErr):
+		if code, ok := kindExits[secretcache.KindOf(readErr)]; ok {
+			return code
+		}
+		return exitUnavailable
+	case errors.Is(err, render.ErrTemplate) && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
+		return exitUnavailable // a read cut short by --timeout
+	case errors.Is(err, secretcache.ErrKeyMissing):
+		return exitField
+	case errors.Is(err, render.ErrTemplate):
+		return exitUsage
+	}
+	return exitError
 }
 
 // loadTemplate reads and parses a template file, at most

@@ -66,3 +66,38 @@ pw={{ (secretJSON "demo/db").password | propertiesEscape }}
 		}
 	}
 }
+
+// Only a secret that could not be read exits with get's codes; a template
+// error exits 2 (6 for a missing key), a write or command error 1.
+func TestRenderExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "t.tmpl")
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, []byte("x"), 0o600)
+	out := filepath.Join(dir, "out")
+	for _, tc := range []struct {
+		text, out string
+		command   []string
+		want      int
+	}{
+		{`{{ secret "demo/db" | len | printf "%s" | secret }}`, out, nil, exitNotFound},
+		{`{{ secret 1 }}`, out, nil, exitUsage},
+		{`{{ (secretJSON "demo/db").username.x }}`, out, nil, exitUsage},
+		{`{{ index (secretJSON "demo/db") "nokey" }}`, out, nil, exitField},
+		{`{{ (secretJSON "demo/db").nokey }}`, out, nil, exitField},
+		{`{{ secretField "demo/db" "nokey" }}`, out, nil, exitField},
+		{`{{ secret "demo/db" }}`, dir, nil, exitError},                                  // a directory
+		{`{{ secret "demo/db" }}`, filepath.Join(blocker, "sub", "out"), nil, exitError}, // mkdir fails
+		{`{{ secret "demo/db" }}`, filepath.Join(dir, "out2"), []string{"false"}, exitError},
+	} {
+		os.WriteFile(tmpl, []byte(tc.text), 0o600)
+		args := []string{"render", "--dev", "--template", tmpl, "--out", tc.out}
+		if tc.command != nil {
+			args = append(append(args, "--"), tc.command...)
+		}
+		code, _, errs := runCLI(context.Background(), nil, args...)
+		if code != tc.want || strings.Contains(errs, "demo-password") || strings.Count(errs, "\n") != 1 {
+			t.Errorf("%s > %s %v: exit %d, %q; want %d", tc.text, tc.out, tc.command, code, errs, tc.want)
+		}
+	}
+}
