@@ -625,4 +625,5 @@ var paramKindAnswers = map[string]httpError{
 	"DecryptionFailure":         {400, "InvalidKeyId", "The parameter can't be decrypted with its KMS key."},
 	CodeFieldNotFound:           {400, CodeFieldNotFound, "The parameter value has no such top-level JSON key."},
 	CodeSecretNotJSON:           {400, "ParameterNotJSONException", "The parameter value is not a JSON object."},
+	"AccessDeniedException":     {400, "AccessDeniedException", "Access to the parameter is denied."},
 }
