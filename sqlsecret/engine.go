@@ -126,6 +126,17 @@ func engineNamed(name string) *engine {
 	return nil
 }
 
+// canonical is the engine's name as the secret's engine field gives it:
+// its first non-empty one ("postgres", "mysql").
+func (e *engine) canonical() string {
+	for _, n := range e.names {
+		if n != "" {
+			return n
+		}
+	}
+	return ""
+}
+
 // refusedAny reports whether err is any engine's server refusing the
 // credentials.
 func refusedAny(err error) bool {

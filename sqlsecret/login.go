@@ -13,7 +13,8 @@ import (
 // credentials Connect would try first, then, while try's error is the
 // server refusing them (the engine's codes, as for Connect, or any error
 // matching ErrAuth), with the next ones, as described at Connector, and
-// returns the credentials try accepted. It counts in Stats as a Connect
+// returns the credentials try accepted. The Engine field try sees is the
+// engine chosen (WithEngine's, else the secret's): "postgres" or "mysql". It counts in Stats as a Connect
 // would; try's calls count as attempts. It fails as Connect does, and
 // for a nil try, or for a Connector made with WithParam, WithConfig or
 // WithMySQLConfig (they shape Connect's connections; a pool of its own is
@@ -35,7 +36,9 @@ func (c *Connector) Login(ctx context.Context, try func(context.Context, creds.D
 	if err == nil {
 		cand, err = recoverLogin(ctx, c, cand, func(ctx context.Context, cand candidate) (candidate, error) {
 			c.attempts.Add(1)
-			return cand, try(ctx, cand.db)
+			db := cand.db
+			db.Engine = cand.eng.canonical() // the engine chosen (WithEngine wins over the field)
+			return cand, try(ctx, db)
 		})
 	}
 	if err != nil {
@@ -43,5 +46,7 @@ func (c *Connector) Login(ctx context.Context, try func(context.Context, creds.D
 		return creds.Database{}, err
 	}
 	c.connects.Add(1)
-	return cand.db, nil
+	db := cand.db
+	db.Engine = cand.eng.canonical()
+	return db, nil
 }

@@ -250,3 +250,27 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// WithEngine wins over the secret's engine field: a Connector forced to
+// PostgreSQL logs a pool in though the secret says mysql.
+func TestWithEngineWinsOverTheField(t *testing.T) {
+	f := newFixture(t)
+	pw := password()
+	f.pg.CreateRole(t, "app", pw)
+	d := f.secret("app", pw)
+	d.Engine = "mysql"
+	f.src.set("AWSCURRENT", "v1", d)
+	forced, err := sqlsecret.New(f.cache, "db", sqlsecret.WithEngine("postgres"), sqlsecret.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := pgxpool.ParseConfig("sslmode=disable")
+	pool, err := pgxsecret.NewPool(context.Background(), forced, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pool.Ping(context.Background()); err != nil {
+		t.Fatalf("a Connector forced to PostgreSQL: %v", err)
+	}
+}
