@@ -261,6 +261,15 @@ func boolParam(v string) (b, ok bool) {
 	return false, false
 }
 
+// fieldParam is the message for a bad field= value ("" when it is good):
+// 1 to MaxFieldBytes bytes.
+func fieldParam(v string) string {
+	if v == "" || len(v) > MaxFieldBytes {
+		return "invalid field value: must be 1 to 1024 bytes"
+	}
+	return ""
+}
+
 // unknownParam is the message for a query key no endpoint takes.
 func unknownParam(k string) string {
 	return "unknown parameter: " + clip.String(strings.ToValidUTF8(k, "?"), 128)
@@ -289,8 +298,8 @@ func parseQuery(raw string, withID bool) (q query, msg string) {
 			}
 			q.refresh = b
 		case "field":
-			if v == "" || len(v) > MaxFieldBytes {
-				return "invalid field value: must be 1 to 1024 bytes"
+			if msg := fieldParam(v); msg != "" {
+				return msg
 			}
 			q.field, q.hasField = v, true
 		default:

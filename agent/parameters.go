@@ -423,8 +423,8 @@ func parseParamQuery(raw string) (q paramQuery, msg string) {
 			}
 			q.decrypt = b
 		case "field":
-			if v == "" || len(v) > MaxFieldBytes {
-				return "invalid field value: must be 1 to 1024 bytes"
+			if msg := fieldParam(v); msg != "" {
+				return msg
 			}
 			q.field, q.hasField = v, true
 		default:
