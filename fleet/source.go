@@ -387,16 +387,14 @@ func newToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// lease tries to take the lease of key (SET NX PX).
+// lease tries to take the lease of key: leaseMany of one, so that a lost
+// answer gives the lease back here too.
 func (s *Source) lease(ctx context.Context, key string) (tok string, got bool, err error) {
-	tok = newToken()
-	got, err = redisDo(ctx, s, func(ctx context.Context) (bool, error) {
-		return s.rdb.SetNX(ctx, leaseKey(key), tok, s.cfg.leaseTTL).Result()
-	})
+	toks, gots, err := s.leaseMany(ctx, []string{key})
 	if err != nil {
-		s.n.fallbacks.Add(1)
+		return "", false, err
 	}
-	return tok, got, err
+	return toks[0], gots[0], nil
 }
 
 // leaseMany tries to take the leases of keys in one transaction
